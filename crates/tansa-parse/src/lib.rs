@@ -1,0 +1,396 @@
+//! Framing and parsing: bytes → [`Event`].
+//!
+//! Second box of the data path (`sources → frame → parse → enrich → …`). [`input`] frames
+//! files (plain, rotated, `.gz`, `.zst`) into lines with their byte offsets; [`Parser`] turns
+//! each line into a normalised [`Event`]. Parsers are hand-written functions over one line's
+//! text, allocation-light (fields are spans of the line), and never fail: a line no parser
+//! understands becomes an event with `event.kind: unparsed`.
+//!
+//! Format detection is per stream and sticky: the parser that accepted the previous line is
+//! tried first, the others after it, so a homogeneous file costs one attempt per line and a
+//! mixed file (journal exports, concatenated logs) still parses. `--log-format` forces one.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tansa_event::{Field, Origin, Outcome};
+//! use tansa_parse::{Format, Parser, time::TimeCtx};
+//!
+//! let origin = Arc::new(Origin::file("/var/log/auth.log", "web01"));
+//! let mut p = Parser::new(Format::Auto, origin, TimeCtx::utc());
+//! let mut out = Vec::new();
+//! p.parse_line(bytes::Bytes::from_static(
+//!     b"Mar 14 00:00:01 web01 sshd[1234]: Failed password for root from 203.0.113.9 port 4022 ssh2"),
+//!     0, &mut out);
+//! assert_eq!(out[0].outcome, Outcome::Failure);
+//! assert_eq!(out[0].user_name().unwrap(), "root");
+//! ```
+
+mod audit;
+mod db;
+mod firewall;
+mod host;
+pub mod input;
+mod jsonl;
+mod services;
+mod sshd;
+pub mod syslog;
+pub mod time;
+mod util;
+mod web;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tansa_event::{Event, Kind, Nanos, Origin};
+
+pub use time::TimeCtx;
+
+/// A log format, as detected or forced with `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// Detect per stream (sticky) and per line.
+    Auto,
+    Syslog,
+    Access,
+    NginxError,
+    ApacheError,
+    LighttpdError,
+    Mysql,
+    Postgres,
+    Auditd,
+    Json,
+    Mongodb,
+    Roundcube,
+    Vsftpd,
+}
+
+/// The parsers tried in auto mode, in order.
+const AUTO_ORDER: &[Format] = &[
+    Format::Syslog,
+    Format::Access,
+    Format::Json,
+    Format::Auditd,
+    Format::NginxError,
+    Format::ApacheError,
+    Format::Mysql,
+    Format::Postgres,
+    Format::LighttpdError,
+    Format::Mongodb,
+    Format::Roundcube,
+    Format::Vsftpd,
+];
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Syslog => "syslog",
+            Format::Access => "access",
+            Format::NginxError => "nginx-error",
+            Format::ApacheError => "apache-error",
+            Format::LighttpdError => "lighttpd-error",
+            Format::Mysql => "mysql",
+            Format::Postgres => "postgres",
+            Format::Auditd => "auditd",
+            Format::Json => "json",
+            Format::Mongodb => "mongodb",
+            Format::Roundcube => "roundcube",
+            Format::Vsftpd => "vsftpd",
+        }
+    }
+
+    /// All format names accepted by `--log-format`.
+    pub fn names() -> Vec<&'static str> {
+        std::iter::once(Format::Auto)
+            .chain(AUTO_ORDER.iter().copied())
+            .map(Format::name)
+            .collect()
+    }
+}
+
+/// An unknown `--log-format` name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown log format `{0}` (known: {known})", known = Format::names().join(", "))]
+pub struct UnknownFormat(String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        std::iter::once(Format::Auto)
+            .chain(AUTO_ORDER.iter().copied())
+            .find(|f| f.name() == s || (s == "nginx" && *f == Format::Access) || (s == "apache" && *f == Format::Access))
+            .ok_or_else(|| UnknownFormat(s.to_owned()))
+    }
+}
+
+/// Counters of one stream, by outcome of parsing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub lines: u64,
+    pub bytes: u64,
+    pub unparsed: u64,
+    /// Lines per format that parsed them, in [`Format`] order.
+    pub by_format: Vec<(Format, u64)>,
+}
+
+impl Stats {
+    fn count(&mut self, f: Format) {
+        match self.by_format.iter_mut().find(|(x, _)| *x == f) {
+            Some((_, n)) => *n += 1,
+            None => self.by_format.push((f, 1)),
+        }
+    }
+
+    /// The format that parsed most lines.
+    pub fn main_format(&self) -> Option<Format> {
+        self.by_format.iter().max_by_key(|(_, n)| *n).map(|(f, _)| *f)
+    }
+
+    pub fn merge(&mut self, o: &Stats) {
+        self.lines += o.lines;
+        self.bytes += o.bytes;
+        self.unparsed += o.unparsed;
+        for (f, n) in &o.by_format {
+            match self.by_format.iter_mut().find(|(x, _)| x == f) {
+                Some((_, m)) => *m += n,
+                None => self.by_format.push((*f, *n)),
+            }
+        }
+    }
+}
+
+/// Per-stream state that parsers share.
+pub(crate) struct Ctx {
+    pub time: TimeCtx,
+    pub sshd: sshd::State,
+    pub audit: audit::Assembler,
+    pub mongo: services::MongoState,
+}
+
+/// Parses the lines of one stream (a file, a syslog connection, an agent's file).
+pub struct Parser {
+    forced: Option<Format>,
+    preferred: Format,
+    origin: Arc<Origin>,
+    ctx: Ctx,
+    last_ts: Option<Nanos>,
+    ingested: Nanos,
+    stats: Stats,
+}
+
+impl Parser {
+    /// A parser for one stream. `Format::Auto` detects; any other format is forced.
+    pub fn new(format: Format, origin: Arc<Origin>, time: TimeCtx) -> Self {
+        Parser {
+            forced: (format != Format::Auto).then_some(format),
+            preferred: if format == Format::Auto { Format::Syslog } else { format },
+            origin,
+            ctx: Ctx {
+                time,
+                sshd: Default::default(),
+                audit: Default::default(),
+                mongo: Default::default(),
+            },
+            last_ts: None,
+            ingested: tansa_event::now_nanos(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Sets the `event.ingested` time given to the following lines.
+    pub fn set_ingested(&mut self, t: Nanos) {
+        self.ingested = t;
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn origin(&self) -> &Arc<Origin> {
+        &self.origin
+    }
+
+    /// Parses one line (without its newline) found at byte `offset`, appending the events
+    /// it completes to `out` (usually one; auditd records are held until their group ends).
+    pub fn parse_line(&mut self, raw: Bytes, offset: u64, out: &mut Vec<Event>) {
+        self.stats.lines += 1;
+        self.stats.bytes += raw.len() as u64 + 1;
+        let raw = input::ensure_utf8(raw);
+        let mut ev = Event::new(raw.clone(), self.origin.clone(), self.ingested);
+        ev.offset = offset;
+        let line = std::str::from_utf8(&raw).unwrap_or("");
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let mut parsed = None;
+        if let Some(f) = self.forced {
+            if self.try_format(f, &mut ev, line) {
+                parsed = Some(f);
+            }
+        } else if self.try_format(self.preferred, &mut ev, line) {
+            parsed = Some(self.preferred);
+        } else {
+            for &f in AUTO_ORDER {
+                if f == self.preferred {
+                    continue;
+                }
+                // a failed attempt may have set fields: start from a clean event
+                ev = Event::new(raw.clone(), self.origin.clone(), self.ingested);
+                ev.offset = offset;
+                if self.try_format(f, &mut ev, line) {
+                    parsed = Some(f);
+                    self.preferred = f;
+                    break;
+                }
+            }
+        }
+        match parsed {
+            Some(f) => {
+                self.stats.count(f);
+                self.last_ts = Some(ev.timestamp);
+            }
+            None => {
+                ev = Event::new(raw, self.origin.clone(), self.ingested);
+                ev.offset = offset;
+                ev.kind = Kind::Unparsed;
+                // keep file order in time: an unparsed line sorts after the previous line
+                if let Some(t) = self.last_ts {
+                    ev.timestamp = t;
+                }
+                self.stats.unparsed += 1;
+            }
+        }
+        if parsed == Some(Format::Auditd) {
+            self.ctx.audit.push(ev, out);
+        } else {
+            out.push(ev);
+        }
+    }
+
+    /// Flushes events held for grouping (end of stream).
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        self.ctx.audit.flush(out);
+    }
+
+    fn try_format(&mut self, f: Format, ev: &mut Event, line: &str) -> bool {
+        if line.is_empty() {
+            return false;
+        }
+        let ctx = &mut self.ctx;
+        match f {
+            Format::Auto => false,
+            Format::Syslog => parse_syslog(ev, line, ctx),
+            Format::Access => web::access(ev, line, &mut ctx.time),
+            Format::NginxError => web::nginx_error(ev, line, 0, &mut ctx.time),
+            Format::ApacheError => web::apache_error(ev, line, &mut ctx.time),
+            Format::LighttpdError => web::lighttpd_error(ev, line, 0, &mut ctx.time),
+            Format::Mysql => db::mysql(ev, line, &mut ctx.time),
+            Format::Postgres => db::postgres(ev, line, &mut ctx.time),
+            Format::Auditd => audit::record(ev, line),
+            Format::Json => jsonl::parse(ev, line, &mut ctx.time),
+            Format::Mongodb => services::mongodb(ev, line, ctx),
+            Format::Roundcube => services::roundcube_file(ev, line, &mut ctx.time),
+            Format::Vsftpd => services::vsftpd_file(ev, line, &mut ctx.time),
+        }
+    }
+}
+
+/// A syslog line: header, then the program's parser.
+fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
+    let Some(h) = syslog::header(line, &mut ctx.time) else {
+        return false;
+    };
+    syslog::apply(ev, line, &h);
+    ev.dataset = "syslog";
+    let msg = &line[h.msg..];
+    let prog = h.program.map(|(s, e)| &line[s..e]).unwrap_or("");
+    match prog {
+        "sshd" | "sshd-session" => sshd::parse(ev, line, msg, h.pid, &mut ctx.sshd),
+        "sudo" => host::sudo(ev, line, msg),
+        "su" => host::su(ev, line, msg),
+        "useradd" | "usermod" | "userdel" | "groupadd" | "groupdel" | "groupmod" | "gpasswd"
+        | "passwd" | "chpasswd" | "chage" | "chsh" | "chfn" | "adduser" | "deluser" | "addgroup"
+        | "delgroup" => host::account(ev, line, prog, msg),
+        "CRON" | "cron" | "crond" | "crontab" | "anacron" => host::cron(ev, line, prog, msg),
+        "systemd-logind" => host::logind(ev, line, msg),
+        "login" => host::login(ev, line, msg),
+        "kernel" => firewall::kernel(ev, line, msg),
+        "mysqld" | "mariadbd" | "mysqld_safe" | "mariadb" | "mysql" => {
+            db::mysql_in_syslog(ev, line, h.msg, &mut ctx.time)
+        }
+        "postgres" | "postgresql" => db::postgres_msg(ev, line, msg),
+        "haproxy" => {
+            web::haproxy(ev, line, msg);
+        }
+        "nginx" | "lighttpd" | "apache2" | "httpd" => {
+            web::error_in_syslog(ev, line, &h, &mut ctx.time);
+        }
+        "audit" | "audispd" | "auditd" => {
+            if audit::record(ev, line) {
+                ev.dataset = "auditd";
+            }
+        }
+        "firewalld" => firewall::firewalld(ev, line, msg),
+        _ => services::dispatch(ev, line, prog, msg, &h, ctx),
+    }
+    if ev.category == tansa_event::Category::None && (msg.starts_with("pam_") || msg.starts_with("(pam_unix)")) {
+        host::pam(ev, line, msg, prog);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tansa_event::{Field, Outcome};
+
+    fn parse_all(lines: &[&str]) -> (Vec<Event>, Stats) {
+        let mut p = Parser::new(
+            Format::Auto,
+            Arc::new(Origin::file("/x", "h")),
+            TimeCtx::new(jiff::tz::TimeZone::UTC, "2026-03-15T00:00:00Z".parse().unwrap()),
+        );
+        let mut out = vec![];
+        for (i, l) in lines.iter().enumerate() {
+            p.parse_line(Bytes::copy_from_slice(l.as_bytes()), i as u64 * 100, &mut out);
+        }
+        p.finish(&mut out);
+        (out, p.stats().clone())
+    }
+
+    #[test]
+    fn mixed_stream_and_unparsed_lines_are_kept() {
+        let (ev, st) = parse_all(&[
+            "Mar 14 00:00:01 web01 sshd[1]: Failed password for root from 203.0.113.9 port 1 ssh2",
+            "this is not a log line",
+            r#"203.0.113.9 - - [14/Mar/2026:00:00:02 +0000] "GET / HTTP/1.1" 200 1 "-" "x""#,
+            "",
+        ]);
+        assert_eq!(ev.len(), 4);
+        assert_eq!(st.lines, 4);
+        assert_eq!(st.unparsed, 2);
+        assert_eq!(ev[0].outcome, Outcome::Failure);
+        assert_eq!(ev[1].kind, Kind::Unparsed);
+        assert_eq!(ev[1].timestamp, ev[0].timestamp);
+        assert_eq!(ev[1].offset, 100);
+        assert_eq!(ev[2].get_str(Field::URL_ORIGINAL).unwrap(), "/");
+        assert_eq!(ev[3].kind, Kind::Unparsed);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let mut p = Parser::new(Format::Auto, Arc::new(Origin::default()), TimeCtx::utc());
+        let mut out = vec![];
+        p.parse_line(Bytes::from_static(b"Mar 14 00:00:01 h sshd[1]: Invalid user \xff\xfe from 192.0.2.1"), 0, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].source_ip.unwrap().to_string(), "192.0.2.1");
+        assert!(out[0].user_name().unwrap().contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for n in Format::names() {
+            assert_eq!(n.parse::<Format>().unwrap().name(), n);
+        }
+        assert!("bogus".parse::<Format>().is_err());
+    }
+}
