@@ -76,6 +76,11 @@ fn mysql_at(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool 
         general(ev, line, cmd.trim(), arg.trim());
         return true;
     }
+    // the first tag is MySQL's severity (`[Note]`, `[Warning]`, ...), not e.g. MongoDB's `[conn1]`
+    let tag = rest[1..].split(']').next().unwrap_or("");
+    if !matches!(tag, "Note" | "Warning" | "Error" | "ERROR" | "System" | "Server" | "InnoDB") {
+        return false;
+    }
     ev.timestamp = ts;
     ev.time_text = tt;
     db(ev, "mysql.error");

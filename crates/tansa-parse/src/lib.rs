@@ -166,6 +166,8 @@ pub(crate) struct Ctx {
     pub sshd: sshd::State,
     pub audit: audit::Assembler,
     pub mongo: services::MongoState,
+    /// Time of the last line that had one (for lines without).
+    pub last_ts: Option<Nanos>,
 }
 
 /// Parses the lines of one stream (a file, a syslog connection, an agent's file).
@@ -174,7 +176,6 @@ pub struct Parser {
     preferred: Format,
     origin: Arc<Origin>,
     ctx: Ctx,
-    last_ts: Option<Nanos>,
     ingested: Nanos,
     stats: Stats,
 }
@@ -191,8 +192,8 @@ impl Parser {
                 sshd: Default::default(),
                 audit: Default::default(),
                 mongo: Default::default(),
+                last_ts: None,
             },
-            last_ts: None,
             ingested: tansa_event::now_nanos(),
             stats: Stats::default(),
         }
@@ -246,18 +247,21 @@ impl Parser {
         match parsed {
             Some(f) => {
                 self.stats.count(f);
-                self.last_ts = Some(ev.timestamp);
+                self.ctx.last_ts = Some(ev.timestamp);
             }
             None => {
                 ev = Event::new(raw, self.origin.clone(), self.ingested);
                 ev.offset = offset;
                 ev.kind = Kind::Unparsed;
                 // keep file order in time: an unparsed line sorts after the previous line
-                if let Some(t) = self.last_ts {
+                if let Some(t) = self.ctx.last_ts {
                     ev.timestamp = t;
                 }
                 self.stats.unparsed += 1;
             }
+        }
+        if let Some(users) = self.ctx.sshd.deferred.take() {
+            out.push(derived_failure(&ev, users));
         }
         if parsed == Some(Format::Auditd) {
             self.ctx.audit.push(ev, out);
@@ -294,12 +298,49 @@ impl Parser {
     }
 }
 
+/// The failed attempts a success line makes certain (PAM failures for other accounts on the
+/// same sshd connection, which sshd itself never reported): one more event for the same line,
+/// tagged `derived`, so that failures are counted without calling a success a failure.
+fn derived_failure(ev: &Event, users: String) -> Event {
+    use tansa_event::{EventType, Field, Outcome, Val};
+    let mut d = ev.clone();
+    d.outcome = Outcome::Failure;
+    d.event_type = EventType::Denied;
+    d.fields.retain(|(f, _)| *f != Field::USER_NAME && *f != Field::SSH_SIGNATURE);
+    d.set(Field::USER_NAME, Val::Str(users.into()));
+    d.set(Field::EVENT_REASON, Val::Str("failed attempts for other users on this connection, reported only by PAM".into()));
+    d.set(Field::TAGS, Val::Str("derived".into()));
+    d
+}
+
+/// Programs accepted in syslog lines without a time.
+const KNOWN_PROGRAMS: &[&str] = &[
+    "sshd", "sshd-session", "sudo", "su", "dropbear", "CRON", "cron", "systemd-logind", "login",
+    "useradd", "usermod", "userdel", "groupadd", "passwd", "kernel", "nginx", "mysqld", "dovecot",
+    "postfix/smtpd", "vsftpd", "proftpd", "haproxy", "roundcube", "openvpn",
+];
+
 /// A syslog line: header, then the program's parser.
 fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
-    let Some(h) = syslog::header(line, &mut ctx.time) else {
-        return false;
+    let h = match syslog::header(line, &mut ctx.time) {
+        Some(h) => h,
+        None => {
+            // no time: accepted only for the programs this module knows, so that free text
+            // does not pass for syslog
+            let Some(h) = syslog::header_untimed(line) else { return false };
+            let Some((s, e)) = h.program else { return false };
+            if !KNOWN_PROGRAMS.contains(&&line[s..e]) {
+                return false;
+            }
+            let mut h = h;
+            h.ts = ctx.last_ts.unwrap_or(ev.ingested);
+            h
+        }
     };
     syslog::apply(ev, line, &h);
+    if h.time.1 == 0 {
+        ev.time_text = None;
+    }
     ev.dataset = "syslog";
     let msg = &line[h.msg..];
     let prog = h.program.map(|(s, e)| &line[s..e]).unwrap_or("");
@@ -321,8 +362,11 @@ fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
         "haproxy" => {
             web::haproxy(ev, line, msg);
         }
-        "nginx" | "lighttpd" | "apache2" | "httpd" => {
+        "nginx" | "lighttpd" => {
             web::error_in_syslog(ev, line, &h, &mut ctx.time);
+        }
+        _ if prog == "apache2" || prog.starts_with("httpd") => {
+            web::apache_body(ev, line, msg);
         }
         "audit" | "audispd" | "auditd" => {
             if audit::record(ev, line) {

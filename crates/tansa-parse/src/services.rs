@@ -35,7 +35,6 @@ fn host_colon_port(ev: &mut Event, line: &str, s: &str) -> bool {
 
 /// Programs without a dedicated module; `prog` may be empty when the header had none.
 pub(crate) fn dispatch(ev: &mut Event, line: &str, prog: &str, msg: &str, h: &Header, ctx: &mut Ctx) {
-    let _ = h;
     match prog {
         "dropbear" => dropbear(ev, line, msg),
         "vsftpd" => vsftpd_msg(ev, line, msg),
@@ -48,13 +47,20 @@ pub(crate) fn dispatch(ev: &mut Event, line: &str, prog: &str, msg: &str, h: &He
         "mongod" | "mongodb" => {
             mongodb_msg(ev, line, msg, &mut ctx.mongo);
         }
-        "systemd" | "auth" => {
+        "systemd" => {
             if msg.starts_with("pam_") {
                 host::pam(ev, line, msg, prog);
             }
         }
         _ if prog.starts_with("dovecot") || prog.ends_with("-login") || prog.starts_with("auth-worker") || prog == "auth" => {
-            dovecot(ev, line, msg)
+            // the tag itself may carry `auth(user,ip,...)`
+            let tag_start = h.program.map(|p| p.0).unwrap_or(h.msg);
+            let tag = &line[tag_start..h.msg];
+            if let Some(args) = tag.strip_prefix("auth(").and_then(|t| t.split(')').next()) {
+                dovecot_backend(ev, line, args, msg);
+            } else {
+                dovecot(ev, line, msg)
+            }
         }
         _ if prog.starts_with("postfix") => postfix(ev, line, msg),
         _ if prog.starts_with("ovpn") || prog.starts_with("openvpn") => openvpn(ev, line, msg),
@@ -69,10 +75,10 @@ fn dropbear(ev: &mut Event, line: &str, msg: &str) {
     if m.starts_with('[') {
         if let Some(i) = m.find("] ") {
             m = &m[i + 2..];
-            if let Some((_, e)) = time::bsd(m.as_bytes()) {
-                m = m[e..].trim_start();
-            }
         }
+    }
+    if let Some((_, e)) = time::bsd(m.as_bytes()) {
+        m = m[e..].trim_start();
     }
     let lower = m.to_ascii_lowercase();
     if lower.starts_with("bad password attempt for") || lower.starts_with("login attempt for nonexistent user") || lower.starts_with("exit before auth") && lower.contains("max auth tries") || lower.starts_with("bad pam password attempt") {
@@ -83,7 +89,8 @@ fn dropbear(ev: &mut Event, line: &str, msg: &str) {
             }
         }
         if let Some(i) = m.rfind(" from ") {
-            host_colon_port(ev, line, token(&m[i + 6..]).0);
+            let a = token(&m[i + 6..]).0.trim_end_matches(':').trim_start_matches('<').trim_end_matches('>');
+            host_colon_port(ev, line, a);
         }
     } else if let Some(r) = m.strip_prefix("Password auth succeeded for '").or_else(|| m.strip_prefix("Pubkey auth succeeded for '")) {
         ev.category = Category::Authentication;
@@ -168,6 +175,10 @@ fn proftpd(ev: &mut Event, line: &str, msg: &str) {
         if let Some(u) = text.strip_prefix("USER ") {
             let e = u.find([':', ' ']).unwrap_or(u.len());
             set(ev, line, Field::USER_NAME, &u[..e]);
+        } else if let Some(i) = text.find(" login attempted") {
+            // `SECURITY VIOLATION: Root login attempted`
+            let head = &text[..i];
+            set(ev, line, Field::USER_NAME, head.rsplit(' ').next().unwrap_or(head));
         }
     } else if text.starts_with("USER ") && text.contains("Login successful") {
         ev.category = Category::Authentication;
@@ -223,7 +234,16 @@ fn dovecot(ev: &mut Event, line: &str, msg: &str) {
             set(ev, line, Field::USER_NAME, &u[..e]);
         }
     }
-    if m.contains("(auth failed") || m.contains("tried to use disabled plaintext auth") || m.contains("tried to use disallowed plaintext auth") {
+    if m.contains("(auth failed")
+        || m.contains("(tried to use disabled")
+        || m.contains("(tried to use disallowed")
+        || m.contains("(proxy dest auth failed)")
+        || m.contains("(no auth attempts")
+        || m.contains("(disconnected before auth was ready")
+        || m.contains("(client didn't finish SASL auth")
+        || m.contains("(disconnected during TLS handshake)")
+        || m.contains("(tls_handshake_not_finished)")
+    {
         fail(ev, "dovecot", "mail_login");
         return;
     }
@@ -237,7 +257,7 @@ fn dovecot(ev: &mut Event, line: &str, msg: &str) {
             let mut parts = args.split(',');
             let user = parts.next().unwrap_or("");
             let ip = parts.next().unwrap_or("");
-            if text.starts_with("unknown user") || text.starts_with("Password mismatch") || text.starts_with("pam_authenticate() failed") || text.contains("password mismatch") {
+            if dovecot_failure(text) {
                 fail(ev, "dovecot", "mail_login");
                 set(ev, line, Field::USER_NAME, user);
                 set_source(ev, line, ip);
@@ -250,6 +270,29 @@ fn dovecot(ev: &mut Event, line: &str, msg: &str) {
         ev.event_type = EventType::Start;
         ev.outcome = Outcome::Success;
         ev.action = Some("mail_login");
+    }
+}
+
+fn dovecot_failure(text: &str) -> bool {
+    let t = text.trim_start_matches("Info: ");
+    let t = t.split_once(": ").filter(|(b, _)| !b.contains(' ')).map(|x| x.1).unwrap_or(t);
+    t.starts_with("unknown user")
+        || t.starts_with("Password mismatch")
+        || t.starts_with("pam_authenticate() failed")
+        || t.starts_with("invalid credentials")
+        || t.contains("password mismatch")
+}
+
+/// `auth(user,ip,mech)<session>: Info: sql: Password mismatch`.
+fn dovecot_backend(ev: &mut Event, line: &str, args: &str, msg: &str) {
+    ev.dataset = "dovecot";
+    let mut parts = args.split(',');
+    let user = parts.next().unwrap_or("");
+    let ip = parts.next().unwrap_or("");
+    if dovecot_failure(msg) {
+        fail(ev, "dovecot", "mail_login");
+        set(ev, line, Field::USER_NAME, user);
+        set_source(ev, line, ip);
     }
 }
 
@@ -340,7 +383,16 @@ fn openvpn(ev: &mut Event, line: &str, msg: &str) {
         host_colon_port(ev, line, &msg[41..]);
         ev.event_type = EventType::Connection;
         ev.action = Some("vpn_connection");
-    } else if rest.contains("TLS Error: TLS handshake failed") || rest.contains("TLS Auth Error") || rest.contains("AUTH_FAILED") || rest.contains("VERIFY ERROR") || rest.contains("Bad encapsulated packet length") || rest.contains("WARNING: Bad encapsulated") {
+    } else if let Some(i) = msg.find("TLS Error: cannot locate HMAC in incoming packet from [AF_INET]") {
+        host_colon_port(ev, line, token(&msg[i + 63..]).0);
+        fail(ev, "openvpn", "vpn_authentication");
+    } else if rest.starts_with("TLS Error: TLS handshake failed")
+        || rest.starts_with("TLS Auth Error")
+        || rest.starts_with("VERIFY ERROR")
+        || rest.starts_with("SIGUSR1[soft,connection-reset] received")
+        || rest.contains("AUTH_FAILED")
+    {
+        // the session restarts after a protocol error: a failed attempt by this peer
         fail(ev, "openvpn", "vpn_authentication");
     }
 }

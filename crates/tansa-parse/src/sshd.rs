@@ -18,6 +18,9 @@ use crate::util::{kv, parse_port, set, set_source, token};
 #[derive(Debug, Default)]
 pub struct State {
     conns: FxHashMap<u32, Conn>,
+    /// Failed attempts that became certain on the current line although the line itself
+    /// reports a success (see [`accepted`]): the users, for a derived failure event.
+    pub deferred: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -27,6 +30,8 @@ struct Conn {
     pam_pending: Option<Box<str>>,
     /// Distinct users that PAM failures named.
     pam_users: Vec<Box<str>>,
+    /// Of those, the ones whose failure was counted (by PAM's second user, or sshd's report).
+    pam_counted: Vec<Box<str>>,
     /// A failure without an address was seen; the next line with one completes it.
     hostless_failure: bool,
     failed: bool,
@@ -164,6 +169,17 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
                 userhost(ev, line, r, pid, st);
             }
         }
+        "User" if m.starts_with("User not known to the underlying authentication module for ") => {
+            let r = &m[60..];
+            auth(ev, "ssh_login", Outcome::Failure);
+            let r = r.strip_prefix("illegal user ").or_else(|| r.strip_prefix("invalid user ")).unwrap_or(r);
+            if let Some((u, h, port, _)) = user_from_host(r).or_else(|| bare_host(r)) {
+                set(ev, line, Field::USER_NAME, u);
+                set_source(ev, line, h);
+                ev.source_port = port;
+            }
+            mark_failed(st, pid, ev);
+        }
         "User" => user_not_allowed(ev, line, m, pid, st),
         "ROOT" => {
             if let Some(h) = m.strip_prefix("ROOT LOGIN REFUSED FROM ") {
@@ -204,12 +220,14 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
         "maximum" => {
             if let Some(r) = m.strip_prefix("maximum authentication attempts exceeded for ") {
                 auth(ev, "ssh_max_attempts", Outcome::Failure);
+                let r = r.strip_prefix("invalid user ").unwrap_or(r);
                 userhost(ev, line, r, pid, st);
             }
         }
         "Unable" | "no" | "banner" | "ssh_dispatch_run_fatal:" | "kex_exchange_identification:"
-        | "Did" | "Timeout" | "Bad" | "Read" | "SSH:" => recon(ev, line, m),
-        "pam_unix(sshd:auth):" | "pam_unix(sshd-session:auth):" | "(pam_unix)" | "pam_sss(sshd:auth):" => {
+        | "Did" | "Timeout" | "Bad" | "Read" | "SSH:" => recon(ev, line, m, pid, st),
+        "(pam_unix)" => crate::host::pam(ev, line, m, "sshd"),
+        "pam_unix(sshd:auth):" | "pam_unix(sshd-session:auth):" | "pam_sss(sshd:auth):" => {
             pam_auth(ev, line, m, pid, st)
         }
         "pam_unix(sshd:session):" => crate::host::pam_session(ev, line, m),
@@ -246,7 +264,7 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
                 }
             } else if m.starts_with("Too many authentication failures") {
                 auth(ev, "ssh_max_attempts", Outcome::Failure);
-                attribute(ev, pid, st);
+                hostless_or_failure(ev, pid, st, false, Outcome::Failure);
             }
         }
     }
@@ -272,7 +290,11 @@ fn userhost(ev: &mut Event, line: &str, r: &str, pid: Option<u32>, st: &mut Stat
         Some((user, host, port, ""))
     });
     if let Some((u, h, port, _)) = parsed {
-        set(ev, line, Field::USER_NAME, u);
+        if u.is_empty() {
+            ev.set(Field::USER_NAME, Val::Str("".into()));
+        } else {
+            set(ev, line, Field::USER_NAME, u);
+        }
         set_source(ev, line, h);
         ev.source_port = port;
     }
@@ -319,9 +341,22 @@ fn accepted(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut Stat
         }
     }
     remember(st, pid, ev);
+    // PAM failures for *other* users on this connection that sshd never reported: they are
+    // failed attempts, certain now (the attacker switched accounts and got in).
+    let user = ev.user_name().map(|u| u.into_owned()).unwrap_or_default();
+    let mut deferred = Vec::new();
     if let Some(c) = st.conn(pid) {
+        for u in &c.pam_users {
+            if **u != *user && !c.pam_counted.contains(u) {
+                deferred.push(u.to_string());
+            }
+        }
         c.pam_pending = None;
         c.pam_users.clear();
+        c.pam_counted.clear();
+    }
+    if !deferred.is_empty() {
+        st.deferred = Some(deferred.join(","));
     }
 }
 
@@ -360,6 +395,12 @@ fn failed(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State)
     }
     if outcome == Outcome::Failure {
         mark_failed(st, pid, ev);
+        let u: Box<str> = u.into();
+        if let Some(c) = st.conn(pid) {
+            if !c.pam_counted.contains(&u) {
+                c.pam_counted.push(u);
+            }
+        }
     } else {
         remember(st, pid, ev);
     }
@@ -449,65 +490,102 @@ fn line_has_error(line: &str) -> bool {
     line.contains("]: error: Received disconnect")
 }
 
-fn disconnect(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) {
+/// `[invalid user |authenticating user |user ]USER HOST[ port N][: reason]`, read from the
+/// end (the user name is attacker-controlled and may contain anything).
+fn user_host_tail(s: &str) -> (&'static str, Option<&str>, &str, Option<u16>, Option<&str>) {
+    let (kind, r) = if let Some(x) = s.strip_prefix("invalid user ") {
+        ("invalid", x)
+    } else if let Some(x) = s.strip_prefix("authenticating user ") {
+        ("authenticating", x)
+    } else if let Some(x) = s.strip_prefix("user ") {
+        ("user", x)
+    } else {
+        ("", s)
+    };
+    // the last ` port N` (optionally `N:` followed by a reason)
+    let mut port = None;
+    let mut reason = None;
+    let mut body = r;
+    if let Some(i) = r.rfind(" port ") {
+        let after = &r[i + 6..];
+        let (p, rest) = token(after);
+        let (p, colon) = match p.strip_suffix(':') {
+            Some(x) => (x, true),
+            None => (p, false),
+        };
+        if let Some(n) = parse_port(p) {
+            port = Some(n);
+            body = &r[..i];
+            if colon {
+                reason = Some(rest.trim());
+            }
+        }
+    }
+    if port.is_none() {
+        if let Some(i) = body.find(": ") {
+            reason = Some(&body[i + 2..]);
+            body = &body[..i];
+        }
+    }
+    let body = body.trim_end();
+    let (user, host) = match body.rsplit_once(' ') {
+        Some((u, h)) if !kind.is_empty() => (Some(u.trim_start()), h),
+        None if !kind.is_empty() => (Some(""), body.trim_start()),
+        _ => (None, body),
+    };
+    (kind, user, host, port, reason)
+}
+
+/// `Disconnecting`/`Disconnected` and `Connection closed|reset by`: the end of a connection.
+/// Within the pre-authentication phase (`[preauth]`) it is a failed attempt.
+fn closed(ev: &mut Event, line: &str, body: &str, preauth: bool, action: &'static str, pid: Option<u32>, st: &mut State) {
     ev.category = Category::Network;
     ev.event_type = EventType::End;
-    ev.action = Some("ssh_disconnect");
+    ev.action = Some(action);
+    let (kind, user, host, port, reason) = user_host_tail(body);
+    set_source(ev, line, host);
+    ev.source_port = port;
+    if let Some(u) = user {
+        if u.is_empty() {
+            ev.set(Field::USER_NAME, Val::Str("".into()));
+        } else {
+            set(ev, line, Field::USER_NAME, u);
+        }
+        ev.category = Category::Authentication;
+    }
+    if kind == "invalid" {
+        ev.set(Field::EVENT_REASON, Val::Str("invalid user".into()));
+    }
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
+        set(ev, line, Field::EVENT_REASON, r);
+    }
+    let change_user = reason.is_some_and(|r| r.starts_with("Change of username or service not allowed"));
+    let pending = st.conn(pid).is_some_and(|c| c.hostless_failure);
+    if (preauth || change_user || pending) && ev.source_ip.is_some() {
+        ev.outcome = Outcome::Failure;
+        ev.event_type = EventType::Denied;
+        if let Some(c) = st.conn(pid) {
+            c.hostless_failure = false;
+        }
+    }
+    remember(st, pid, ev);
+}
+
+fn disconnect(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) {
     if let Some(r) = m.strip_prefix("Disconnecting: Too many authentication failures") {
         auth(ev, "ssh_max_attempts", Outcome::Failure);
         if let Some(u) = r.trim().strip_prefix("for ") {
             set(ev, line, Field::USER_NAME, strip_preauth(u));
         }
-        attribute(ev, pid, st);
+        hostless_or_failure(ev, pid, st, false, Outcome::Failure);
         return;
     }
-    // Disconnect(ed|ing)[ from] [invalid|authenticating] user USER HOST port N[: reason] [preauth]
+    let preauth = m.trim_end().ends_with("[preauth]");
     let r = m.split_once(' ').map(|x| x.1).unwrap_or("");
     let r = r.strip_prefix("from ").unwrap_or(r);
-    let (kind, r) = if let Some(x) = r.strip_prefix("invalid user ") {
-        ("invalid", x)
-    } else if let Some(x) = r.strip_prefix("authenticating user ") {
-        ("authenticating", x)
-    } else if let Some(x) = r.strip_prefix("user ") {
-        ("user", x)
-    } else {
-        ("", r)
-    };
-    let (body, reason) = match r.find(": ") {
-        Some(i) => (&r[..i], Some(strip_preauth(&r[i + 2..]))),
-        None => (strip_preauth(r), None),
-    };
-    let body = body.trim_end();
-    let (body, _) = body.split_once(" port ").map(|(b, p)| {
-        let (pp, _) = token(p);
-        ev.source_port = parse_port(pp);
-        (b, ())
-    }).unwrap_or((body, ()));
-    if kind.is_empty() {
-        set_source(ev, line, body);
-    } else if let Some((u, h)) = body.rsplit_once(' ') {
-        set(ev, line, Field::USER_NAME, u);
-        set_source(ev, line, h);
-    }
-    if let Some(reason) = reason {
-        set(ev, line, Field::EVENT_REASON, reason);
-        if reason.starts_with("Change of username or service not allowed") {
-            auth(ev, "ssh_disconnect", Outcome::Failure);
-        }
-    }
-    if kind == "invalid" || kind == "authenticating" {
-        ev.category = Category::Authentication;
-        ev.set_str(Field::EVENT_REASON, if kind == "invalid" { "invalid user" } else { "authenticating user" });
-    }
-    remember(st, pid, ev);
-    if let Some(c) = st.conn(pid) {
-        if c.hostless_failure && ev.source_ip.is_some() {
-            auth(ev, "ssh_disconnect", Outcome::Failure);
-            c.hostless_failure = false;
-        }
-    }
-    if m.starts_with("Disconnected") || m.starts_with("Disconnecting") {
-        if let Some(pid) = pid {
+    closed(ev, line, strip_preauth(r), preauth, "ssh_disconnect", pid, st);
+    if let Some(pid) = pid {
+        if ev.outcome != Outcome::Failure {
             st.conns.remove(&pid);
         }
     }
@@ -539,59 +617,77 @@ fn connection(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut St
         remember(st, pid, ev);
         return;
     }
-    // Connection (closed|reset) by [invalid|authenticating user USER ]HOST port N [preauth]
     for p in ["Connection closed by ", "Connection reset by "] {
         if let Some(r) = m.strip_prefix(p) {
-            ev.event_type = EventType::End;
-            ev.action = Some("ssh_connection_closed");
-            let r = strip_preauth(r);
-            let (kind, r) = if let Some(x) = r.strip_prefix("invalid user ") {
-                ("invalid", x)
-            } else if let Some(x) = r.strip_prefix("authenticating user ") {
-                ("authenticating", x)
-            } else {
-                ("", r)
-            };
-            let body = r.split(" port ").next().unwrap_or(r);
-            if let Some(p) = r.split(" port ").nth(1) {
-                ev.source_port = parse_port(token(p).0);
-            }
-            if kind.is_empty() {
-                set_source(ev, line, body.trim());
-            } else if let Some((u, h)) = body.trim().rsplit_once(' ') {
-                set(ev, line, Field::USER_NAME, u);
-                set_source(ev, line, h);
-                ev.category = Category::Authentication;
-            }
-            remember(st, pid, ev);
-            if let Some(c) = st.conn(pid) {
-                if c.hostless_failure && ev.source_ip.is_some() {
-                    auth(ev, "ssh_connection_closed", Outcome::Failure);
-                    c.hostless_failure = false;
-                }
-            }
+            let preauth = r.trim_end().ends_with("[preauth]");
+            closed(ev, line, strip_preauth(r), preauth, "ssh_connection_closed", pid, st);
             return;
         }
     }
 }
 
-/// Scanners and protocol-level probes (no authentication attempted).
-fn recon(ev: &mut Event, line: &str, m: &str) {
+/// Scanners and protocol-level probes (no authentication attempted): failed connection
+/// attempts. Lines that name no address take the connection's, or wait for it.
+fn recon(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) {
     ev.category = Category::Network;
     ev.event_type = EventType::Denied;
     ev.action = Some("ssh_protocol_failure");
-    // the address follows `with`, `from`, or `Connection from`
-    for key in ["Unable to negotiate with ", " from ", "Remote: "] {
-        if let Some(i) = m.find(key) {
+    if let Some(r) = m.strip_prefix("SSH: Server;Ltype: ") {
+        // libssh's informational trace: `Remote: 127.0.0.1-1780;` names the connection
+        ev.event_type = EventType::Info;
+        ev.action = Some("ssh_protocol_info");
+        if let Some(i) = r.find("Remote: ") {
+            let a = &r[i + 8..];
+            let a = a.split(';').next().unwrap_or(a);
+            let a = a.rsplit_once('-').map(|x| x.0).unwrap_or(a);
+            set_source(ev, line, a);
+        }
+        remember(st, pid, ev);
+        return;
+    }
+    // the address follows the last ` from ` / `Unable to negotiate with ` / `Connection from `
+    let mut found = false;
+    let keys = [" from ", "Unable to negotiate with ", "authentication for "];
+    let mut best: Option<&str> = None;
+    for key in keys {
+        if let Some(i) = m.rfind(key) {
             let r = &m[i + key.len()..];
-            let (host, _) = token(r);
-            let host = host.split('-').next().unwrap_or(host);
-            let host = host.trim_end_matches(':');
-            if set_source(ev, line, host) {
-                let (port, _) = host_tail(&r[token(r).0.len()..]);
-                ev.source_port = port;
-                break;
+            let r = r.strip_prefix("connection from ").unwrap_or(r);
+            if best.is_none_or(|b| r.len() < b.len()) {
+                best = Some(r);
             }
+        }
+    }
+    if let Some(r) = best {
+        let (host, _) = token(r);
+        let host = host.trim_end_matches([':', ',']);
+        if set_source(ev, line, host) && ev.source_ip.is_some() {
+            let (port, _) = host_tail(&r[token(r).0.len()..]);
+            ev.source_port = port;
+            found = true;
+        } else {
+            ev.fields.retain(|(f, _)| *f != Field::SOURCE_ADDRESS && *f != Field::SOURCE_DOMAIN);
+        }
+    }
+    hostless_or_failure(ev, pid, st, found, Outcome::Failure);
+}
+
+/// A failure that may name no address: counted now if the connection's address is known,
+/// else held until a later line of the connection names it.
+fn hostless_or_failure(ev: &mut Event, pid: Option<u32>, st: &mut State, has_addr: bool, outcome: Outcome) {
+    if has_addr {
+        ev.outcome = outcome;
+        remember(st, pid, ev);
+        return;
+    }
+    attribute(ev, pid, st);
+    if ev.source_ip.is_some() {
+        ev.outcome = outcome;
+    } else {
+        ev.outcome = Outcome::Unknown;
+        ev.event_type = EventType::Info;
+        if let Some(c) = st.conn(pid) {
+            c.hostless_failure = true;
         }
     }
 }
@@ -622,6 +718,7 @@ fn pam_auth(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut Stat
         if !user.is_empty() && !c.pam_users.contains(&user) {
             c.pam_users.push(user.clone());
             if c.pam_users.len() >= 2 {
+                c.pam_counted.push(user.clone());
                 ev.outcome = Outcome::Failure;
                 ev.event_type = EventType::Denied;
             }

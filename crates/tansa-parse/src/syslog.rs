@@ -64,7 +64,18 @@ pub fn timestamp(b: &[u8], i: usize, tc: &mut TimeCtx) -> Option<(i64, usize)> {
         }
         return Some((tc.local(c)?, i + end));
     }
+    if first == b'@' && rest.len() >= 25 && rest[1..25].iter().all(u8::is_ascii_hexdigit) {
+        // daemontools/s6 TAI64N label: `@4000000000000000` + seconds, then nanoseconds
+        let hex = std::str::from_utf8(&rest[1..25]).ok()?;
+        let secs = u64::from_str_radix(&hex[..16], 16).ok()?.checked_sub(1 << 62)?;
+        let nanos = u64::from_str_radix(&hex[16..], 16).ok()?;
+        return Some((secs as i64 * 1_000_000_000 + nanos as i64, i + 25));
+    }
     if first.is_ascii_digit() {
+        // syslog writes ISO dates with `-` (a `/` date is nginx's error log)
+        if rest.get(4) != Some(&b'-') {
+            return None;
+        }
         let (c, off, end) = time::iso(rest)?;
         let ns = match off {
             Some(o) => TimeCtx::with_offset(c, o)?,
@@ -98,9 +109,12 @@ fn program(b: &[u8], i: usize, end: usize) -> Option<((usize, usize), Option<u32
         return None;
     }
     let mut j = name_end;
-    // `sshd(pam_unix)`
+    // `sshd(pam_unix)`, dovecot's `auth(user,ip,x)<session>`
     if tok.get(j) == Some(&b'(') {
         j += memchr::memchr(b')', &tok[j..])? + 1;
+        if tok.get(j) == Some(&b'<') {
+            j += memchr::memchr(b'>', &tok[j..])? + 1;
+        }
     }
     let mut pid = None;
     let mut bracketed = false;
@@ -136,12 +150,31 @@ pub fn header(line: &str, tc: &mut TimeCtx) -> Option<Header> {
             return rfc5424(line, i + 2, h, tc);
         }
     }
-    // fail2ban writes `[]` date ambits in some tests; tolerate leading spaces.
     i = skip_spaces(b, i);
     let (ts, tend) = timestamp(b, i, tc)?;
+    // the stamp is a field of its own (lighttpd writes `2011-12-25 17:09:20: (...)`)
+    if !matches!(b.get(tend), None | Some(b' ') | Some(b'\t')) {
+        return None;
+    }
     h.ts = ts;
     h.time = (i, tend);
+    let bsd = b[i].is_ascii_alphabetic();
     i = skip_spaces(b, tend);
+    rest_of_header(line, i, h, bsd)
+}
+
+/// A line as `journalctl -o cat`-like exports and some relays write it, without a time:
+/// `HOST PROG[PID]: msg` or `PROG[PID]: msg`. The caller gives it a time.
+pub fn header_untimed(line: &str) -> Option<Header> {
+    let h = rest_of_header(line, 0, Header::default(), false)?;
+    h.program?;
+    Some(h)
+}
+
+/// After the time: host and program. `bracketed_ok` allows the hostless `[prog]` form, which
+/// only old BSD-stamped logs write (MongoDB writes `ISO-time [conn1] ...`).
+fn rest_of_header(line: &str, mut i: usize, mut h: Header, bracketed_ok: bool) -> Option<Header> {
+    let b = line.as_bytes();
     // `<auth.info>` BSD verbose priority
     if b.get(i) == Some(&b'<') {
         let e = token_end(b, i);
@@ -150,6 +183,9 @@ pub fn header(line: &str, tc: &mut TimeCtx) -> Option<Header> {
         }
     }
     let e1 = token_end(b, i);
+    if b.get(i) == Some(&b'[') && !bracketed_ok {
+        return None;
+    }
     if let Some((name, pid, e)) = program(b, i, e1) {
         // A host name never ends with ':' or has `[pid]`, so this is a program without host.
         h.program = Some(name);
@@ -157,6 +193,11 @@ pub fn header(line: &str, tc: &mut TimeCtx) -> Option<Header> {
         i = e;
     } else {
         if e1 > i {
+            // a host name is neither a number (MySQL's thread id) nor bracketed
+            let tok = &b[i..e1];
+            if tok.iter().all(u8::is_ascii_digit) || tok[0] == b'[' {
+                return None;
+            }
             h.host = Some((i, e1));
         }
         i = skip_spaces(b, e1);
@@ -168,13 +209,24 @@ pub fn header(line: &str, tc: &mut TimeCtx) -> Option<Header> {
         }
     }
     i = skip_spaces(b, i);
+    // a relayed kernel prefix inside the message: `kernel:[  970.699396]:` / `kernel: [ 1.2] `
+    if line[i..].starts_with("kernel:") {
+        let j = skip_spaces(b, i + 7);
+        if b.get(j) == Some(&b'[') {
+            i = j;
+        }
+    }
     // kernel uptime `[ 1234.567890]`
     if b.get(i) == Some(&b'[') {
         if let Some(close) = memchr::memchr(b']', &b[i..]) {
             let inner = &b[i + 1..i + close];
             let trimmed: Vec<u8> = inner.iter().copied().filter(|c| *c != b' ').collect();
             if !trimmed.is_empty() && trimmed.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-                i = skip_spaces(b, i + close + 1);
+                i += close + 1;
+                if b.get(i) == Some(&b':') {
+                    i += 1;
+                }
+                i = skip_spaces(b, i);
             } else if inner.starts_with(b"ID ") {
                 // Solaris `[ID 800047 auth.info]`
                 i = skip_spaces(b, i + close + 1);

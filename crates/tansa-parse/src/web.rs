@@ -60,6 +60,17 @@ fn request(ev: &mut Event, line: &str, req: &str) {
     }
 }
 
+/// `event.outcome` of an HTTP request: a rejected authentication (401, 407) is a failed
+/// attempt; 1xx–3xx succeeded; other errors (a 404 probe, a 500) are neither — rules look at
+/// `http.response.status_code` for those.
+pub fn http_outcome(status: i64) -> Outcome {
+    match status {
+        401 | 407 => Outcome::Failure,
+        100..=399 => Outcome::Success,
+        _ => Outcome::Unknown,
+    }
+}
+
 /// An access log line. Returns false if the line is not one.
 pub fn access(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     let mut s = line;
@@ -117,7 +128,7 @@ pub fn access(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     }
     request(ev, line, req);
     ev.set(Field::HTTP_STATUS, Val::Int(status_n));
-    ev.outcome = if status_n >= 400 { Outcome::Failure } else { Outcome::Success };
+    ev.outcome = http_outcome(status_n);
     if let Ok(b) = bytes.parse::<i64>() {
         ev.set(Field::HTTP_BYTES, Val::Int(b));
     }
@@ -162,7 +173,7 @@ pub fn haproxy(ev: &mut Event, line: &str, m: &str) -> bool {
     let _timers = it.next();
     if let Some(status) = it.next().and_then(|s| s.parse::<i64>().ok()) {
         ev.set(Field::HTTP_STATUS, Val::Int(status));
-        ev.outcome = if status >= 400 { Outcome::Failure } else { Outcome::Success };
+        ev.outcome = http_outcome(status);
         if status == 401 || status == 407 {
             ev.category = Category::Authentication;
             ev.event_type = EventType::Denied;
@@ -188,12 +199,19 @@ fn auth_fail(ev: &mut Event, action: &'static str) {
 /// request: "GET / HTTP/1.1", host: "h"`. Also after a syslog/journal header.
 pub fn nginx_error(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool {
     let s = &line[start..];
+    // nginx writes `yyyy/mm/dd HH:MM:SS [level]`
+    if s.as_bytes().get(4) != Some(&b'/') {
+        return false;
+    }
     let Some((c, off, tend)) = time::iso(s.as_bytes()) else {
         return false;
     };
     let r = &s[tend..];
     let Some(r) = r.strip_prefix(" [") else { return false };
     let Some((level, r)) = r.split_once("] ") else { return false };
+    if !matches!(level, "debug" | "info" | "notice" | "warn" | "error" | "crit" | "alert" | "emerg") {
+        return false;
+    }
     if start == 0 {
         ev.timestamp = match off {
             Some(o) => TimeCtx::with_offset(c, o),
@@ -309,10 +327,18 @@ pub fn apache_error(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     if let Some(ts) = tc.local(c) {
         ev.timestamp = ts;
     }
+    apache_body(ev, line, r[tend + 1..].trim_start());
+    true
+}
+
+/// The part of an Apache error line after its time: `[module:level] [pid N] [client A] msg`.
+pub fn apache_body(ev: &mut Event, line: &str, r: &str) {
     ev.dataset = "apache.error";
     ev.category = Category::Web;
     ev.event_type = EventType::Error;
-    let mut r = r[tend + 1..].trim_start();
+    let mut r = r;
+    let mut module = "";
+    let mut remote = None;
     // bracketed fields until the message; `[client ...]` holds the remote address
     while let Some(x) = r.strip_prefix('[') {
         let Some(close) = x.find(']') else { break };
@@ -346,11 +372,21 @@ pub fn apache_error(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
             if let Ok(pid) = p.split(':').next().unwrap_or("").parse::<i64>() {
                 ev.set(Field::PROCESS_PID, Val::Int(pid));
             }
-        } else if !inner.starts_with("remote ") {
+        } else if let Some(rm) = inner.strip_prefix("remote ") {
+            remote = Some(rm);
+        } else {
             let level = inner.rsplit(':').next().unwrap_or(inner);
+            module = inner.split(':').next().unwrap_or("");
             set(ev, line, Field::LOG_LEVEL, level);
         }
         r = x[close + 1..].trim_start();
+    }
+    if ev.source_ip.is_none() {
+        // `[remote A]` is the peer (a proxy) when no `[client A]` is given
+        if let Some(rm) = remote {
+            let a = rm.rsplit_once(':').filter(|(h, _)| parse_ip(h).is_some()).map(|x| x.0).unwrap_or(rm);
+            set_source(ev, line, a);
+        }
     }
     // `AH01618: ` error code
     let msg = match r.find(": ") {
@@ -361,26 +397,33 @@ pub fn apache_error(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
         _ => r,
     };
     set(ev, line, Field::ERROR_MESSAGE, msg);
+    if module.starts_with("evasive") {
+        // mod_evasive: rate limiting (a denial all the same)
+        ev.set(Field::SERVICE_NAME, Val::Str(module.into()));
+    }
     apache_message(ev, line, msg);
-    true
 }
 
 fn apache_message(ev: &mut Event, line: &str, msg: &str) {
+    let msg = msg.strip_prefix("Digest: ").unwrap_or(msg);
     if let Some(u) = msg.strip_prefix("user ") {
         if let Some(i) = u.find(" not found") {
             set(ev, line, Field::USER_NAME, &u[..i]);
             auth_fail(ev, "http_basic_auth");
-        } else if let Some(i) = u.find(": authentication failure for").or_else(|| u.find(": authorization failure for")) {
+        } else if let Some(i) = u
+            .find(": authentication failure for")
+            .or_else(|| u.find(": authorization failure for"))
+            .or_else(|| u.find(": password mismatch"))
+        {
             set(ev, line, Field::USER_NAME, &u[..i]);
             auth_fail(ev, "http_basic_auth");
         } else if let Some(i) = u.find(" in realm ") {
-            // `user X in realm "R" not found`
-            set(ev, line, Field::USER_NAME, u[..i].trim_matches('"'));
+            // `user `X' in realm `R' not found`
+            set(ev, line, Field::USER_NAME, u[..i].trim_matches(['"', '`', '\'']));
             auth_fail(ev, "http_basic_auth");
         }
     } else if msg.starts_with("client denied by server configuration")
         || msg.starts_with("client used wrong authentication scheme")
-        || msg.starts_with("Digest: ")
         || (msg.starts_with("Authorization of user ") && msg.contains(" failed"))
     {
         if let Some(u) = msg.strip_prefix("Authorization of user ") {
@@ -388,10 +431,19 @@ fn apache_message(ev: &mut Event, line: &str, msg: &str) {
                 set(ev, line, Field::USER_NAME, &u[..i]);
             }
         }
-        let digest_ok = !msg.starts_with("Digest: ") || msg.contains("user ") || msg.contains("nonce") || msg.contains("mismatch") || msg.contains("not found") || msg.contains("unknown algorithm");
-        if digest_ok {
-            auth_fail(ev, "http_access_denied");
-        }
+        auth_fail(ev, "http_access_denied");
+    } else if let Some(d) = msg.strip_prefix("Digest: ").or(Some(msg)).filter(|d| {
+        d.starts_with("invalid qop `")
+            || d.starts_with("realm mismatch - got `")
+            || d.starts_with("unknown algorithm `")
+            || d.starts_with("invalid nonce ") && (d.contains("received - user attempted time travel") || d.contains("received - length is not"))
+    }) {
+        // digest authentication failures (a forged or replayed `Authorization` header)
+        let _ = d;
+        auth_fail(ev, "http_digest_auth");
+    } else if msg.contains("provided via SNI") && (msg.contains("no hostname provided") || msg.contains("no compatible SSL setup")) || msg.starts_with("No hostname was provided via SNI") {
+        // TLS name mismatches: clients that probe by address (scanners)
+        auth_fail(ev, "tls_sni_mismatch");
     } else if msg.contains("ModSecurity: ") {
         modsecurity(ev, line, msg);
     } else if msg.starts_with("File does not exist") || msg.starts_with("script not found") || msg.starts_with("Got error 'Primary script unknown") {
