@@ -1,1 +1,799 @@
-pub fn x(){}
+//! The streaming detection engine: every [`Event`] passes through [`Engine::process`] once,
+//! in batch runs (`tansa analyze`, fed in time order) and in the live server alike.
+//!
+//! Fifth box of the data path (`… → parse → enrich → detect → store → …`). Rules match single
+//! events or count them in event-time sliding windows keyed by an entity (`source.ip`,
+//! `user.name`, …): a threshold of matching events, or of distinct values of a field.
+//! Alerts are aggregated — one alert per rule × entity while the activity goes on, with a
+//! count, first and last seen — so a brute force of ten thousand attempts is one alert.
+//!
+//! State is bounded: each rule keeps at most [`Limits::max_keys`] entities; expired keys are
+//! evicted as the watermark (the highest event time seen, minus the allowed lateness)
+//! advances, and when the cap is still reached the oldest key is dropped and counted in
+//! [`Counters::evicted`] — never an unbounded map.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tansa_detect::{builtin, Engine};
+//! use tansa_event::{Category, Event, Origin, Outcome};
+//!
+//! let mut engine = Engine::new(builtin::rules(), Default::default());
+//! assert!(engine.rule_count() > 10);
+//! let origin = Arc::new(Origin::file("/var/log/auth.log", "web01"));
+//! for i in 0..12 {
+//!     let mut ev = Event::new(bytes::Bytes::from_static(b"Failed password"), origin.clone(), 0);
+//!     ev.timestamp = i * 1_000_000_000;
+//!     ev.category = Category::Authentication;
+//!     ev.outcome = Outcome::Failure;
+//!     ev.action = Some("ssh_login");
+//!     ev.dataset = "sshd";
+//!     ev.source_ip = Some("203.0.113.9".parse().unwrap());
+//!     engine.process(&ev);
+//! }
+//! let alerts = engine.finish();
+//! assert!(alerts.iter().any(|a| a.rule_id == "tansa.ssh.brute_force" && a.count >= 10));
+//! ```
+
+pub mod builtin;
+pub mod web;
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+use tansa_event::{Event, Field, Nanos};
+
+const SEC: i64 = 1_000_000_000;
+/// Sightings kept per key for distinct counts (bounds memory for very busy keys).
+const MAX_DISTINCT: usize = 16_384;
+
+/// Alert severity, ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Informational => "informational",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What identifies the entity a rule counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBy {
+    SourceIp,
+    /// The source's /24 (IPv4) or /64 (IPv6) network.
+    SourceNet,
+    User,
+    Host,
+    /// `host.name` + `user.name`.
+    HostUser,
+}
+
+/// An entity value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Ip(IpAddr),
+    Text(Box<str>),
+    Pair(Box<str>, Box<str>),
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Ip(ip) => write!(f, "{ip}"),
+            Key::Text(s) => f.write_str(s),
+            Key::Pair(a, b) => write!(f, "{a}/{b}"),
+        }
+    }
+}
+
+fn net_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            IpAddr::V4([o[0], o[1], o[2], 0].into())
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6([s[0], s[1], s[2], s[3], 0, 0, 0, 0].into())
+        }
+    }
+}
+
+impl KeyBy {
+    fn key(self, ev: &Event) -> Option<Key> {
+        match self {
+            KeyBy::SourceIp => ev.source_ip.map(Key::Ip),
+            KeyBy::SourceNet => ev.source_ip.map(|ip| Key::Ip(net_of(ip))),
+            KeyBy::User => ev
+                .user_name()
+                .filter(|u| !u.is_empty())
+                .map(|u| Key::Text(u.into())),
+            KeyBy::Host => ev.host_name().map(|h| Key::Text(h.into())),
+            KeyBy::HostUser => Some(Key::Pair(
+                ev.host_name().unwrap_or(Cow::Borrowed("")).into(),
+                ev.user_name()?.into(),
+            )),
+        }
+    }
+
+    /// The ECS field the key is reported as.
+    pub fn field(self) -> &'static str {
+        match self {
+            KeyBy::SourceIp => "source.ip",
+            KeyBy::SourceNet => "source.network",
+            KeyBy::User => "user.name",
+            KeyBy::Host => "host.name",
+            KeyBy::HostUser => "user.name",
+        }
+    }
+}
+
+/// How a rule turns matching events into alerts.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// Every matching event is an alert (aggregated per key within `window`).
+    Each,
+    /// At least `count` matching events for one key within `window`.
+    Count { count: u32 },
+    /// At least `count` distinct values of `field` for one key within `window`.
+    Distinct { field: DistinctField, count: u32 },
+    /// A matching event for a key that had at least `count` events of `before` within `window`.
+    After {
+        before: fn(&Event) -> bool,
+        count: u32,
+    },
+}
+
+/// The field a distinct-count rule counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistinctField {
+    User,
+    SourceIp,
+    DestinationPort,
+    DestinationIp,
+    UrlPath,
+}
+
+impl DistinctField {
+    fn value(self, ev: &Event) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        match self {
+            DistinctField::User => ev.user_name()?.hash(&mut h),
+            DistinctField::SourceIp => ev.source_ip?.hash(&mut h),
+            DistinctField::DestinationPort => ev.destination_port?.hash(&mut h),
+            DistinctField::DestinationIp => ev.destination_ip?.hash(&mut h),
+            DistinctField::UrlPath => ev.get_str(Field::URL_PATH)?.hash(&mut h),
+        }
+        Some(h.finish())
+    }
+}
+
+/// What is computed once per event for all rules.
+#[derive(Debug, Default)]
+pub struct Features {
+    /// Attack classes of a web request's URL (empty for non-web events).
+    pub web: Vec<web::Class>,
+    /// A scanner or attack tool's User-Agent.
+    pub scanner_agent: bool,
+}
+
+impl Features {
+    fn of(ev: &Event, f: &mut Features) {
+        f.web.clear();
+        f.scanner_agent = false;
+        if ev.category != tansa_event::Category::Web {
+            return;
+        }
+        if let Some(u) = ev.get_str(Field::URL_ORIGINAL) {
+            web::classify_url(&u, &mut f.web);
+        }
+        for fld in [Field::USER_AGENT, Field::HTTP_REFERRER] {
+            if let Some(v) = ev.get_str(fld) {
+                if fld == Field::USER_AGENT && web::scanner_agent(&v) {
+                    f.scanner_agent = true;
+                }
+                // payloads in headers (Shellshock, Log4Shell, XSS in Referer)
+                if v.contains("() {") || v.contains("${jndi:") || v.contains("<script") {
+                    let mut extra = Vec::new();
+                    web::classify_url(&v, &mut extra);
+                    for c in extra {
+                        if !f.web.contains(&c) {
+                            f.web.push(c);
+                        }
+                    }
+                    if v.contains("() {") || v.contains("${jndi:") {
+                        f.web.push(web::Class::CommandInjection);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A compiled rule. `matches` is a cheap predicate (typed fields first).
+#[derive(Clone)]
+pub struct Rule {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    /// ATT&CK tags: `attack.t1110.001`, `attack.credential_access`.
+    pub tags: &'static [&'static str],
+    pub key: KeyBy,
+    pub window: Nanos,
+    pub condition: Condition,
+    pub matches: fn(&Event, &Features) -> bool,
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule").field("id", &self.id).finish()
+    }
+}
+
+/// A reference to an event behind an alert: its file and byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRef {
+    pub path: std::sync::Arc<str>,
+    pub offset: u64,
+}
+
+/// An aggregated alert.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub id: String,
+    pub rule_id: &'static str,
+    pub rule_title: &'static str,
+    pub severity: Severity,
+    pub tags: &'static [&'static str],
+    pub first_seen: Nanos,
+    pub last_seen: Nanos,
+    /// Matching events folded into this alert.
+    pub count: u64,
+    pub key_field: &'static str,
+    pub key: Key,
+    pub host: Option<String>,
+    pub source_ip: Option<IpAddr>,
+    pub user: Option<String>,
+    /// The first events behind the alert (at most [`Limits::max_refs`]).
+    pub events: Vec<EventRef>,
+}
+
+impl Alert {
+    /// The alert as a JSON object (see DESIGN.md for the fields).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("id".into(), self.id.clone().into());
+        m.insert(
+            "rule".into(),
+            serde_json::json!({"id": self.rule_id, "title": self.rule_title}),
+        );
+        m.insert("severity".into(), self.severity.as_str().into());
+        m.insert(
+            "tags".into(),
+            self.tags
+                .iter()
+                .map(|t| serde_json::Value::from(*t))
+                .collect(),
+        );
+        m.insert(
+            "first_seen".into(),
+            tansa_event::format_ts(self.first_seen).into(),
+        );
+        m.insert(
+            "last_seen".into(),
+            tansa_event::format_ts(self.last_seen).into(),
+        );
+        m.insert("count".into(), self.count.into());
+        if let Some(h) = &self.host {
+            m.insert("host".into(), serde_json::json!({"name": h}));
+        }
+        if let Some(ip) = self.source_ip {
+            m.insert("source".into(), serde_json::json!({"ip": ip.to_string()}));
+        }
+        if let Some(u) = &self.user {
+            m.insert("user".into(), serde_json::json!({"name": u}));
+        }
+        if self.key_field == "source.network" {
+            m.insert("source.network".into(), self.key.to_string().into());
+        }
+        m.insert(
+            "events".into(),
+            self.events
+                .iter()
+                .map(|r| serde_json::json!({"log.file.path": &*r.path, "log.offset": r.offset}))
+                .collect(),
+        );
+        serde_json::Value::Object(m)
+    }
+}
+
+/// Bounds of the engine's state.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Entities tracked per rule.
+    pub max_keys: usize,
+    /// Event references kept per alert.
+    pub max_refs: usize,
+    /// How late an event may arrive (behind the highest time seen) and still be counted in
+    /// its window; state older than the watermark is evicted.
+    pub lateness: Nanos,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_keys: 1_000_000,
+            max_refs: 20,
+            lateness: 60 * SEC,
+        }
+    }
+}
+
+/// Counters by outcome, for metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub events: u64,
+    pub matched: u64,
+    pub alerts: u64,
+    /// Keys dropped because a rule reached `max_keys` with nothing expired.
+    pub evicted: u64,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    /// Times of recent matching events (at most `count` are needed).
+    times: VecDeque<Nanos>,
+    /// Distinct values with their last time, and the order they were seen in (for expiry).
+    distinct: FxHashMap<u64, Nanos>,
+    seen: VecDeque<(Nanos, u64)>,
+    /// Time of last update (for eviction).
+    last: Nanos,
+    /// The open alert for this key, an index into `Engine::alerts`.
+    open: Option<usize>,
+}
+
+struct RuleState {
+    rule: Rule,
+    keys: FxHashMap<Key, KeyState>,
+    /// `before`-events per key for `Condition::After`.
+    before: FxHashMap<Key, VecDeque<Nanos>>,
+}
+
+/// The engine: rules, their per-key state, the alerts.
+pub struct Engine {
+    rules: Vec<RuleState>,
+    limits: Limits,
+    alerts: Vec<Alert>,
+    watermark: Nanos,
+    last_sweep: Nanos,
+    counters: Counters,
+    features: Features,
+}
+
+impl Engine {
+    pub fn new(rules: Vec<Rule>, limits: Limits) -> Self {
+        Engine {
+            rules: rules
+                .into_iter()
+                .map(|rule| RuleState {
+                    rule,
+                    keys: FxHashMap::default(),
+                    before: FxHashMap::default(),
+                })
+                .collect(),
+            limits,
+            alerts: Vec::new(),
+            watermark: i64::MIN,
+            last_sweep: i64::MIN,
+            counters: Counters::default(),
+            features: Features::default(),
+        }
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Feeds one event.
+    pub fn process(&mut self, ev: &Event) {
+        self.counters.events += 1;
+        let t = ev.timestamp;
+        if t > self.watermark {
+            self.watermark = t;
+        }
+        let mut features = std::mem::take(&mut self.features);
+        Features::of(ev, &mut features);
+        for i in 0..self.rules.len() {
+            let (before_fn, matched) = {
+                let r = &self.rules[i].rule;
+                let bf = match r.condition {
+                    Condition::After { before, .. } => Some(before),
+                    _ => None,
+                };
+                (bf, (r.matches)(ev, &features))
+            };
+            if let Some(before) = before_fn {
+                if before(ev) {
+                    self.note_before(i, ev);
+                }
+            }
+            if matched {
+                self.counters.matched += 1;
+                self.on_match(i, ev);
+            }
+        }
+        self.features = features;
+        // sweep expired state once per minute of event time
+        if self.watermark - self.last_sweep > 60 * SEC {
+            self.sweep();
+            self.last_sweep = self.watermark;
+        }
+    }
+
+    fn note_before(&mut self, i: usize, ev: &Event) {
+        let rs = &mut self.rules[i];
+        let Some(key) = rs.rule.key.key(ev) else {
+            return;
+        };
+        let (window, need) = match rs.rule.condition {
+            Condition::After { count, .. } => (rs.rule.window, count as usize),
+            _ => return,
+        };
+        if rs.before.len() >= self.limits.max_keys && !rs.before.contains_key(&key) {
+            self.counters.evicted += 1;
+            if let Some(k) = rs.before.keys().next().cloned() {
+                rs.before.remove(&k);
+            }
+        }
+        let q = rs.before.entry(key).or_default();
+        q.push_back(ev.timestamp);
+        while q.front().is_some_and(|&f| f < ev.timestamp - window) || q.len() > need.max(1) {
+            q.pop_front();
+        }
+    }
+
+    fn on_match(&mut self, i: usize, ev: &Event) {
+        let limits = self.limits;
+        let rs = &mut self.rules[i];
+        let rule = &rs.rule;
+        let Some(key) = rule.key.key(ev) else { return };
+        let t = ev.timestamp;
+        let fire = match &rule.condition {
+            Condition::Each => true,
+            Condition::Count { .. } | Condition::Distinct { .. } => false,
+            Condition::After { count, .. } => rs
+                .before
+                .get(&key)
+                .map(|q| {
+                    q.iter()
+                        .filter(|&&x| x >= t - rule.window && x <= t)
+                        .count()
+                        >= *count as usize
+                })
+                .unwrap_or(false),
+        };
+        if rs.keys.len() >= limits.max_keys && !rs.keys.contains_key(&key) {
+            self.counters.evicted += evict_oldest(&mut rs.keys, &mut self.alerts);
+        }
+        let st = rs.keys.entry(key.clone()).or_default();
+        st.last = st.last.max(t);
+        let fire = fire
+            || match &rule.condition {
+                Condition::Count { count } => {
+                    st.times.push_back(t);
+                    while st.times.front().is_some_and(|&f| f < t - rule.window) {
+                        st.times.pop_front();
+                    }
+                    while st.times.len() > *count as usize {
+                        st.times.pop_front();
+                    }
+                    st.times.len() >= *count as usize
+                }
+                Condition::Distinct { field, count } => {
+                    if let Some(v) = field.value(ev) {
+                        st.distinct.insert(v, t);
+                        st.seen.push_back((t, v));
+                    }
+                    // expire from the front: a value leaves when its last sighting is too old
+                    while let Some(&(ft, fv)) = st.seen.front() {
+                        let too_many = st.seen.len() > MAX_DISTINCT;
+                        if ft >= t - rule.window && !too_many {
+                            break;
+                        }
+                        st.seen.pop_front();
+                        if st
+                            .distinct
+                            .get(&fv)
+                            .is_some_and(|&last| last == ft || too_many && last <= ft)
+                        {
+                            st.distinct.remove(&fv);
+                        }
+                    }
+                    st.distinct.len() >= *count as usize
+                }
+                _ => false,
+            };
+        // an open alert for this key absorbs the matching events while the activity goes on
+        // (for `After`, only those that meet the condition again)
+        let absorbs = !matches!(rule.condition, Condition::After { .. }) || fire;
+        if let Some(ai) = st.open.filter(|_| absorbs) {
+            let a = &mut self.alerts[ai];
+            if t <= a.last_seen + rule.window {
+                a.count += 1;
+                a.last_seen = a.last_seen.max(t);
+                a.first_seen = a.first_seen.min(t);
+                if a.events.len() < limits.max_refs {
+                    a.events.push(EventRef {
+                        path: ev.origin.path.clone(),
+                        offset: ev.offset,
+                    });
+                }
+                return;
+            }
+            st.open = None;
+        }
+        if !fire {
+            return;
+        }
+        let first = match &rule.condition {
+            Condition::Count { .. } => st.times.front().copied().unwrap_or(t),
+            Condition::Distinct { .. } => st.distinct.values().copied().min().unwrap_or(t),
+            _ => t,
+        };
+        let count = match &rule.condition {
+            Condition::Count { .. } => st.times.len() as u64,
+            Condition::Distinct { .. } => st.distinct.len() as u64,
+            _ => 1,
+        };
+        let id = alert_id(rule.id, &key, first);
+        let alert = Alert {
+            id,
+            rule_id: rule.id,
+            rule_title: rule.title,
+            severity: rule.severity,
+            tags: rule.tags,
+            first_seen: first,
+            last_seen: t,
+            count,
+            key_field: rule.key.field(),
+            key,
+            host: ev.host_name().map(|h| h.into_owned()),
+            source_ip: ev.source_ip,
+            user: ev
+                .user_name()
+                .filter(|u| !u.is_empty())
+                .map(|u| u.into_owned()),
+            events: vec![EventRef {
+                path: ev.origin.path.clone(),
+                offset: ev.offset,
+            }],
+        };
+        st.open = Some(self.alerts.len());
+        st.times.clear();
+        st.distinct.clear();
+        st.seen.clear();
+        self.alerts.push(alert);
+        self.counters.alerts += 1;
+    }
+
+    /// Drops state that can no longer contribute to a window.
+    fn sweep(&mut self) {
+        let wm = self.watermark - self.limits.lateness;
+        for rs in &mut self.rules {
+            let w = rs.rule.window;
+            rs.keys.retain(|_, s| s.last >= wm - w);
+            rs.before
+                .retain(|_, q| q.back().is_some_and(|&b| b >= wm - w));
+        }
+    }
+
+    /// Number of entity keys held across rules (for memory tests).
+    pub fn state_keys(&self) -> usize {
+        self.rules
+            .iter()
+            .map(|r| r.keys.len() + r.before.len())
+            .sum()
+    }
+
+    /// Ends the stream: all alerts, sorted by severity (highest first) then time.
+    pub fn finish(self) -> Vec<Alert> {
+        let mut a = self.alerts;
+        a.sort_by(|x, y| {
+            y.severity
+                .cmp(&x.severity)
+                .then(x.first_seen.cmp(&y.first_seen))
+                .then(x.rule_id.cmp(y.rule_id))
+        });
+        a
+    }
+
+    /// Alerts so far (for a live server's API).
+    pub fn alerts(&self) -> &[Alert] {
+        &self.alerts
+    }
+}
+
+/// Drops the least recently updated tenth of a full rule's keys (amortised O(1) per insert).
+fn evict_oldest(keys: &mut FxHashMap<Key, KeyState>, _alerts: &mut [Alert]) -> u64 {
+    let n = (keys.len() / 10).max(1);
+    let mut lasts: Vec<Nanos> = keys.values().map(|s| s.last).collect();
+    let (_, cut, _) = lasts.select_nth_unstable(n - 1);
+    let cut = *cut;
+    let mut removed = 0u64;
+    keys.retain(|_, s| {
+        if removed < n as u64 && s.last <= cut {
+            removed += 1;
+            false
+        } else {
+            true
+        }
+    });
+    removed
+}
+
+/// A stable alert id: the same rule, entity and first time always give the same id.
+fn alert_id(rule: &str, key: &Key, first: Nanos) -> String {
+    // FNV-1a, 64 bit: stable across runs and platforms
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in rule
+        .bytes()
+        .chain(key.to_string().bytes())
+        .chain(first.to_le_bytes())
+    {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tansa_event::{Category, Origin, Outcome};
+
+    fn fail(ip: &str, user: &str, t: i64) -> Event {
+        let mut ev = Event::new(
+            bytes::Bytes::from_static(b"x"),
+            Arc::new(Origin::file("/a", "h")),
+            0,
+        );
+        ev.timestamp = t * SEC;
+        ev.category = Category::Authentication;
+        ev.outcome = Outcome::Failure;
+        ev.action = Some("ssh_login");
+        ev.dataset = "sshd";
+        ev.source_ip = Some(ip.parse().unwrap());
+        ev.set_str(Field::USER_NAME, user);
+        ev
+    }
+
+    fn rule(cond: Condition, window_s: i64) -> Rule {
+        Rule {
+            id: "t",
+            title: "t",
+            severity: Severity::High,
+            tags: &[],
+            key: KeyBy::SourceIp,
+            window: window_s * SEC,
+            condition: cond,
+            matches: |e, _| e.outcome == Outcome::Failure,
+        }
+    }
+
+    #[test]
+    fn threshold_fires_once_and_aggregates() {
+        let mut e = Engine::new(
+            vec![rule(Condition::Count { count: 5 }, 60)],
+            Limits::default(),
+        );
+        for t in 0..4 {
+            e.process(&fail("192.0.2.1", "root", t));
+        }
+        assert_eq!(e.alerts().len(), 0, "below the threshold");
+        for t in 4..100 {
+            e.process(&fail("192.0.2.1", "root", t));
+        }
+        let a = e.finish();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].count, 100);
+        assert_eq!(a[0].first_seen, 0);
+        assert_eq!(a[0].last_seen, 99 * SEC);
+        assert_eq!(a[0].events.len(), 20);
+    }
+
+    #[test]
+    fn sparse_events_do_not_reach_a_sliding_threshold() {
+        let mut e = Engine::new(
+            vec![rule(Condition::Count { count: 5 }, 60)],
+            Limits::default(),
+        );
+        for t in 0..50 {
+            e.process(&fail("192.0.2.1", "root", t * 20)); // 3 per minute
+        }
+        assert!(e.finish().is_empty());
+    }
+
+    #[test]
+    fn a_new_alert_after_a_quiet_window() {
+        let mut e = Engine::new(
+            vec![rule(Condition::Count { count: 3 }, 60)],
+            Limits::default(),
+        );
+        for t in [0, 1, 2, 1000, 1001, 1002] {
+            e.process(&fail("192.0.2.1", "root", t));
+        }
+        assert_eq!(e.finish().len(), 2);
+    }
+
+    #[test]
+    fn distinct_users() {
+        let r = rule(
+            Condition::Distinct {
+                field: DistinctField::User,
+                count: 3,
+            },
+            60,
+        );
+        let mut e = Engine::new(vec![r], Limits::default());
+        for (t, u) in ["a", "a", "a", "b", "b"].iter().enumerate() {
+            e.process(&fail("192.0.2.1", u, t as i64));
+        }
+        assert!(e.alerts().is_empty());
+        e.process(&fail("192.0.2.1", "c", 10));
+        assert_eq!(e.finish()[0].count, 3);
+    }
+
+    #[test]
+    fn state_is_bounded() {
+        let limits = Limits {
+            max_keys: 100,
+            ..Limits::default()
+        };
+        let mut e = Engine::new(vec![rule(Condition::Count { count: 5 }, 3600)], limits);
+        for i in 0..1000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            e.process(&fail(&ip, "root", 1));
+        }
+        assert!(e.state_keys() <= 100);
+        assert_eq!(e.counters().evicted as usize, 1000 - e.state_keys());
+    }
+
+    #[test]
+    fn alert_ids_are_stable() {
+        assert_eq!(
+            alert_id("r", &Key::Text("x".into()), 5),
+            alert_id("r", &Key::Text("x".into()), 5)
+        );
+        assert_ne!(
+            alert_id("r", &Key::Text("x".into()), 5),
+            alert_id("r", &Key::Text("y".into()), 5)
+        );
+    }
+}

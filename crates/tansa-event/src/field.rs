@@ -156,7 +156,9 @@ impl Field {
 
     fn intern_overflow() -> Field {
         let t = dynamic().read().unwrap_or_else(|e| e.into_inner());
-        t.1.get("labels.overflow").map(|&i| Field(i)).unwrap_or(Field::TAGS)
+        t.1.get("labels.overflow")
+            .map(|&i| Field(i))
+            .unwrap_or(Field::TAGS)
     }
 
     /// The id of `name` if it has been seen, without interning.

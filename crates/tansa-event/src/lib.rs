@@ -190,6 +190,47 @@ impl Origin {
     }
 }
 
+/// A line of text: a reference-counted slice of the buffer it was read in, guaranteed UTF-8
+/// (invalid bytes are replaced when it is made), so reading it never re-validates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Text(Bytes);
+
+impl Text {
+    /// Wraps `b`, replacing invalid UTF-8 (lossily) so that every line is text.
+    pub fn new(b: Bytes) -> Self {
+        if std::str::from_utf8(&b).is_ok() {
+            Text(b)
+        } else {
+            Text(Bytes::from(String::from_utf8_lossy(&b).into_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // SAFETY: the only constructor, `Text::new`, checks or makes the bytes valid UTF-8,
+        // and the bytes are immutable afterwards.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// A field value. `Span` borrows from the raw line; the other variants own their data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
@@ -205,8 +246,8 @@ pub enum Val {
 /// One normalised record. See the crate docs.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// The line as received, always valid UTF-8 (invalid bytes are replaced at framing).
-    pub raw: Bytes,
+    /// The line as received (invalid UTF-8 replaced).
+    pub raw: Text,
     /// `@timestamp`, UTC nanoseconds. When a line carries no time, its receive time.
     pub timestamp: Nanos,
     /// The timestamp text as written in the line (`event.created` text), as a span of `raw`.
@@ -233,10 +274,11 @@ pub struct Event {
 }
 
 impl Event {
-    /// A bare event for `raw`, received at `ingested`; parsers fill in the rest.
+    /// A bare event for `raw`, received at `ingested`; parsers fill in the rest. Invalid
+    /// UTF-8 in `raw` is replaced.
     pub fn new(raw: Bytes, origin: Arc<Origin>, ingested: Nanos) -> Self {
         Event {
-            raw,
+            raw: Text::new(raw),
             timestamp: ingested,
             time_text: None,
             ingested,
@@ -258,8 +300,7 @@ impl Event {
 
     /// The raw line as text.
     pub fn raw_str(&self) -> &str {
-        // Framing guarantees UTF-8; fall back to an empty string rather than panic.
-        std::str::from_utf8(&self.raw).unwrap_or("")
+        self.raw.as_str()
     }
 
     /// The text of a span of the raw line.
@@ -434,6 +475,9 @@ mod tests {
         assert_eq!(j["user"]["name"], "root");
         assert_eq!(j["host"]["name"], "web01");
         assert_eq!(j["log"]["file"]["path"], "/var/log/auth.log");
-        assert_eq!(j["event"]["original"], "Failed password for root from 192.0.2.1");
+        assert_eq!(
+            j["event"]["original"],
+            "Failed password for root from 192.0.2.1"
+        );
     }
 }

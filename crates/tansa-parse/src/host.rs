@@ -27,7 +27,8 @@ pub fn pam(ev: &mut Event, line: &str, m: &str, default_service: &str) {
             }
         }
     }
-    let lower_fail = body.starts_with("authentication failure") || body.starts_with("auth could not identify");
+    let lower_fail =
+        body.starts_with("authentication failure") || body.starts_with("auth could not identify");
     if lower_fail {
         ev.category = Category::Authentication;
         ev.event_type = EventType::Denied;
@@ -68,7 +69,10 @@ fn pam_kv(ev: &mut Event, line: &str, rest: &str) {
         let end = v.find(' ').unwrap_or(v.len());
         set_source(ev, line, &v[..end]);
     }
-    let user = rest.get(split + 6..).map(str::trim).filter(|u| !u.is_empty());
+    let user = rest
+        .get(split + 6..)
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
     match user {
         Some(u) => set(ev, line, Field::USER_NAME, u),
         None => {
@@ -98,8 +102,16 @@ pub fn pam_session(ev: &mut Event, line: &str, m: &str) {
 
 fn session_user(ev: &mut Event, line: &str, r: &str, open: bool) {
     ev.category = Category::Session;
-    ev.event_type = if open { EventType::Start } else { EventType::End };
-    ev.action = Some(if open { "session_opened" } else { "session_closed" });
+    ev.event_type = if open {
+        EventType::Start
+    } else {
+        EventType::End
+    };
+    ev.action = Some(if open {
+        "session_opened"
+    } else {
+        "session_closed"
+    });
     let (user, rest) = token(r.trim_end());
     let (name, uid) = match user.find("(uid=") {
         Some(i) => (&user[..i], Some(user[i + 5..].trim_end_matches(')'))),
@@ -219,7 +231,11 @@ pub fn su(ev: &mut Event, line: &str, m: &str) {
     } else {
         Outcome::Success
     };
-    ev.event_type = if failed { EventType::Denied } else { EventType::Start };
+    ev.event_type = if failed {
+        EventType::Denied
+    } else {
+        EventType::Start
+    };
 }
 
 /// shadow-utils: useradd, usermod, userdel, groupadd, groupdel, groupmod, gpasswd, passwd,
@@ -270,9 +286,21 @@ pub fn account(ev: &mut Event, line: &str, prog: &str, m: &str) {
         }
         ev.action = Some("user_added_to_group");
         ev.event_type = EventType::Change;
-    } else if m.starts_with("delete user") || m.starts_with("removed group") || m.starts_with("group '") {
+    } else if m.starts_with("delete user")
+        || m.starts_with("removed group")
+        || m.starts_with("group '")
+    {
         if let Some(u) = quoted.first() {
-            set(ev, line, if prog.starts_with("group") { Field::GROUP_NAME } else { Field::USER_NAME }, u);
+            set(
+                ev,
+                line,
+                if prog.starts_with("group") {
+                    Field::GROUP_NAME
+                } else {
+                    Field::USER_NAME
+                },
+                u,
+            );
         }
     } else if m.starts_with("password for") || m.starts_with("password changed for") {
         if let Some(u) = quoted.first() {
@@ -283,7 +311,10 @@ pub fn account(ev: &mut Event, line: &str, prog: &str, m: &str) {
         if let Some(by) = quoted.get(1) {
             set(ev, line, Field::USER_EFFECTIVE_NAME, by);
         }
-    } else if m.starts_with("change user") || m.starts_with("lock user") || m.starts_with("unlock user") {
+    } else if m.starts_with("change user")
+        || m.starts_with("lock user")
+        || m.starts_with("unlock user")
+    {
         if let Some(u) = quoted.first() {
             set(ev, line, Field::USER_NAME, u);
         }
@@ -306,7 +337,9 @@ pub fn cron(ev: &mut Event, line: &str, prog: &str, m: &str) {
         return pam(ev, line, m, "cron");
     }
     let Some(r) = m.strip_prefix('(') else { return };
-    let Some((user, rest)) = r.split_once(") ") else { return };
+    let Some((user, rest)) = r.split_once(") ") else {
+        return;
+    };
     set(ev, line, Field::USER_NAME, user);
     let (verb, arg) = token(rest);
     let arg = arg.trim().trim_start_matches('(').trim_end_matches(')');
@@ -401,9 +434,13 @@ mod tests {
     use tansa_event::Origin;
 
     fn with(m: &str, f: impl Fn(&mut Event, &str)) -> Event {
-        let mut ev = Event::new(bytes::Bytes::copy_from_slice(m.as_bytes()), Arc::new(Origin::default()), 0);
+        let mut ev = Event::new(
+            bytes::Bytes::copy_from_slice(m.as_bytes()),
+            Arc::new(Origin::default()),
+            0,
+        );
         let raw = ev.raw.clone();
-        let line = std::str::from_utf8(&raw).unwrap();
+        let line = raw.as_str();
         f(&mut ev, line);
         ev
     }
@@ -433,8 +470,14 @@ mod tests {
         );
         assert_eq!(e.user_name().unwrap(), "alice");
         assert_eq!(e.get_str(Field::USER_TARGET_NAME).unwrap(), "root");
-        assert_eq!(e.get_str(Field::PROCESS_COMMAND_LINE).unwrap(), "/usr/bin/systemctl restart nginx ; echo x");
-        assert_eq!(e.get_str(Field::PROCESS_EXECUTABLE).unwrap(), "/usr/bin/systemctl");
+        assert_eq!(
+            e.get_str(Field::PROCESS_COMMAND_LINE).unwrap(),
+            "/usr/bin/systemctl restart nginx ; echo x"
+        );
+        assert_eq!(
+            e.get_str(Field::PROCESS_EXECUTABLE).unwrap(),
+            "/usr/bin/systemctl"
+        );
         let e = with(
             "bob : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/bash",
             |e, l| sudo(e, l, l),
@@ -446,8 +489,13 @@ mod tests {
     #[test]
     fn useradd_and_group() {
         let e = with("new user: name=bob, UID=1003, GID=1003, home=/home/bob, shell=/bin/bash, from=/dev/pts/0", |e, l| account(e, l, "useradd", l));
-        assert_eq!((e.action, e.user_name().unwrap().as_ref()), (Some("user_created"), "bob"));
-        let e = with("add 'bob' to group 'sudo'", |e, l| account(e, l, "usermod", l));
+        assert_eq!(
+            (e.action, e.user_name().unwrap().as_ref()),
+            (Some("user_created"), "bob")
+        );
+        let e = with("add 'bob' to group 'sudo'", |e, l| {
+            account(e, l, "usermod", l)
+        });
         assert_eq!(e.action, Some("user_added_to_group"));
         assert_eq!(e.get_str(Field::GROUP_NAME).unwrap(), "sudo");
     }
@@ -455,10 +503,19 @@ mod tests {
     #[test]
     fn su_and_cron_and_logind() {
         let e = with("(to root) alice on pts/0", |e, l| su(e, l, l));
-        assert_eq!((e.outcome, e.get_str(Field::USER_TARGET_NAME).unwrap().as_ref()), (Outcome::Success, "root"));
+        assert_eq!(
+            (
+                e.outcome,
+                e.get_str(Field::USER_TARGET_NAME).unwrap().as_ref()
+            ),
+            (Outcome::Success, "root")
+        );
         let e = with("FAILED SU (to root) bob on pts/1", |e, l| su(e, l, l));
         assert_eq!(e.outcome, Outcome::Failure);
-        let e = with("(root) CMD (   cd / && run-parts --report /etc/cron.hourly)", |e, l| cron(e, l, "CRON", l));
+        let e = with(
+            "(root) CMD (   cd / && run-parts --report /etc/cron.hourly)",
+            |e, l| cron(e, l, "CRON", l),
+        );
         assert_eq!(e.action, Some("cron_command"));
         let e = with("New session 42 of user alice.", |e, l| logind(e, l, l));
         assert_eq!(e.get_str(Field::SESSION_ID).unwrap(), "42");

@@ -15,15 +15,6 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 
-/// Replaces invalid UTF-8 (lossily), so that every event's raw line is text.
-pub fn ensure_utf8(b: Bytes) -> Bytes {
-    if std::str::from_utf8(&b).is_ok() {
-        b
-    } else {
-        Bytes::from(String::from_utf8_lossy(&b).into_owned())
-    }
-}
-
 /// Errors of reading inputs.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -59,7 +50,10 @@ impl Compression {
 
 /// Opens a file, decompressing it transparently.
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, InputError> {
-    let io_err = |source| InputError::Io { path: path.to_owned(), source };
+    let io_err = |source| InputError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut f = File::open(path).map_err(io_err)?;
     let mut head = [0u8; 4];
     let n = read_up_to(&mut f, &mut head).map_err(io_err)?;
@@ -67,7 +61,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, InputError> {
     Ok(match Compression::sniff(&head[..n]) {
         Compression::None => Box::new(head_reader),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(head_reader)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(head_reader).map_err(io_err)?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(head_reader).map_err(io_err)?)
+        }
     })
 }
 
@@ -126,7 +122,13 @@ impl<R: Read> ChunkReader<R> {
     }
 
     pub fn with_chunk_size(r: R, chunk_size: usize) -> Self {
-        ChunkReader { r, carry: BytesMut::new(), offset: 0, eof: false, chunk_size: chunk_size.max(16) }
+        ChunkReader {
+            r,
+            carry: BytesMut::new(),
+            offset: 0,
+            eof: false,
+            chunk_size: chunk_size.max(16),
+        }
     }
 
     /// The next chunk, or `None` at the end. A final line without `\n` is returned too.
@@ -136,7 +138,10 @@ impl<R: Read> ChunkReader<R> {
             if let Some(last_nl) = memchr::memrchr(b'\n', &self.carry) {
                 if self.carry.len() >= self.chunk_size || self.eof {
                     let data = self.carry.split_to(last_nl + 1).freeze();
-                    let chunk = Chunk { offset: self.offset, data };
+                    let chunk = Chunk {
+                        offset: self.offset,
+                        data,
+                    };
                     self.offset += chunk.data.len() as u64;
                     return Ok(Some(chunk));
                 }
@@ -146,7 +151,10 @@ impl<R: Read> ChunkReader<R> {
                     return Ok(None);
                 }
                 let data = self.carry.split().freeze();
-                let chunk = Chunk { offset: self.offset, data };
+                let chunk = Chunk {
+                    offset: self.offset,
+                    data,
+                };
                 self.offset += chunk.data.len() as u64;
                 return Ok(Some(chunk));
             }
@@ -196,14 +204,20 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
         if meta.is_dir() {
             walk_top(p, &mut out)?;
         } else {
-            out.push(Source { path: p.clone(), host: None });
+            out.push(Source {
+                path: p.clone(),
+                host: None,
+            });
         }
     }
     Ok(out)
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, InputError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| InputError::Io { path: dir.to_owned(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| InputError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     let mut v: Vec<(PathBuf, bool)> = rd
         .filter_map(Result::ok)
         .filter(|e| !skip_name(&e.file_name().to_string_lossy()))
@@ -223,7 +237,10 @@ fn walk_top(dir: &Path, out: &mut Vec<Source>) -> Result<(), InputError> {
             let host = p.file_name().map(|n| n.to_string_lossy().into_owned());
             walk_host(&p, host.as_deref(), out)?;
         } else {
-            out.push(Source { path: p, host: None });
+            out.push(Source {
+                path: p,
+                host: None,
+            });
         }
     }
     Ok(())
@@ -234,7 +251,10 @@ fn walk_host(dir: &Path, host: Option<&str>, out: &mut Vec<Source>) -> Result<()
         if is_dir {
             walk_host(&p, host, out)?;
         } else {
-            out.push(Source { path: p, host: host.map(str::to_owned) });
+            out.push(Source {
+                path: p,
+                host: host.map(str::to_owned),
+            });
         }
     }
     Ok(())
@@ -277,7 +297,8 @@ mod tests {
         std::fs::create_dir_all(dir.join("web01")).unwrap();
         let text = b"line one\nline two\n";
         let gz = dir.join("web01/auth.log.2.gz");
-        let mut e = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        let mut e =
+            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
         e.write_all(text).unwrap();
         e.finish().unwrap();
         let zst = dir.join("web01/auth.log.1");

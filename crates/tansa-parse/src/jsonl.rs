@@ -24,7 +24,15 @@ pub fn parse(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     flatten("", &Value::Object(obj.clone()), &mut flat);
     let get = |k: &str| flat.iter().find(|(n, _)| n == k).map(|(_, v)| v);
     // time
-    for key in ["@timestamp", "timestamp", "time", "ts", "date", "eventTime", "t.$date"] {
+    for key in [
+        "@timestamp",
+        "timestamp",
+        "time",
+        "ts",
+        "date",
+        "eventTime",
+        "t.$date",
+    ] {
         if let Some(v) = get(key) {
             if let Some(ns) = json_time(v, tc) {
                 ev.timestamp = ns;
@@ -32,9 +40,11 @@ pub fn parse(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
             }
         }
     }
-    if obj.contains_key("event_type") && (obj.contains_key("src_ip") || obj.contains_key("flow_id")) {
+    if obj.contains_key("event_type") && (obj.contains_key("src_ip") || obj.contains_key("flow_id"))
+    {
         suricata(ev, &obj);
-    } else if obj.contains_key("id.orig_h") || obj.get("id").and_then(|i| i.get("orig_h")).is_some() {
+    } else if obj.contains_key("id.orig_h") || obj.get("id").and_then(|i| i.get("orig_h")).is_some()
+    {
         zeek(ev, &flat);
     } else {
         generic(ev, &flat);
@@ -42,7 +52,16 @@ pub fn parse(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     // every key is kept (dynamic fields) unless already mapped to a typed member
     for (k, v) in &flat {
         let f = Field::intern(k);
-        if ev.get(f).is_some() || matches!(f, Field::SOURCE_IP | Field::DESTINATION_IP | Field::SOURCE_PORT | Field::DESTINATION_PORT | Field::TIMESTAMP) {
+        if ev.get(f).is_some()
+            || matches!(
+                f,
+                Field::SOURCE_IP
+                    | Field::DESTINATION_IP
+                    | Field::SOURCE_PORT
+                    | Field::DESTINATION_PORT
+                    | Field::TIMESTAMP
+            )
+        {
             continue;
         }
         if ev.fields.len() >= 64 {
@@ -57,14 +76,20 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Val)>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, x, out);
             }
         }
         Value::String(s) => out.push((prefix.to_owned(), Val::Str(s.as_str().into()))),
         Value::Number(n) => out.push((
             prefix.to_owned(),
-            n.as_i64().map(Val::Int).unwrap_or_else(|| Val::Str(n.to_string().into())),
+            n.as_i64()
+                .map(Val::Int)
+                .unwrap_or_else(|| Val::Str(n.to_string().into())),
         )),
         Value::Bool(b) => out.push((prefix.to_owned(), Val::Bool(*b))),
         Value::Array(a) => {
@@ -98,7 +123,11 @@ fn json_time(v: &Val, tc: &mut TimeCtx) -> Option<i64> {
         Val::Int(i) => {
             // seconds or milliseconds since the epoch
             let i = *i;
-            Some(if i > 100_000_000_000 { i * 1_000_000 } else { i * 1_000_000_000 })
+            Some(if i > 100_000_000_000 {
+                i * 1_000_000
+            } else {
+                i * 1_000_000_000
+            })
         }
         _ => None,
     }
@@ -119,7 +148,10 @@ fn suricata(ev: &mut Event, o: &Map<String, Value>) {
     ev.source_port = o.get("src_port").and_then(Value::as_u64).map(|p| p as u16);
     ev.destination_port = o.get("dest_port").and_then(Value::as_u64).map(|p| p as u16);
     if let Some(p) = s(o, "proto") {
-        ev.set(Field::NETWORK_TRANSPORT, Val::Str(p.to_ascii_lowercase().into()));
+        ev.set(
+            Field::NETWORK_TRANSPORT,
+            Val::Str(p.to_ascii_lowercase().into()),
+        );
     }
     if let Some(c) = s(o, "community_id") {
         ev.set_str(Field::NETWORK_COMMUNITY_ID, c);
@@ -163,7 +195,11 @@ fn suricata(ev: &mut Event, o: &Map<String, Value>) {
         "ssh" | "tls" => {
             ev.category = Category::Network;
             ev.event_type = EventType::Protocol;
-            ev.action = Some(if et == "ssh" { "ssh_handshake" } else { "tls_handshake" });
+            ev.action = Some(if et == "ssh" {
+                "ssh_handshake"
+            } else {
+                "tls_handshake"
+            });
         }
         _ => ev.category = Category::Network,
     }
@@ -193,7 +229,12 @@ fn suricata(ev: &mut Event, o: &Map<String, Value>) {
         }
     }
     if let Some(d) = o.get("dns").and_then(Value::as_object) {
-        let q = s(d, "rrname").or_else(|| d.get("queries").and_then(|q| q.get(0)).and_then(|q| q.get("rrname")).and_then(Value::as_str));
+        let q = s(d, "rrname").or_else(|| {
+            d.get("queries")
+                .and_then(|q| q.get(0))
+                .and_then(|q| q.get("rrname"))
+                .and_then(Value::as_str)
+        });
         if let Some(q) = q {
             ev.set_str(Field::DNS_QUESTION_NAME, q);
         }
@@ -250,7 +291,11 @@ fn zeek(ev: &mut Event, flat: &[(String, Val)]) {
             Val::Bool(false) => Outcome::Failure,
             _ => Outcome::Unknown,
         };
-        ev.event_type = if ev.outcome == Outcome::Failure { EventType::Denied } else { EventType::Info };
+        ev.event_type = if ev.outcome == Outcome::Failure {
+            EventType::Denied
+        } else {
+            EventType::Info
+        };
     } else if let Some(n) = text("note") {
         ev.category = Category::IntrusionDetection;
         ev.action = Some("ids_notice");
@@ -272,7 +317,15 @@ fn generic(ev: &mut Event, flat: &[(String, Val)]) {
         Some(Val::Int(i)) => Some(i.to_string()),
         _ => None,
     };
-    for k in ["source.ip", "client.ip", "src_ip", "remote_addr", "client_ip", "ip", "sourceIPAddress"] {
+    for k in [
+        "source.ip",
+        "client.ip",
+        "src_ip",
+        "remote_addr",
+        "client_ip",
+        "ip",
+        "sourceIPAddress",
+    ] {
         if let Some(ip) = text(k).as_deref().and_then(parse_ip) {
             ev.source_ip = Some(ip);
             break;
@@ -301,7 +354,11 @@ fn generic(ev: &mut Event, flat: &[(String, Val)]) {
         ev.event_type = EventType::Access;
         ev.action = Some("http_request");
         ev.set(Field::HTTP_STATUS, Val::Int(st));
-        ev.outcome = if st >= 400 { Outcome::Failure } else { Outcome::Success };
+        ev.outcome = if st >= 400 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
     }
     if let Some(r) = request {
         let mut it = r.split(' ');
@@ -315,7 +372,12 @@ fn generic(ev: &mut Event, flat: &[(String, Val)]) {
             }
         }
     }
-    for (k, f) in [("http_user_agent", Field::USER_AGENT), ("user_agent", Field::USER_AGENT), ("http_referer", Field::HTTP_REFERRER), ("remote_user", Field::USER_NAME)] {
+    for (k, f) in [
+        ("http_user_agent", Field::USER_AGENT),
+        ("user_agent", Field::USER_AGENT),
+        ("http_referer", Field::HTTP_REFERRER),
+        ("remote_user", Field::USER_NAME),
+    ] {
         if let Some(v) = text(k).filter(|v| v != "-" && !v.is_empty()) {
             ev.set_str(f, &v);
         }
@@ -329,34 +391,54 @@ mod tests {
     use tansa_event::Origin;
 
     fn run(l: &str) -> Event {
-        let mut ev = Event::new(bytes::Bytes::copy_from_slice(l.as_bytes()), Arc::new(Origin::default()), 0);
+        let mut ev = Event::new(
+            bytes::Bytes::copy_from_slice(l.as_bytes()),
+            Arc::new(Origin::default()),
+            0,
+        );
         let raw = ev.raw.clone();
-        assert!(parse(&mut ev, std::str::from_utf8(&raw).unwrap(), &mut TimeCtx::utc()));
+        assert!(parse(&mut ev, raw.as_str(), &mut TimeCtx::utc()));
         ev
     }
 
     #[test]
     fn suricata_alert() {
-        let e = run(r#"{"timestamp":"2026-03-14T10:00:00.123456+0000","flow_id":1,"event_type":"alert","src_ip":"45.141.87.12","src_port":4444,"dest_ip":"10.0.0.5","dest_port":22,"proto":"TCP","alert":{"action":"allowed","signature_id":2001219,"signature":"ET SCAN Potential SSH Scan","severity":2}}"#);
+        let e = run(
+            r#"{"timestamp":"2026-03-14T10:00:00.123456+0000","flow_id":1,"event_type":"alert","src_ip":"45.141.87.12","src_port":4444,"dest_ip":"10.0.0.5","dest_port":22,"proto":"TCP","alert":{"action":"allowed","signature_id":2001219,"signature":"ET SCAN Potential SSH Scan","severity":2}}"#,
+        );
         assert_eq!(e.dataset, "suricata");
         assert_eq!(e.source_ip.unwrap().to_string(), "45.141.87.12");
-        assert_eq!(e.get_str(Field::RULE_NAME).unwrap(), "ET SCAN Potential SSH Scan");
-        assert_eq!(tansa_event::format_ts(e.timestamp), "2026-03-14T10:00:00.123456Z");
+        assert_eq!(
+            e.get_str(Field::RULE_NAME).unwrap(),
+            "ET SCAN Potential SSH Scan"
+        );
+        assert_eq!(
+            tansa_event::format_ts(e.timestamp),
+            "2026-03-14T10:00:00.123456Z"
+        );
     }
 
     #[test]
     fn zeek_http_and_ssh() {
-        let e = run(r#"{"ts":1773482400.5,"uid":"C1","id.orig_h":"203.0.113.9","id.orig_p":5555,"id.resp_h":"10.0.0.5","id.resp_p":80,"method":"GET","host":"shop","uri":"/?id=1'","user_agent":"sqlmap","status_code":200}"#);
+        let e = run(
+            r#"{"ts":1773482400.5,"uid":"C1","id.orig_h":"203.0.113.9","id.orig_p":5555,"id.resp_h":"10.0.0.5","id.resp_p":80,"method":"GET","host":"shop","uri":"/?id=1'","user_agent":"sqlmap","status_code":200}"#,
+        );
         assert_eq!(e.dataset, "zeek");
         assert_eq!(e.get_str(Field::URL_QUERY).unwrap(), "id=1'");
-        let e = run(r#"{"ts":"2026-03-14T10:00:00Z","id":{"orig_h":"203.0.113.9","orig_p":1,"resp_h":"10.0.0.5","resp_p":22},"auth_success":false,"auth_attempts":3}"#);
+        let e = run(
+            r#"{"ts":"2026-03-14T10:00:00Z","id":{"orig_h":"203.0.113.9","orig_p":1,"resp_h":"10.0.0.5","resp_p":22},"auth_success":false,"auth_attempts":3}"#,
+        );
         assert_eq!(e.outcome, Outcome::Failure);
         assert_eq!(e.get_str(Field::intern("auth_attempts")).unwrap(), "3");
     }
 
     #[test]
     fn not_json() {
-        let mut ev = Event::new(bytes::Bytes::from_static(b"{broken"), Arc::new(Origin::default()), 0);
+        let mut ev = Event::new(
+            bytes::Bytes::from_static(b"{broken"),
+            Arc::new(Origin::default()),
+            0,
+        );
         assert!(!parse(&mut ev, "{broken", &mut TimeCtx::utc()));
     }
 }

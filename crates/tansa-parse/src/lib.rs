@@ -119,7 +119,11 @@ impl FromStr for Format {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         std::iter::once(Format::Auto)
             .chain(AUTO_ORDER.iter().copied())
-            .find(|f| f.name() == s || (s == "nginx" && *f == Format::Access) || (s == "apache" && *f == Format::Access))
+            .find(|f| {
+                f.name() == s
+                    || (s == "nginx" && *f == Format::Access)
+                    || (s == "apache" && *f == Format::Access)
+            })
             .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
 }
@@ -144,7 +148,10 @@ impl Stats {
 
     /// The format that parsed most lines.
     pub fn main_format(&self) -> Option<Format> {
-        self.by_format.iter().max_by_key(|(_, n)| *n).map(|(f, _)| *f)
+        self.by_format
+            .iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(f, _)| *f)
     }
 
     pub fn merge(&mut self, o: &Stats) {
@@ -185,7 +192,11 @@ impl Parser {
     pub fn new(format: Format, origin: Arc<Origin>, time: TimeCtx) -> Self {
         Parser {
             forced: (format != Format::Auto).then_some(format),
-            preferred: if format == Format::Auto { Format::Syslog } else { format },
+            preferred: if format == Format::Auto {
+                Format::Syslog
+            } else {
+                format
+            },
             origin,
             ctx: Ctx {
                 time,
@@ -217,10 +228,10 @@ impl Parser {
     pub fn parse_line(&mut self, raw: Bytes, offset: u64, out: &mut Vec<Event>) {
         self.stats.lines += 1;
         self.stats.bytes += raw.len() as u64 + 1;
-        let raw = input::ensure_utf8(raw);
-        let mut ev = Event::new(raw.clone(), self.origin.clone(), self.ingested);
+        let mut ev = Event::new(raw, self.origin.clone(), self.ingested);
         ev.offset = offset;
-        let line = std::str::from_utf8(&raw).unwrap_or("");
+        let text = ev.raw.clone();
+        let line = text.as_str();
         let line = line.strip_suffix('\r').unwrap_or(line);
         let mut parsed = None;
         if let Some(f) = self.forced {
@@ -235,7 +246,7 @@ impl Parser {
                     continue;
                 }
                 // a failed attempt may have set fields: start from a clean event
-                ev = Event::new(raw.clone(), self.origin.clone(), self.ingested);
+                ev = fresh(&text, &self.origin, self.ingested);
                 ev.offset = offset;
                 if self.try_format(f, &mut ev, line) {
                     parsed = Some(f);
@@ -250,7 +261,7 @@ impl Parser {
                 self.ctx.last_ts = Some(ev.timestamp);
             }
             None => {
-                ev = Event::new(raw, self.origin.clone(), self.ingested);
+                ev = fresh(&text, &self.origin, self.ingested);
                 ev.offset = offset;
                 ev.kind = Kind::Unparsed;
                 // keep file order in time: an unparsed line sorts after the previous line
@@ -306,19 +317,51 @@ fn derived_failure(ev: &Event, users: String) -> Event {
     let mut d = ev.clone();
     d.outcome = Outcome::Failure;
     d.event_type = EventType::Denied;
-    d.fields.retain(|(f, _)| *f != Field::USER_NAME && *f != Field::SSH_SIGNATURE);
+    d.fields
+        .retain(|(f, _)| *f != Field::USER_NAME && *f != Field::SSH_SIGNATURE);
     d.set(Field::USER_NAME, Val::Str(users.into()));
-    d.set(Field::EVENT_REASON, Val::Str("failed attempts for other users on this connection, reported only by PAM".into()));
+    d.set(
+        Field::EVENT_REASON,
+        Val::Str("failed attempts for other users on this connection, reported only by PAM".into()),
+    );
     d.set(Field::TAGS, Val::Str("derived".into()));
     d
 }
 
 /// Programs accepted in syslog lines without a time.
 const KNOWN_PROGRAMS: &[&str] = &[
-    "sshd", "sshd-session", "sudo", "su", "dropbear", "CRON", "cron", "systemd-logind", "login",
-    "useradd", "usermod", "userdel", "groupadd", "passwd", "kernel", "nginx", "mysqld", "dovecot",
-    "postfix/smtpd", "vsftpd", "proftpd", "haproxy", "roundcube", "openvpn",
+    "sshd",
+    "sshd-session",
+    "sudo",
+    "su",
+    "dropbear",
+    "CRON",
+    "cron",
+    "systemd-logind",
+    "login",
+    "useradd",
+    "usermod",
+    "userdel",
+    "groupadd",
+    "passwd",
+    "kernel",
+    "nginx",
+    "mysqld",
+    "dovecot",
+    "postfix/smtpd",
+    "vsftpd",
+    "proftpd",
+    "haproxy",
+    "roundcube",
+    "openvpn",
 ];
+
+/// A clean event for a line already validated.
+fn fresh(text: &tansa_event::Text, origin: &Arc<Origin>, ingested: Nanos) -> Event {
+    let mut ev = Event::new(Bytes::new(), origin.clone(), ingested);
+    ev.raw = text.clone();
+    ev
+}
 
 /// A syslog line: header, then the program's parser.
 fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
@@ -327,8 +370,12 @@ fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
         None => {
             // no time: accepted only for the programs this module knows, so that free text
             // does not pass for syslog
-            let Some(h) = syslog::header_untimed(line) else { return false };
-            let Some((s, e)) = h.program else { return false };
+            let Some(h) = syslog::header_untimed(line) else {
+                return false;
+            };
+            let Some((s, e)) = h.program else {
+                return false;
+            };
             if !KNOWN_PROGRAMS.contains(&&line[s..e]) {
                 return false;
             }
@@ -349,8 +396,8 @@ fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
         "sudo" => host::sudo(ev, line, msg),
         "su" => host::su(ev, line, msg),
         "useradd" | "usermod" | "userdel" | "groupadd" | "groupdel" | "groupmod" | "gpasswd"
-        | "passwd" | "chpasswd" | "chage" | "chsh" | "chfn" | "adduser" | "deluser" | "addgroup"
-        | "delgroup" => host::account(ev, line, prog, msg),
+        | "passwd" | "chpasswd" | "chage" | "chsh" | "chfn" | "adduser" | "deluser"
+        | "addgroup" | "delgroup" => host::account(ev, line, prog, msg),
         "CRON" | "cron" | "crond" | "crontab" | "anacron" => host::cron(ev, line, prog, msg),
         "systemd-logind" => host::logind(ev, line, msg),
         "login" => host::login(ev, line, msg),
@@ -376,7 +423,9 @@ fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
         "firewalld" => firewall::firewalld(ev, line, msg),
         _ => services::dispatch(ev, line, prog, msg, &h, ctx),
     }
-    if ev.category == tansa_event::Category::None && (msg.starts_with("pam_") || msg.starts_with("(pam_unix)")) {
+    if ev.category == tansa_event::Category::None
+        && (msg.starts_with("pam_") || msg.starts_with("(pam_unix)"))
+    {
         host::pam(ev, line, msg, prog);
     }
     true
@@ -391,11 +440,18 @@ mod tests {
         let mut p = Parser::new(
             Format::Auto,
             Arc::new(Origin::file("/x", "h")),
-            TimeCtx::new(jiff::tz::TimeZone::UTC, "2026-03-15T00:00:00Z".parse().unwrap()),
+            TimeCtx::new(
+                jiff::tz::TimeZone::UTC,
+                "2026-03-15T00:00:00Z".parse().unwrap(),
+            ),
         );
         let mut out = vec![];
         for (i, l) in lines.iter().enumerate() {
-            p.parse_line(Bytes::copy_from_slice(l.as_bytes()), i as u64 * 100, &mut out);
+            p.parse_line(
+                Bytes::copy_from_slice(l.as_bytes()),
+                i as u64 * 100,
+                &mut out,
+            );
         }
         p.finish(&mut out);
         (out, p.stats().clone())
@@ -424,7 +480,11 @@ mod tests {
     fn invalid_utf8_is_replaced_not_dropped() {
         let mut p = Parser::new(Format::Auto, Arc::new(Origin::default()), TimeCtx::utc());
         let mut out = vec![];
-        p.parse_line(Bytes::from_static(b"Mar 14 00:00:01 h sshd[1]: Invalid user \xff\xfe from 192.0.2.1"), 0, &mut out);
+        p.parse_line(
+            Bytes::from_static(b"Mar 14 00:00:01 h sshd[1]: Invalid user \xff\xfe from 192.0.2.1"),
+            0,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].source_ip.unwrap().to_string(), "192.0.2.1");
         assert!(out[0].user_name().unwrap().contains('\u{fffd}'));

@@ -34,7 +34,14 @@ fn host_colon_port(ev: &mut Event, line: &str, s: &str) -> bool {
 }
 
 /// Programs without a dedicated module; `prog` may be empty when the header had none.
-pub(crate) fn dispatch(ev: &mut Event, line: &str, prog: &str, msg: &str, h: &Header, ctx: &mut Ctx) {
+pub(crate) fn dispatch(
+    ev: &mut Event,
+    line: &str,
+    prog: &str,
+    msg: &str,
+    h: &Header,
+    ctx: &mut Ctx,
+) {
     match prog {
         "dropbear" => dropbear(ev, line, msg),
         "vsftpd" => vsftpd_msg(ev, line, msg),
@@ -52,7 +59,11 @@ pub(crate) fn dispatch(ev: &mut Event, line: &str, prog: &str, msg: &str, h: &He
                 host::pam(ev, line, msg, prog);
             }
         }
-        _ if prog.starts_with("dovecot") || prog.ends_with("-login") || prog.starts_with("auth-worker") || prog == "auth" => {
+        _ if prog.starts_with("dovecot")
+            || prog.ends_with("-login")
+            || prog.starts_with("auth-worker")
+            || prog == "auth" =>
+        {
             // the tag itself may carry `auth(user,ip,...)`
             let tag_start = h.program.map(|p| p.0).unwrap_or(h.msg);
             let tag = &line[tag_start..h.msg];
@@ -81,7 +92,11 @@ fn dropbear(ev: &mut Event, line: &str, msg: &str) {
         m = m[e..].trim_start();
     }
     let lower = m.to_ascii_lowercase();
-    if lower.starts_with("bad password attempt for") || lower.starts_with("login attempt for nonexistent user") || lower.starts_with("exit before auth") && lower.contains("max auth tries") || lower.starts_with("bad pam password attempt") {
+    if lower.starts_with("bad password attempt for")
+        || lower.starts_with("login attempt for nonexistent user")
+        || lower.starts_with("exit before auth") && lower.contains("max auth tries")
+        || lower.starts_with("bad pam password attempt")
+    {
         fail(ev, "dropbear", "ssh_login");
         if let Some(i) = m.find('\'') {
             if let Some(j) = m[i + 1..].find('\'') {
@@ -89,10 +104,17 @@ fn dropbear(ev: &mut Event, line: &str, msg: &str) {
             }
         }
         if let Some(i) = m.rfind(" from ") {
-            let a = token(&m[i + 6..]).0.trim_end_matches(':').trim_start_matches('<').trim_end_matches('>');
+            let a = token(&m[i + 6..])
+                .0
+                .trim_end_matches(':')
+                .trim_start_matches('<')
+                .trim_end_matches('>');
             host_colon_port(ev, line, a);
         }
-    } else if let Some(r) = m.strip_prefix("Password auth succeeded for '").or_else(|| m.strip_prefix("Pubkey auth succeeded for '")) {
+    } else if let Some(r) = m
+        .strip_prefix("Password auth succeeded for '")
+        .or_else(|| m.strip_prefix("Pubkey auth succeeded for '"))
+    {
         ev.category = Category::Authentication;
         ev.event_type = EventType::Start;
         ev.outcome = Outcome::Success;
@@ -108,7 +130,10 @@ fn dropbear(ev: &mut Event, line: &str, msg: &str) {
 
 fn vsftpd_msg(ev: &mut Event, line: &str, msg: &str) {
     ev.dataset = "vsftpd";
-    if msg.starts_with("pam_") || msg.starts_with("(pam_unix)") || msg.starts_with("authentication failure;") {
+    if msg.starts_with("pam_")
+        || msg.starts_with("(pam_unix)")
+        || msg.starts_with("authentication failure;")
+    {
         return host::pam(ev, line, msg, "vsftpd");
     }
     // `[user] FAIL LOGIN: Client "1.2.3.4"` / `[pid 1] [user] OK LOGIN: Client "..."`
@@ -116,13 +141,19 @@ fn vsftpd_msg(ev: &mut Event, line: &str, msg: &str) {
 }
 
 fn vsftpd_body(ev: &mut Event, line: &str, msg: &str) {
-    let Some(i) = msg.find(" LOGIN: Client \"") else { return };
+    let Some(i) = msg.find(" LOGIN: Client \"") else {
+        return;
+    };
     let before = &msg[..i];
     let status = before.rsplit(' ').next().unwrap_or("");
     let client = &msg[i + 16..];
     let client = &client[..client.find('"').unwrap_or(client.len())];
     set_source(ev, line, client);
-    if let Some(u) = before.rfind("] [").map(|j| &before[j + 3..]).or_else(|| before.strip_prefix('[')) {
+    if let Some(u) = before
+        .rfind("] [")
+        .map(|j| &before[j + 3..])
+        .or_else(|| before.strip_prefix('['))
+    {
         if let Some(e) = u.find(']') {
             set(ev, line, Field::USER_NAME, &u[..e]);
         }
@@ -141,7 +172,9 @@ fn vsftpd_body(ev: &mut Event, line: &str, msg: &str) {
 
 /// vsftpd's own log file: `Fri Jan 19 12:20:33 2007 [pid 27202] [anonymous] FAIL LOGIN: Client "1.2.3.4"`.
 pub(crate) fn vsftpd_file(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
-    let Some((c, end)) = time::ctime(line.as_bytes()) else { return false };
+    let Some((c, end)) = time::ctime(line.as_bytes()) else {
+        return false;
+    };
     if !line[end..].starts_with(" [pid ") {
         return false;
     }
@@ -165,12 +198,19 @@ fn proftpd(ev: &mut Event, line: &str, msg: &str) {
         return;
     };
     let rest = &msg[o + 2..];
-    let Some(close) = rest.find("]) ").or_else(|| rest.find("]):")) else { return };
+    let Some(close) = rest.find("]) ").or_else(|| rest.find("]):")) else {
+        return;
+    };
     let inner = &rest[..close];
     let addr = inner.rfind('[').map(|i| &inner[i + 1..]).unwrap_or("");
     set_source(ev, line, addr);
     let text = rest[close + 2..].trim_start_matches([':', ' ', '-']);
-    if text.starts_with("USER ") && (text.contains("(Login failed)") || text.contains("no such user found")) || text.contains("SECURITY VIOLATION") || text.contains("Maximum login attempts") || text.contains("Login failed") {
+    if text.starts_with("USER ")
+        && (text.contains("(Login failed)") || text.contains("no such user found"))
+        || text.contains("SECURITY VIOLATION")
+        || text.contains("Maximum login attempts")
+        || text.contains("Login failed")
+    {
         fail(ev, "proftpd", "ftp_login");
         if let Some(u) = text.strip_prefix("USER ") {
             let e = u.find([':', ' ']).unwrap_or(u.len());
@@ -178,7 +218,12 @@ fn proftpd(ev: &mut Event, line: &str, msg: &str) {
         } else if let Some(i) = text.find(" login attempted") {
             // `SECURITY VIOLATION: Root login attempted`
             let head = &text[..i];
-            set(ev, line, Field::USER_NAME, head.rsplit(' ').next().unwrap_or(head));
+            set(
+                ev,
+                line,
+                Field::USER_NAME,
+                head.rsplit(' ').next().unwrap_or(head),
+            );
         }
     } else if text.starts_with("USER ") && text.contains("Login successful") {
         ev.category = Category::Authentication;
@@ -203,7 +248,12 @@ fn pureftpd(ev: &mut Event, line: &str, msg: &str) {
             if text.contains("Authentication failed for user") {
                 fail(ev, "pure-ftpd", "ftp_login");
                 if let Some(i) = text.find('[').and_then(|_| text.rfind('[')) {
-                    set(ev, line, Field::USER_NAME, text[i + 1..].trim_end_matches(']'));
+                    set(
+                        ev,
+                        line,
+                        Field::USER_NAME,
+                        text[i + 1..].trim_end_matches(']'),
+                    );
                 }
             }
         }
@@ -248,7 +298,15 @@ fn dovecot(ev: &mut Event, line: &str, msg: &str) {
         return;
     }
     // `pam(user,1.2.3.4): ...`, `sql(user,ip,<session>): unknown user`
-    for backend in ["pam(", "sql(", "ldap(", "passwd-file(", "passwd(", "checkpassword(", "shadow("] {
+    for backend in [
+        "pam(",
+        "sql(",
+        "ldap(",
+        "passwd-file(",
+        "passwd(",
+        "checkpassword(",
+        "shadow(",
+    ] {
         if let Some(i) = m.find(backend) {
             let r = &m[i + backend.len()..];
             let Some(close) = r.find("): ") else { continue };
@@ -275,7 +333,11 @@ fn dovecot(ev: &mut Event, line: &str, msg: &str) {
 
 fn dovecot_failure(text: &str) -> bool {
     let t = text.trim_start_matches("Info: ");
-    let t = t.split_once(": ").filter(|(b, _)| !b.contains(' ')).map(|x| x.1).unwrap_or(t);
+    let t = t
+        .split_once(": ")
+        .filter(|(b, _)| !b.contains(' '))
+        .map(|x| x.1)
+        .unwrap_or(t);
     t.starts_with("unknown user")
         || t.starts_with("Password mismatch")
         || t.starts_with("pam_authenticate() failed")
@@ -351,7 +413,12 @@ fn sendmail(ev: &mut Event, line: &str, msg: &str) {
             set_source(ev, line, a);
         }
         if let Some(u) = msg.find("user=").map(|i| &msg[i + 5..]) {
-            set(ev, line, Field::USER_NAME, &u[..u.find(',').unwrap_or(u.len())]);
+            set(
+                ev,
+                line,
+                Field::USER_NAME,
+                &u[..u.find(',').unwrap_or(u.len())],
+            );
         }
     }
 }
@@ -383,7 +450,9 @@ fn openvpn(ev: &mut Event, line: &str, msg: &str) {
         host_colon_port(ev, line, &msg[41..]);
         ev.event_type = EventType::Connection;
         ev.action = Some("vpn_connection");
-    } else if let Some(i) = msg.find("TLS Error: cannot locate HMAC in incoming packet from [AF_INET]") {
+    } else if let Some(i) =
+        msg.find("TLS Error: cannot locate HMAC in incoming packet from [AF_INET]")
+    {
         host_colon_port(ev, line, token(&msg[i + 63..]).0);
         fail(ev, "openvpn", "vpn_authentication");
     } else if rest.starts_with("TLS Error: TLS handshake failed")
@@ -405,7 +474,12 @@ fn roundcube_msg(ev: &mut Event, line: &str, msg: &str) {
             m = &m[i + 2..];
         }
     }
-    let lower_start = ["IMAP Error: Login failed for ", "FAILED login for ", "Failed login for ", "IMAP Error: Login failed "];
+    let lower_start = [
+        "IMAP Error: Login failed for ",
+        "FAILED login for ",
+        "Failed login for ",
+        "IMAP Error: Login failed ",
+    ];
     if !lower_start.iter().any(|p| m.starts_with(p)) {
         return;
     }
@@ -420,7 +494,11 @@ fn roundcube_msg(ev: &mut Event, line: &str, msg: &str) {
     let head = &m[..stop];
     if let Some(i) = head.rfind(" from ") {
         let a = &head[i + 6..];
-        let a = a.split(['(', ' ']).next().unwrap_or(a).trim_end_matches('.');
+        let a = a
+            .split(['(', ' '])
+            .next()
+            .unwrap_or(a)
+            .trim_end_matches('.');
         set_source(ev, line, a);
         let u = head[..i].split(" for ").nth(1).unwrap_or("");
         let u = u.split(" against ").next().unwrap_or(u);
@@ -432,20 +510,36 @@ fn roundcube_msg(ev: &mut Event, line: &str, msg: &str) {
 
 /// Roundcube's own `errors`/`userlogins` log: `[22-Jan-2013 22:28:21 +0200]: MESSAGE`.
 pub(crate) fn roundcube_file(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
-    let Some(r) = line.strip_prefix('[') else { return false };
+    let Some(r) = line.strip_prefix('[') else {
+        return false;
+    };
     let b = r.as_bytes();
     // `dd-Mon-yyyy HH:MM:SS [+zzzz|Zone]`
     if b.len() < 20 || b[2] != b'-' || b[6] != b'-' {
         return false;
     }
-    let Some(month) = time::month_abbr(&b[3..]) else { return false };
-    let (Ok(day), Ok(year)) = (r[..2].parse::<u8>(), r[7..11].parse::<i32>()) else { return false };
-    let Some((h, mi, s, ns, end)) = time::hms(b, 12) else { return false };
+    let Some(month) = time::month_abbr(&b[3..]) else {
+        return false;
+    };
+    let (Ok(day), Ok(year)) = (r[..2].parse::<u8>(), r[7..11].parse::<i32>()) else {
+        return false;
+    };
+    let Some((h, mi, s, ns, end)) = time::hms(b, 12) else {
+        return false;
+    };
     let close = match r.find("]") {
         Some(c) => c,
         None => return false,
     };
-    let c = time::Civil { year, month, day, hour: h, minute: mi, second: s, nanos: ns };
+    let c = time::Civil {
+        year,
+        month,
+        day,
+        hour: h,
+        minute: mi,
+        second: s,
+        nanos: ns,
+    };
     let zone = r[end..close].trim();
     ev.timestamp = match time::zone(zone.as_bytes(), 0) {
         Some((o, _)) => TimeCtx::with_offset(c, o),
@@ -467,10 +561,14 @@ pub struct MongoState {
 
 /// MongoDB text log: `2016-11-20T00:04:00.110+0100 [conn1] MESSAGE`, and JSON logs (4.4+).
 pub(crate) fn mongodb(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
-    let Some((c, off, end)) = time::iso(line.as_bytes()) else { return false };
+    let Some((c, off, end)) = time::iso(line.as_bytes()) else {
+        return false;
+    };
     let rest = &line[end..];
     // 2.x/3.x: ` [conn1] msg`; 3.x+: ` I ACCESS   [conn1] msg`
-    let Some(o) = rest.find(" [") else { return false };
+    let Some(o) = rest.find(" [") else {
+        return false;
+    };
     if o > 20 {
         return false;
     }
@@ -484,7 +582,9 @@ pub(crate) fn mongodb(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
 }
 
 fn mongodb_msg(ev: &mut Event, line: &str, m: &str, st: &mut MongoState) -> bool {
-    let Some(close) = m.find("] ") else { return false };
+    let Some(close) = m.find("] ") else {
+        return false;
+    };
     let conn = &m[1..close];
     let text = &m[close + 2..];
     ev.dataset = "mongodb";
@@ -521,9 +621,13 @@ mod tests {
     use tansa_event::Origin;
 
     fn run(f: impl Fn(&mut Event, &str), l: &str) -> Event {
-        let mut ev = Event::new(bytes::Bytes::copy_from_slice(l.as_bytes()), Arc::new(Origin::default()), 0);
+        let mut ev = Event::new(
+            bytes::Bytes::copy_from_slice(l.as_bytes()),
+            Arc::new(Origin::default()),
+            0,
+        );
         let raw = ev.raw.clone();
-        f(&mut ev, std::str::from_utf8(&raw).unwrap());
+        f(&mut ev, raw.as_str());
         ev
     }
 
@@ -537,20 +641,32 @@ mod tests {
     #[test]
     fn dovecot_and_courier() {
         let e = run(|e, l| dovecot(e, l, l), "imap-login: Disconnected (auth failed, 2 attempts): user=<bob>, method=PLAIN, rip=49.176.98.87, lip=1.2.3.4, TLS");
-        assert_eq!((e.outcome, e.source_ip.unwrap().to_string()), (Outcome::Failure, "49.176.98.87".into()));
+        assert_eq!(
+            (e.outcome, e.source_ip.unwrap().to_string()),
+            (Outcome::Failure, "49.176.98.87".into())
+        );
         assert_eq!(e.user_name().unwrap(), "bob");
         let e = run(|e, l| dovecot(e, l, l), "auth-worker(304): pam(username,1.2.3.4): pam_authenticate() failed: Authentication failure (password mismatch?)");
         assert_eq!(e.source_ip.unwrap().to_string(), "1.2.3.4");
-        let e = run(|e, l| courier(e, l, l), "LOGIN FAILED, user=tester, ip=[::ffff:192.0.2.5], port=[255]");
+        let e = run(
+            |e, l| courier(e, l, l),
+            "LOGIN FAILED, user=tester, ip=[::ffff:192.0.2.5], port=[255]",
+        );
         assert_eq!(e.source_ip.unwrap().to_string(), "192.0.2.5");
     }
 
     #[test]
     fn dropbear_lines() {
-        let e = run(|e, l| dropbear(e, l, l), "Bad password attempt for 'root' from 1.2.3.4:60588");
+        let e = run(
+            |e, l| dropbear(e, l, l),
+            "Bad password attempt for 'root' from 1.2.3.4:60588",
+        );
         assert_eq!((e.outcome, e.source_port), (Outcome::Failure, Some(60588)));
         assert_eq!(e.user_name().unwrap(), "root");
-        let e = run(|e, l| dropbear(e, l, l), "login attempt for nonexistent user from ::ffff:198.51.100.215:60495");
+        let e = run(
+            |e, l| dropbear(e, l, l),
+            "login attempt for nonexistent user from ::ffff:198.51.100.215:60495",
+        );
         assert_eq!(e.source_ip.unwrap().to_string(), "198.51.100.215");
     }
 }

@@ -86,12 +86,20 @@ fn host_tail(s: &str) -> (Option<u16>, &str) {
             rest = if after.is_empty() { "" } else { &x[p.len()..] };
         } else if let Some(x) = r.strip_prefix("on ") {
             let (_, after) = token(x);
-            rest = if after.is_empty() { "" } else { &x[x.len() - after.len() - 1..] };
+            rest = if after.is_empty() {
+                ""
+            } else {
+                &x[x.len() - after.len() - 1..]
+            };
         } else if r.starts_with("ssh2") || r.starts_with("ssh1") {
             rest = &r[4..];
         } else if let Some(x) = r.strip_prefix("via ") {
             let (_, after) = token(x);
-            rest = if after.is_empty() { "" } else { &x[x.len() - after.len() - 1..] };
+            rest = if after.is_empty() {
+                ""
+            } else {
+                &x[x.len() - after.len() - 1..]
+            };
         } else if r.starts_with("[preauth]") {
             rest = &r[9..];
         } else {
@@ -172,7 +180,10 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
         "User" if m.starts_with("User not known to the underlying authentication module for ") => {
             let r = &m[60..];
             auth(ev, "ssh_login", Outcome::Failure);
-            let r = r.strip_prefix("illegal user ").or_else(|| r.strip_prefix("invalid user ")).unwrap_or(r);
+            let r = r
+                .strip_prefix("illegal user ")
+                .or_else(|| r.strip_prefix("invalid user "))
+                .unwrap_or(r);
             if let Some((u, h, port, _)) = user_from_host(r).or_else(|| bare_host(r)) {
                 set(ev, line, Field::USER_NAME, u);
                 set_source(ev, line, h);
@@ -224,8 +235,16 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
                 userhost(ev, line, r, pid, st);
             }
         }
-        "Unable" | "no" | "banner" | "ssh_dispatch_run_fatal:" | "kex_exchange_identification:"
-        | "Did" | "Timeout" | "Bad" | "Read" | "SSH:" => recon(ev, line, m, pid, st),
+        "Unable"
+        | "no"
+        | "banner"
+        | "ssh_dispatch_run_fatal:"
+        | "kex_exchange_identification:"
+        | "Did"
+        | "Timeout"
+        | "Bad"
+        | "Read"
+        | "SSH:" => recon(ev, line, m, pid, st),
         "(pam_unix)" => crate::host::pam(ev, line, m, "sshd"),
         "pam_unix(sshd:auth):" | "pam_unix(sshd-session:auth):" | "pam_sss(sshd:auth):" => {
             pam_auth(ev, line, m, pid, st)
@@ -254,9 +273,14 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
         _ => {
             if m.starts_with("pam_") {
                 crate::host::pam(ev, line, m, "sshd");
-            } else if let Some(r) = m.strip_prefix("User not known to the underlying authentication module for ") {
+            } else if let Some(r) =
+                m.strip_prefix("User not known to the underlying authentication module for ")
+            {
                 auth(ev, "ssh_login", Outcome::Failure);
-                let r = r.strip_prefix("illegal user ").or_else(|| r.strip_prefix("invalid user ")).unwrap_or(r);
+                let r = r
+                    .strip_prefix("illegal user ")
+                    .or_else(|| r.strip_prefix("invalid user "))
+                    .unwrap_or(r);
                 if let Some((u, h, port, _)) = user_from_host(r).or_else(|| bare_host(r)) {
                     set(ev, line, Field::USER_NAME, u);
                     set_source(ev, line, h);
@@ -408,8 +432,12 @@ fn failed(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State)
 
 fn user_not_allowed(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) {
     // User USER [from HOST] not allowed because REASON
-    let Some(r) = m.strip_prefix("User ") else { return };
-    let Some(i) = r.find(" not allowed because ") else { return };
+    let Some(r) = m.strip_prefix("User ") else {
+        return;
+    };
+    let Some(i) = r.find(" not allowed because ") else {
+        return;
+    };
     let head = &r[..i];
     let reason = strip_preauth(&r[i + 21..]);
     auth(ev, "ssh_user_not_allowed", Outcome::Failure);
@@ -446,7 +474,9 @@ fn user_not_allowed(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &
 
 fn received(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) {
     // Received disconnect from HOST[ port N]:CODE: TEXT [preauth]
-    let Some(r) = m.strip_prefix("Received disconnect from ") else { return };
+    let Some(r) = m.strip_prefix("Received disconnect from ") else {
+        return;
+    };
     ev.category = Category::Network;
     ev.event_type = EventType::End;
     ev.action = Some("ssh_disconnect");
@@ -538,7 +568,15 @@ fn user_host_tail(s: &str) -> (&'static str, Option<&str>, &str, Option<u16>, Op
 
 /// `Disconnecting`/`Disconnected` and `Connection closed|reset by`: the end of a connection.
 /// Within the pre-authentication phase (`[preauth]`) it is a failed attempt.
-fn closed(ev: &mut Event, line: &str, body: &str, preauth: bool, action: &'static str, pid: Option<u32>, st: &mut State) {
+fn closed(
+    ev: &mut Event,
+    line: &str,
+    body: &str,
+    preauth: bool,
+    action: &'static str,
+    pid: Option<u32>,
+    st: &mut State,
+) {
     ev.category = Category::Network;
     ev.event_type = EventType::End;
     ev.action = Some(action);
@@ -559,7 +597,8 @@ fn closed(ev: &mut Event, line: &str, body: &str, preauth: bool, action: &'stati
     if let Some(r) = reason.filter(|r| !r.is_empty()) {
         set(ev, line, Field::EVENT_REASON, r);
     }
-    let change_user = reason.is_some_and(|r| r.starts_with("Change of username or service not allowed"));
+    let change_user =
+        reason.is_some_and(|r| r.starts_with("Change of username or service not allowed"));
     let pending = st.conn(pid).is_some_and(|c| c.hostless_failure);
     if (preauth || change_user || pending) && ev.source_ip.is_some() {
         ev.outcome = Outcome::Failure;
@@ -583,7 +622,15 @@ fn disconnect(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut St
     let preauth = m.trim_end().ends_with("[preauth]");
     let r = m.split_once(' ').map(|x| x.1).unwrap_or("");
     let r = r.strip_prefix("from ").unwrap_or(r);
-    closed(ev, line, strip_preauth(r), preauth, "ssh_disconnect", pid, st);
+    closed(
+        ev,
+        line,
+        strip_preauth(r),
+        preauth,
+        "ssh_disconnect",
+        pid,
+        st,
+    );
     if let Some(pid) = pid {
         if ev.outcome != Outcome::Failure {
             st.conns.remove(&pid);
@@ -620,7 +667,15 @@ fn connection(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut St
     for p in ["Connection closed by ", "Connection reset by "] {
         if let Some(r) = m.strip_prefix(p) {
             let preauth = r.trim_end().ends_with("[preauth]");
-            closed(ev, line, strip_preauth(r), preauth, "ssh_connection_closed", pid, st);
+            closed(
+                ev,
+                line,
+                strip_preauth(r),
+                preauth,
+                "ssh_connection_closed",
+                pid,
+                st,
+            );
             return;
         }
     }
@@ -666,7 +721,8 @@ fn recon(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) 
             ev.source_port = port;
             found = true;
         } else {
-            ev.fields.retain(|(f, _)| *f != Field::SOURCE_ADDRESS && *f != Field::SOURCE_DOMAIN);
+            ev.fields
+                .retain(|(f, _)| *f != Field::SOURCE_ADDRESS && *f != Field::SOURCE_DOMAIN);
         }
     }
     hostless_or_failure(ev, pid, st, found, Outcome::Failure);
@@ -674,7 +730,13 @@ fn recon(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) 
 
 /// A failure that may name no address: counted now if the connection's address is known,
 /// else held until a later line of the connection names it.
-fn hostless_or_failure(ev: &mut Event, pid: Option<u32>, st: &mut State, has_addr: bool, outcome: Outcome) {
+fn hostless_or_failure(
+    ev: &mut Event,
+    pid: Option<u32>,
+    st: &mut State,
+    has_addr: bool,
+    outcome: Outcome,
+) {
     if has_addr {
         ev.outcome = outcome;
         remember(st, pid, ev);
@@ -743,7 +805,7 @@ mod tests {
                     0,
                 );
                 let raw = ev.raw.clone();
-                let line = std::str::from_utf8(&raw).unwrap();
+                let line = raw.as_str();
                 parse(&mut ev, line, line, Some(7), &mut st);
                 ev
             })
@@ -771,17 +833,24 @@ mod tests {
 
     #[test]
     fn accepted_login() {
-        let e = one("Accepted publickey for deploy from 10.0.0.5 port 40000 ssh2: ED25519 SHA256:abc");
+        let e =
+            one("Accepted publickey for deploy from 10.0.0.5 port 40000 ssh2: ED25519 SHA256:abc");
         assert_eq!(e.outcome, Outcome::Success);
         assert_eq!(e.user_name().unwrap(), "deploy");
         assert_eq!(e.get_str(Field::SSH_METHOD).unwrap(), "publickey");
-        assert_eq!(e.get_str(Field::SSH_SIGNATURE).unwrap(), "ED25519 SHA256:abc");
+        assert_eq!(
+            e.get_str(Field::SSH_SIGNATURE).unwrap(),
+            "ED25519 SHA256:abc"
+        );
     }
 
     #[test]
     fn invalid_user_and_not_allowed() {
         let e = one("Invalid user ftp from 192.0.2.2 port 37220");
-        assert_eq!((e.outcome, e.user_name().unwrap().as_ref()), (Outcome::Failure, "ftp"));
+        assert_eq!(
+            (e.outcome, e.user_name().unwrap().as_ref()),
+            (Outcome::Failure, "ftp")
+        );
         let e = one("User root from example.com not allowed because not listed in AllowUsers");
         assert_eq!(e.outcome, Outcome::Failure);
         assert_eq!(e.source_text().unwrap(), "example.com");

@@ -67,7 +67,9 @@ pub fn timestamp(b: &[u8], i: usize, tc: &mut TimeCtx) -> Option<(i64, usize)> {
     if first == b'@' && rest.len() >= 25 && rest[1..25].iter().all(u8::is_ascii_hexdigit) {
         // daemontools/s6 TAI64N label: `@4000000000000000` + seconds, then nanoseconds
         let hex = std::str::from_utf8(&rest[1..25]).ok()?;
-        let secs = u64::from_str_radix(&hex[..16], 16).ok()?.checked_sub(1 << 62)?;
+        let secs = u64::from_str_radix(&hex[..16], 16)
+            .ok()?
+            .checked_sub(1 << 62)?;
         let nanos = u64::from_str_radix(&hex[16..], 16).ok()?;
         return Some((secs as i64 * 1_000_000_000 + nanos as i64, i + 25));
     }
@@ -337,7 +339,15 @@ mod tests {
     #[test]
     fn classic_line() {
         let l = "Mar 14 00:00:01 web01 sshd[1234]: Failed password for root";
-        assert_eq!(parts(l), (Some("web01"), Some("sshd"), Some(1234), "Failed password for root"));
+        assert_eq!(
+            parts(l),
+            (
+                Some("web01"),
+                Some("sshd"),
+                Some(1234),
+                "Failed password for root"
+            )
+        );
         let h = header(l, &mut tc()).unwrap();
         assert_eq!(h.ts, 1_773_446_401_000_000_000);
     }
@@ -346,7 +356,12 @@ mod tests {
     fn variants() {
         assert_eq!(
             parts("Mar  3 00:17:22 [sshd]: User root from 1.2.3.4 not allowed"),
-            (None, Some("sshd"), None, "User root from 1.2.3.4 not allowed")
+            (
+                None,
+                Some("sshd"),
+                None,
+                "User root from 1.2.3.4 not allowed"
+            )
         );
         assert_eq!(
             parts("Jun 25 23:53:34 [sshd] User root"),
@@ -358,7 +373,12 @@ mod tests {
         );
         assert_eq!(
             parts("Feb  7 15:10:42 example pure-ftpd: (pam_unix) authentication failure"),
-            (Some("example"), Some("pure-ftpd"), None, "(pam_unix) authentication failure")
+            (
+                Some("example"),
+                Some("pure-ftpd"),
+                None,
+                "(pam_unix) authentication failure"
+            )
         );
         assert_eq!(
             parts("Mar 14 10:00:00 fw kernel: [ 1234.567890] [UFW BLOCK] IN=eth0"),
@@ -370,7 +390,12 @@ mod tests {
         );
         assert_eq!(
             parts("Nov 25 17:12:13 webmail pop(pam_unix)[4920]: authentication failure"),
-            (Some("webmail"), Some("pop"), Some(4920), "authentication failure")
+            (
+                Some("webmail"),
+                Some("pop"),
+                Some(4920),
+                "authentication failure"
+            )
         );
     }
 
@@ -379,7 +404,10 @@ mod tests {
         let l = "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su 77 ID47 [exampleSDID@32473 iut=\"3\" x=\"a]b\"] 'su root' failed";
         let h = header(l, &mut tc()).unwrap();
         assert_eq!(h.pri, Some(34));
-        assert_eq!(&l[h.host.unwrap().0..h.host.unwrap().1], "mymachine.example.com");
+        assert_eq!(
+            &l[h.host.unwrap().0..h.host.unwrap().1],
+            "mymachine.example.com"
+        );
         assert_eq!(h.pid, Some(77));
         assert_eq!(&l[h.msg..], "'su root' failed");
         let l = "<13>1 - - - - - - hello";
@@ -388,7 +416,11 @@ mod tests {
 
     #[test]
     fn not_syslog() {
-        assert!(header("192.0.2.1 - - [14/Mar/2026:00:00:01 +0000] \"GET /\"", &mut tc()).is_none());
+        assert!(header(
+            "192.0.2.1 - - [14/Mar/2026:00:00:01 +0000] \"GET /\"",
+            &mut tc()
+        )
+        .is_none());
         assert!(header("hello world", &mut tc()).is_none());
     }
 }

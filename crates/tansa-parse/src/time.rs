@@ -127,8 +127,8 @@ impl TimeCtx {
                     )
                     .ok()?;
                     let ts = self.tz.to_ambiguous_timestamp(dt).compatible().ok()?;
-                    let off = dt.to_zoned(TimeZone::UTC).ok()?.timestamp().as_second()
-                        - ts.as_second();
+                    let off =
+                        dt.to_zoned(TimeZone::UTC).ok()?.timestamp().as_second() - ts.as_second();
                     self.offset_cache = Some((key, off));
                     off
                 }
@@ -205,7 +205,9 @@ pub fn hms(b: &[u8], i: usize) -> Option<(u8, u8, u8, u32, usize)> {
     let s = d2(b, i + 6)?;
     let mut end = i + 8;
     let mut nanos = 0u32;
-    if matches!(b.get(end), Some(b'.') | Some(b',')) && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
+    if matches!(b.get(end), Some(b'.') | Some(b','))
+        && b.get(end + 1).is_some_and(u8::is_ascii_digit)
+    {
         end += 1;
         let mut scale = 100_000_000u32;
         while let Some(&c) = b.get(end) {
@@ -459,10 +461,26 @@ mod tests {
     #[test]
     fn local_zone_applies_with_dst() {
         let mut c = ctx("Asia/Tokyo", "2026-06-01T00:00:00Z");
-        let civ = Civil { year: 2026, month: 3, day: 14, hour: 9, minute: 0, second: 0, nanos: 0 };
+        let civ = Civil {
+            year: 2026,
+            month: 3,
+            day: 14,
+            hour: 9,
+            minute: 0,
+            second: 0,
+            nanos: 0,
+        };
         assert_eq!(c.local(civ), Some(ts("2026-03-14T00:00:00Z")));
         let mut c = ctx("America/New_York", "2026-12-01T00:00:00Z");
-        let winter = Civil { year: 2026, month: 1, day: 10, hour: 12, minute: 0, second: 0, nanos: 0 };
+        let winter = Civil {
+            year: 2026,
+            month: 1,
+            day: 10,
+            hour: 12,
+            minute: 0,
+            second: 0,
+            nanos: 0,
+        };
         let summer = Civil { month: 7, ..winter };
         assert_eq!(c.local(winter), Some(ts("2026-01-10T17:00:00Z")));
         assert_eq!(c.local(summer), Some(ts("2026-07-10T16:00:00Z")));
@@ -471,15 +489,24 @@ mod tests {
     #[test]
     fn iso_clf_ctime_epoch() {
         let (c, off, e) = iso(b"2026-03-14T10:20:30.5+08:00 host").unwrap();
-        assert_eq!((c.hour, c.nanos, off, e), (10, 500_000_000, Some(28800), 27));
+        assert_eq!(
+            (c.hour, c.nanos, off, e),
+            (10, 500_000_000, Some(28800), 27)
+        );
         let (_, off, _) = iso(b"2026-03-14 10:20:30 x").unwrap();
         assert_eq!(off, None);
         let (_, off, _) = iso(b"2019-03-24T07:51:48.123456Z ").unwrap();
         assert_eq!(off, Some(0));
         let (c, off, e) = clf(b"14/Mar/2026:00:00:01 +0000] \"GET").unwrap();
-        assert_eq!((c.year, c.month, c.second, off, e), (2026, 3, 1, Some(0), 26));
+        assert_eq!(
+            (c.year, c.month, c.second, off, e),
+            (2026, 3, 1, Some(0), 26)
+        );
         let (c, e) = ctime(b"Sun Jul 11 09:46:23.012345 2021] [x]").unwrap();
-        assert_eq!((c.year, c.month, c.day, c.nanos, e), (2021, 7, 11, 12_345_000, 31));
+        assert_eq!(
+            (c.year, c.month, c.day, c.nanos, e),
+            (2021, 7, 11, 12_345_000, 31)
+        );
         let (n, e) = epoch(b"1364481363.243:24287").unwrap();
         assert_eq!((n, e), (1_364_481_363_243_000_000, 14));
     }

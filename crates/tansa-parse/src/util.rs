@@ -31,7 +31,10 @@ pub fn token(s: &str) -> (&str, &str) {
 /// with a trailing `,`/`;`/`.`/`:` or `)` stripped. Zero-padded v4 octets are rejected.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     let s = s.trim_end_matches([',', ';', ')', '.']);
-    let s = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+    let s = s
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(s);
     if s.is_empty() || s.len() > 45 {
         return None;
     }
@@ -99,7 +102,11 @@ pub fn kv<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let mut from = 0;
     while let Some(i) = s[from..].find(key) {
         let at = from + i;
-        let before_ok = at == 0 || matches!(s.as_bytes()[at - 1], b' ' | b'\t' | b';' | b'\'' | b'(' | b',');
+        let before_ok = at == 0
+            || matches!(
+                s.as_bytes()[at - 1],
+                b' ' | b'\t' | b';' | b'\'' | b'(' | b','
+            );
         let after = at + key.len();
         if before_ok && s.as_bytes().get(after) == Some(&b'=') {
             let v = &s[after + 1..];
@@ -122,7 +129,10 @@ mod tests {
     fn addresses() {
         assert_eq!(parse_ip("192.0.2.1").unwrap().to_string(), "192.0.2.1");
         assert_eq!(parse_ip("::ffff:1.2.3.4").unwrap().to_string(), "1.2.3.4");
-        assert_eq!(parse_ip("[2001:db8::1]").unwrap().to_string(), "2001:db8::1");
+        assert_eq!(
+            parse_ip("[2001:db8::1]").unwrap().to_string(),
+            "2001:db8::1"
+        );
         assert_eq!(parse_ip("192.0.2.1,").unwrap().to_string(), "192.0.2.1");
         assert!(parse_ip("192.030.0.6").is_none());
         assert!(parse_ip("example.com").is_none());

@@ -25,15 +25,34 @@ use tansa_event::{format_ts, Event, Origin, Outcome};
 use tansa_parse::{Format, Parser, TimeCtx};
 
 const FILTERS: &[&str] = &[
-    "sshd", "sshd-journal", "dropbear", "pam-generic", "selinux-ssh", "apache-auth", "nginx-http-auth",
-    "mysqld-auth", "dovecot", "vsftpd", "proftpd", "pure-ftpd", "sendmail-auth", "courier-auth",
-    "haproxy-http-auth", "traefik-auth", "lighttpd-auth", "mongodb-auth", "roundcube-auth", "openvpn",
+    "sshd",
+    "sshd-journal",
+    "dropbear",
+    "pam-generic",
+    "selinux-ssh",
+    "apache-auth",
+    "nginx-http-auth",
+    "mysqld-auth",
+    "dovecot",
+    "vsftpd",
+    "proftpd",
+    "pure-ftpd",
+    "sendmail-auth",
+    "courier-auth",
+    "haproxy-http-auth",
+    "traefik-auth",
+    "lighttpd-auth",
+    "mongodb-auth",
+    "roundcube-auth",
+    "openvpn",
 ];
 
 fn corpus() -> Option<PathBuf> {
     let base = std::env::var_os("TANSA_CONFORMANCE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+        });
     let p = base.join("fail2ban/fail2ban/tests/files/logs");
     p.is_dir().then_some(p)
 }
@@ -52,7 +71,8 @@ fn section_aggressive(opts: &str) -> bool {
         serde_json::Value::Array(a) => a,
         other => vec![other],
     };
-    list.iter().any(|o| o.get("mode").and_then(|m| m.as_str()) == Some("aggressive"))
+    list.iter()
+        .any(|o| o.get("mode").and_then(|m| m.as_str()) == Some("aggressive"))
 }
 
 struct Expect {
@@ -80,7 +100,10 @@ fn same_host(want: &str, ev: &Event) -> bool {
 fn score(exp: &Expect, ev: &Event) -> Result<(), String> {
     let failed = ev.outcome == Outcome::Failure;
     if failed != exp.matched {
-        return Err(format!("outcome {:?}, expected match={}", ev.outcome, exp.matched));
+        return Err(format!(
+            "outcome {:?}, expected match={}",
+            ev.outcome, exp.matched
+        ));
     }
     if !exp.matched {
         return Ok(());
@@ -118,8 +141,12 @@ fn run_filter(dir: &std::path::Path, name: &str, failures: &mut Vec<String>) -> 
     let (mut pass, mut total) = (0, 0);
     let mut pending: Option<Option<Expect>> = None;
     // filters with modes (`mode = ...` in their .conf): only aggressive sections score negatives
-    let conf = dir.join("../../../../config/filter.d").join(format!("{}.conf", name.trim_end_matches("-journal")));
-    let has_modes = std::fs::read_to_string(conf).map(|c| c.contains("aggressive")).unwrap_or(false);
+    let conf = dir
+        .join("../../../../config/filter.d")
+        .join(format!("{}.conf", name.trim_end_matches("-journal")));
+    let has_modes = std::fs::read_to_string(conf)
+        .map(|c| c.contains("aggressive"))
+        .unwrap_or(false);
     let mut scored_section = !has_modes;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();
@@ -137,12 +164,14 @@ fn run_filter(dir: &std::path::Path, name: &str, failures: &mut Vec<String>) -> 
                 let constrained = v.get("constraint").is_some();
                 let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
                 let matched = v.get("match").and_then(|m| m.as_bool()).unwrap_or(false);
-                pending = Some((!constrained && (matched || scored_section)).then(|| Expect {
-                    matched,
-                    host: s("host"),
-                    user: s("user"),
-                    time: s("time"),
-                }));
+                pending = Some(
+                    (!constrained && (matched || scored_section)).then(|| Expect {
+                        matched,
+                        host: s("host"),
+                        user: s("user"),
+                        time: s("time"),
+                    }),
+                );
             }
             continue;
         }
@@ -157,7 +186,13 @@ fn run_filter(dir: &std::path::Path, name: &str, failures: &mut Vec<String>) -> 
             parser.finish(&mut out);
             // a line may yield a derived failure beside its own event: the line reports a
             // failure when any of its events does
-            let Some(ev) = out.iter().find(|e| e.outcome == Outcome::Failure).or(out.last()) else { continue };
+            let Some(ev) = out
+                .iter()
+                .find(|e| e.outcome == Outcome::Failure)
+                .or(out.last())
+            else {
+                continue;
+            };
             total += 1;
             match score(&exp, ev) {
                 Ok(()) => pass += 1,
@@ -171,7 +206,9 @@ fn run_filter(dir: &std::path::Path, name: &str, failures: &mut Vec<String>) -> 
 #[test]
 fn fail2ban_authentication_filters() {
     let Some(dir) = corpus() else {
-        panic!("fail2ban corpus not found: set TANSA_CONFORMANCE to the shared/conformance directory");
+        panic!(
+            "fail2ban corpus not found: set TANSA_CONFORMANCE to the shared/conformance directory"
+        );
     };
     let mut failures = Vec::new();
     let mut rows = Vec::new();
@@ -183,9 +220,15 @@ fn fail2ban_authentication_filters() {
         total += t;
     }
     println!("\nfail2ban conformance (authentication filters)");
-    println!("{:<20} {:>7} {:>7} {:>8}", "filter", "pass", "total", "rate");
+    println!(
+        "{:<20} {:>7} {:>7} {:>8}",
+        "filter", "pass", "total", "rate"
+    );
     for (f, p, t) in &rows {
-        println!("{f:<20} {p:>7} {t:>7} {:>7.1}%", 100.0 * *p as f64 / (*t).max(1) as f64);
+        println!(
+            "{f:<20} {p:>7} {t:>7} {:>7.1}%",
+            100.0 * *p as f64 / (*t).max(1) as f64
+        );
     }
     let rate = 100.0 * pass as f64 / total.max(1) as f64;
     println!("{:<20} {pass:>7} {total:>7} {rate:>7.1}%", "ALL");

@@ -1,0 +1,75 @@
+//! Command-line interface definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "tansa", version, about = "Watch server logs, detect attacks, trace attackers, keep the evidence", long_about = None)]
+pub struct Cli {
+    /// Data directory (store, evidence, keys).
+    #[arg(
+        long,
+        global = true,
+        env = "TANSA_DATA",
+        default_value = "./tansa-data"
+    )]
+    pub data: PathBuf,
+    /// Output format: a readable table, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read log files or directories, detect attacks, print a summary and the alerts.
+    Analyze(AnalyzeArgs),
+    /// Print the normalised events of log files (for debugging and conformance).
+    Parse(ParseArgs),
+}
+
+/// How inputs are read: shared by `parse` and `analyze`.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Log files or directories (a directory of per-host subdirectories names the hosts).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Zone of timestamps that carry none (IANA name, e.g. Asia/Tokyo). Default: this machine's.
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Host name of the inputs (overrides names taken from directories).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Force a log format instead of detecting it.
+    #[arg(long, default_value = "auto")]
+    pub log_format: String,
+    /// Reference time for yearless timestamps (RFC 3339); default: now.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Parse and detect only; store nothing.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Print only the summary, not the alert table.
+    #[arg(long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,35 @@
+//! One module per subcommand; each takes its own arguments and returns an exit code.
+
+mod analyze;
+mod parse;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use tansa_pipeline::Options;
+
+use crate::cli::{Cli, Command, InputArgs};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(a) => analyze::run(&a, cli.format, &cli.data),
+        Command::Parse(a) => parse::run(&a, cli.format),
+    }
+}
+
+/// Pipeline options from the input arguments.
+pub fn options(a: &InputArgs) -> Result<Options> {
+    let mut o = Options::new(a.paths.clone());
+    o.format = a.log_format.parse().context("--log-format")?;
+    if let Some(tz) = &a.timezone {
+        o.timezone = jiff::tz::TimeZone::get(tz)
+            .with_context(|| format!("--timezone: unknown time zone `{tz}`"))?;
+    }
+    if let Some(now) = &a.now {
+        o.now = now
+            .parse()
+            .with_context(|| format!("--now: `{now}` is not an RFC 3339 time"))?;
+    }
+    o.host = a.host.clone();
+    Ok(o)
+}
