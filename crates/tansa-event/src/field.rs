@@ -119,9 +119,12 @@ fields! {
     TLS_VERSION = "tls.version",
 }
 
+/// Names by id, and ids by name.
+type Table = (Vec<&'static str>, HashMap<&'static str, u16>);
+
 /// Field names interned at run time (JSON keys), after the known ones.
-fn dynamic() -> &'static RwLock<(Vec<&'static str>, HashMap<&'static str, u16>)> {
-    static T: OnceLock<RwLock<(Vec<&'static str>, HashMap<&'static str, u16>)>> = OnceLock::new();
+fn dynamic() -> &'static RwLock<Table> {
+    static T: OnceLock<RwLock<Table>> = OnceLock::new();
     T.get_or_init(|| {
         let map = KNOWN
             .iter()

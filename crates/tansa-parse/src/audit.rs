@@ -47,7 +47,7 @@ pub fn record(ev: &mut Event, line: &str) -> bool {
 
 /// Audit's hex-encoded strings (unquoted values are hex when they contain spaces or quotes).
 pub fn unhex(v: &str) -> Option<String> {
-    if v.len() % 2 != 0 || v.is_empty() || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if !v.len().is_multiple_of(2) || v.is_empty() || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     let bytes: Vec<u8> = (0..v.len())

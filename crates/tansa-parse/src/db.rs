@@ -123,13 +123,8 @@ fn mysql_at(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool 
         let tag = &x[..c];
         if tag.starts_with("MY-") {
             set(ev, line, Field::EVENT_CODE, tag);
-        } else if matches!(
-            tag,
-            "Note" | "Warning" | "ERROR" | "Error" | "System" | "Server"
-        ) {
-            if tag != "Server" {
-                set(ev, line, Field::LOG_LEVEL, tag);
-            }
+        } else if matches!(tag, "Note" | "Warning" | "ERROR" | "Error" | "System") {
+            set(ev, line, Field::LOG_LEVEL, tag);
         }
         r = &x[c + 2..];
     }

@@ -54,11 +54,7 @@ pub(crate) fn dispatch(
         "mongod" | "mongodb" => {
             mongodb_msg(ev, line, msg, &mut ctx.mongo);
         }
-        "systemd" => {
-            if msg.starts_with("pam_") {
-                host::pam(ev, line, msg, prog);
-            }
-        }
+        "systemd" if msg.starts_with("pam_") => host::pam(ev, line, msg, prog),
         _ if prog.starts_with("dovecot")
             || prog.ends_with("-login")
             || prog.starts_with("auth-worker")
@@ -264,8 +260,7 @@ fn dovecot(ev: &mut Event, line: &str, msg: &str) {
     ev.dataset = "dovecot";
     let mut m = msg;
     // strip `imap-login: `, `auth: `, `auth-worker(1): `, `Info: ` prefixes
-    loop {
-        let Some(i) = m.find(": ") else { break };
+    while let Some(i) = m.find(": ") {
         let head = &m[..i];
         if head.len() < 40 && !head.contains([' ', '=', ',']) || head.starts_with("conn unix:") {
             m = &m[i + 2..];
@@ -446,14 +441,14 @@ fn openvpn(ev: &mut Event, line: &str, msg: &str) {
         peer = p; // `cn/1.2.3.4:1194`
     }
     host_colon_port(ev, line, peer);
-    if msg.starts_with("TCP connection established with [AF_INET]") {
-        host_colon_port(ev, line, &msg[41..]);
+    if let Some(a) = msg.strip_prefix("TCP connection established with [AF_INET]") {
+        host_colon_port(ev, line, a);
         ev.event_type = EventType::Connection;
         ev.action = Some("vpn_connection");
-    } else if let Some(i) =
-        msg.find("TLS Error: cannot locate HMAC in incoming packet from [AF_INET]")
+    } else if let Some((_, a)) =
+        msg.split_once("TLS Error: cannot locate HMAC in incoming packet from [AF_INET]")
     {
-        host_colon_port(ev, line, token(&msg[i + 63..]).0);
+        host_colon_port(ev, line, token(a).0);
         fail(ev, "openvpn", "vpn_authentication");
     } else if rest.starts_with("TLS Error: TLS handshake failed")
         || rest.starts_with("TLS Auth Error")

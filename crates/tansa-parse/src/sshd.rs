@@ -100,8 +100,8 @@ fn host_tail(s: &str) -> (Option<u16>, &str) {
             } else {
                 &x[x.len() - after.len() - 1..]
             };
-        } else if r.starts_with("[preauth]") {
-            rest = &r[9..];
+        } else if let Some(x) = r.strip_prefix("[preauth]") {
+            rest = x;
         } else {
             return (port, r);
         }
@@ -306,9 +306,7 @@ fn userhost(ev: &mut Event, line: &str, r: &str, pid: Option<u32>, st: &mut Stat
     let r = strip_preauth(r);
     let parsed = user_from_host(r).or_else(|| {
         // `USER HOST port N` (no `from`)
-        let mut it = r.splitn(2, ' ');
-        let user = it.next()?;
-        let rest = it.next()?;
+        let (user, rest) = r.split_once(' ')?;
         let (host, _) = token(rest);
         let (port, _) = host_tail(&rest[host.len()..]);
         Some((user, host, port, ""))

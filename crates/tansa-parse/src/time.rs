@@ -395,7 +395,7 @@ pub fn epoch(b: &[u8]) -> Option<(Nanos, usize)> {
         secs = secs.checked_mul(10)?.checked_add((c - b'0') as i64)?;
         i += 1;
     }
-    if i < 9 || i > 11 {
+    if !(9..=11).contains(&i) {
         return None;
     }
     let mut nanos = 0i64;

@@ -568,7 +568,7 @@ pub fn error_in_syslog(ev: &mut Event, line: &str, h: &syslog::Header, tc: &mut 
     // `host nginx: 2025/...` (journal's duplicated identifier)
     let m = &line[start..];
     if let Some(i) = m.find(": ") {
-        if i < 40 && !m[..i].contains('[') && time::iso(m[i + 2..].as_bytes()).is_some() {
+        if i < 40 && !m[..i].contains('[') && time::iso(&m.as_bytes()[i + 2..]).is_some() {
             start += i + 2;
         }
     }
