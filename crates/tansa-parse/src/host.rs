@@ -13,7 +13,7 @@ pub fn pam(ev: &mut Event, line: &str, m: &str, default_service: &str) {
     let (head, body) = if m.starts_with("authentication failure") || m.starts_with("check pass") {
         ("", m)
     } else {
-        match m.find(": ").or_else(|| m.find(") ")) {
+        match crate::util::find(m, ": ").or_else(|| crate::util::find(m, ") ")) {
             Some(i) => (&m[..i], m[i + 1..].trim_start_matches([':', ' '])),
             None => (m, ""),
         }
@@ -58,12 +58,12 @@ pub fn pam(ev: &mut Event, line: &str, m: &str, default_service: &str) {
 /// attacker text in `ruser` or `user` cannot move the real `rhost`: the user part starts at
 /// the first ` user=` after the first `rhost=`, and the address is the last `rhost=` before it.
 fn pam_kv(ev: &mut Event, line: &str, rest: &str) {
-    let first_rhost = rest.find("rhost=");
+    let first_rhost = crate::util::find(rest, "rhost=");
     let split = first_rhost
-        .and_then(|f| rest[f..].find(" user=").map(|i| f + i))
+        .and_then(|f| crate::util::find(&rest[f..], " user=").map(|i| f + i))
         .unwrap_or(rest.len());
     let head = &rest[..split];
-    let last_rhost = head.rfind("rhost=");
+    let last_rhost = crate::util::rfind(head, "rhost=");
     if let Some(r) = last_rhost {
         let v = &head[r + 6..];
         let end = v.find(' ').unwrap_or(v.len());
@@ -77,7 +77,7 @@ fn pam_kv(ev: &mut Event, line: &str, rest: &str) {
         Some(u) => set(ev, line, Field::USER_NAME, u),
         None => {
             // `ruser=` runs to the real `rhost=`
-            if let Some(i) = head.find("ruser=") {
+            if let Some(i) = crate::util::find(head, "ruser=") {
                 let end = last_rhost.filter(|&r| r > i).unwrap_or(head.len());
                 let r = head[i + 6..end].trim();
                 if !r.is_empty() {
@@ -93,9 +93,9 @@ fn pam_kv(ev: &mut Event, line: &str, rest: &str) {
 
 /// `pam_unix(x:session): session opened for user U(uid=N) by V(uid=M)` / `session closed`.
 pub fn pam_session(ev: &mut Event, line: &str, m: &str) {
-    if let Some(i) = m.find("session opened for user ") {
+    if let Some(i) = crate::util::find(m, "session opened for user ") {
         session_user(ev, line, &m[i + 24..], true);
-    } else if let Some(i) = m.find("session closed for user ") {
+    } else if let Some(i) = crate::util::find(m, "session closed for user ") {
         session_user(ev, line, &m[i + 24..], false);
     }
 }
@@ -113,7 +113,7 @@ fn session_user(ev: &mut Event, line: &str, r: &str, open: bool) {
         "session_closed"
     });
     let (user, rest) = token(r.trim_end());
-    let (name, uid) = match user.find("(uid=") {
+    let (name, uid) = match crate::util::find(user, "(uid=") {
         Some(i) => (&user[..i], Some(user[i + 5..].trim_end_matches(')'))),
         None => (user, None),
     };
@@ -412,7 +412,7 @@ pub fn login(ev: &mut Event, line: &str, m: &str) {
         if let Some(u) = quoted.get(1) {
             set(ev, line, Field::USER_NAME, u);
         }
-        if let Some(i) = m.find(" FROM ") {
+        if let Some(i) = crate::util::find(m, " FROM ") {
             let (h, _) = token(&m[i + 6..]);
             set_source(ev, line, h.trim_matches('\''));
         }

@@ -228,17 +228,18 @@ impl Parser {
     pub fn parse_line(&mut self, raw: Bytes, offset: u64, out: &mut Vec<Event>) {
         self.stats.lines += 1;
         self.stats.bytes += raw.len() as u64 + 1;
-        let mut ev = Event::new(raw, self.origin.clone(), self.ingested);
-        ev.offset = offset;
-        let text = ev.raw.clone();
+        let text = tansa_event::Text::new(raw);
         let line = text.as_str();
         let line = line.strip_suffix('\r').unwrap_or(line);
+        // the event is built in place at the end of `out` (events are large: no moves)
+        let idx = out.len();
+        out.push(fresh(&text, &self.origin, self.ingested, offset));
         let mut parsed = None;
         if let Some(f) = self.forced {
-            if self.try_format(f, &mut ev, line) {
+            if self.try_format(f, &mut out[idx], line) {
                 parsed = Some(f);
             }
-        } else if self.try_format(self.preferred, &mut ev, line) {
+        } else if self.try_format(self.preferred, &mut out[idx], line) {
             parsed = Some(self.preferred);
         } else {
             for &f in AUTO_ORDER {
@@ -246,9 +247,8 @@ impl Parser {
                     continue;
                 }
                 // a failed attempt may have set fields: start from a clean event
-                ev = fresh(&text, &self.origin, self.ingested);
-                ev.offset = offset;
-                if self.try_format(f, &mut ev, line) {
+                out[idx] = fresh(&text, &self.origin, self.ingested, offset);
+                if self.try_format(f, &mut out[idx], line) {
                     parsed = Some(f);
                     self.preferred = f;
                     break;
@@ -258,11 +258,11 @@ impl Parser {
         match parsed {
             Some(f) => {
                 self.stats.count(f);
-                self.ctx.last_ts = Some(ev.timestamp);
+                self.ctx.last_ts = Some(out[idx].timestamp);
             }
             None => {
-                ev = fresh(&text, &self.origin, self.ingested);
-                ev.offset = offset;
+                let ev = &mut out[idx];
+                *ev = fresh(&text, &self.origin, self.ingested, offset);
                 ev.kind = Kind::Unparsed;
                 // keep file order in time: an unparsed line sorts after the previous line
                 if let Some(t) = self.ctx.last_ts {
@@ -272,12 +272,13 @@ impl Parser {
             }
         }
         if let Some(users) = self.ctx.sshd.deferred.take() {
-            out.push(derived_failure(&ev, users));
+            let d = derived_failure(&out[idx], users);
+            out.insert(idx, d);
         }
         if parsed == Some(Format::Auditd) {
-            self.ctx.audit.push(ev, out);
-        } else {
-            out.push(ev);
+            if let Some(ev) = out.pop() {
+                self.ctx.audit.push(ev, out);
+            }
         }
     }
 
@@ -357,9 +358,10 @@ const KNOWN_PROGRAMS: &[&str] = &[
 ];
 
 /// A clean event for a line already validated.
-fn fresh(text: &tansa_event::Text, origin: &Arc<Origin>, ingested: Nanos) -> Event {
+fn fresh(text: &tansa_event::Text, origin: &Arc<Origin>, ingested: Nanos, offset: u64) -> Event {
     let mut ev = Event::new(Bytes::new(), origin.clone(), ingested);
     ev.raw = text.clone();
+    ev.offset = offset;
     ev
 }
 

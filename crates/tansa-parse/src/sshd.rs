@@ -117,7 +117,7 @@ fn host_tail(s: &str) -> (Option<u16>, &str) {
 fn user_from_host(s: &str) -> Option<(&str, &str, Option<u16>, &str)> {
     let mut from = 0;
     let mut fallback = None;
-    while let Some(i) = s[from..].find(" from ") {
+    while let Some(i) = crate::util::find(&s[from..], " from ") {
         let at = from + i;
         let user = &s[..at];
         let after = &s[at + 6..];
@@ -433,14 +433,14 @@ fn user_not_allowed(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &
     let Some(r) = m.strip_prefix("User ") else {
         return;
     };
-    let Some(i) = r.find(" not allowed because ") else {
+    let Some(i) = crate::util::find(r, " not allowed because ") else {
         return;
     };
     let head = &r[..i];
     let reason = strip_preauth(&r[i + 21..]);
     auth(ev, "ssh_user_not_allowed", Outcome::Failure);
     set(ev, line, Field::EVENT_REASON, reason);
-    match head.rfind(" from ") {
+    match crate::util::rfind(head, " from ") {
         Some(j) => {
             set(ev, line, Field::USER_NAME, &head[..j]);
             set_source(ev, line, &head[j + 6..]);
@@ -534,7 +534,7 @@ fn user_host_tail(s: &str) -> (&'static str, Option<&str>, &str, Option<u16>, Op
     let mut port = None;
     let mut reason = None;
     let mut body = r;
-    if let Some(i) = r.rfind(" port ") {
+    if let Some(i) = crate::util::rfind(r, " port ") {
         let after = &r[i + 6..];
         let (p, rest) = token(after);
         let (p, colon) = match p.strip_suffix(':') {
@@ -550,7 +550,7 @@ fn user_host_tail(s: &str) -> (&'static str, Option<&str>, &str, Option<u16>, Op
         }
     }
     if port.is_none() {
-        if let Some(i) = body.find(": ") {
+        if let Some(i) = crate::util::find(body, ": ") {
             reason = Some(&body[i + 2..]);
             body = &body[..i];
         }
@@ -689,7 +689,7 @@ fn recon(ev: &mut Event, line: &str, m: &str, pid: Option<u32>, st: &mut State) 
         // libssh's informational trace: `Remote: 127.0.0.1-1780;` names the connection
         ev.event_type = EventType::Info;
         ev.action = Some("ssh_protocol_info");
-        if let Some(i) = r.find("Remote: ") {
+        if let Some(i) = crate::util::find(r, "Remote: ") {
             let a = &r[i + 8..];
             let a = a.split(';').next().unwrap_or(a);
             let a = a.rsplit_once('-').map(|x| x.0).unwrap_or(a);

@@ -4,6 +4,18 @@ use std::net::IpAddr;
 
 use tansa_event::{Event, Field};
 
+/// `haystack.find(needle)` with memchr's SIMD searcher (the hot paths search short literals).
+#[inline]
+pub fn find(haystack: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::find(haystack.as_bytes(), needle.as_bytes())
+}
+
+/// `haystack.rfind(needle)`, SIMD.
+#[inline]
+pub fn rfind(haystack: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::rfind(haystack.as_bytes(), needle.as_bytes())
+}
+
 /// Byte range of `sub` inside `line`; `sub` must be a subslice of `line`.
 #[inline]
 pub fn span(line: &str, sub: &str) -> (usize, usize) {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use tansa_detect::{Alert, Counters, Engine, Limits, Rule};
 use tansa_event::{Event, Origin};
 use tansa_parse::input::{self, ChunkReader, InputError, Source};
@@ -104,13 +104,23 @@ fn origin_for(src: &Source, opts: &Options) -> Arc<Origin> {
     Arc::new(o)
 }
 
-/// Reads and parses one source, sending batches; returns its stats.
+/// Reads and parses one source, sending batches; returns its stats. Batches the consumer is
+/// done with come back through `recycle`: their events are dropped here, on the thread that
+/// made them (their reference counts stay on one core), and their memory is reused.
 fn read_source(
     src: &Source,
     opts: &Options,
     progress: &Progress,
+    recycle: &Receiver<Vec<Event>>,
     send: &dyn Fn(Vec<Event>) -> bool,
 ) -> (Stats, Option<String>) {
+    let fresh = || match recycle.try_recv() {
+        Ok(mut v) => {
+            v.clear();
+            v
+        }
+        Err(_) => Vec::with_capacity(BATCH + 8),
+    };
     let origin = origin_for(src, opts);
     let mut parser = Parser::new(
         opts.format,
@@ -122,7 +132,7 @@ fn read_source(
         Err(e) => return (parser.stats().clone(), Some(e.to_string())),
     };
     let mut chunks = ChunkReader::new(reader);
-    let mut batch = Vec::with_capacity(BATCH + 8);
+    let mut batch = fresh();
     let mut error = None;
     loop {
         let chunk = match chunks.next_chunk() {
@@ -140,7 +150,7 @@ fn read_source(
                 progress
                     .events
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH + 8))) {
+                if !send(std::mem::replace(&mut batch, fresh())) {
                     return (parser.stats().clone(), error);
                 }
             }
@@ -172,9 +182,10 @@ pub fn parse(
     let mut out = Vec::new();
     for src in &sources {
         let (tx, rx) = bounded::<Vec<Event>>(QUEUE);
+        let (back, back_rx) = bounded::<Vec<Event>>(QUEUE);
         let mut keep_going = true;
         let (stats, error) = std::thread::scope(|s| {
-            let h = s.spawn(|| read_source(src, opts, &progress, &|b| tx.send(b).is_ok()));
+            let h = s.spawn(|| read_source(src, opts, &progress, &back_rx, &|b| tx.send(b).is_ok()));
             for batch in rx.iter() {
                 if !keep_going {
                     continue;
@@ -185,6 +196,7 @@ pub fn parse(
                         break;
                     }
                 }
+                let _ = back.try_send(batch);
                 if !keep_going {
                     drop(rx);
                     break;
@@ -209,6 +221,8 @@ struct Head {
     batch: Vec<Event>,
     pos: usize,
     rx: Receiver<Vec<Event>>,
+    /// Finished batches go back to their producer (see `read_source`).
+    back: Sender<Vec<Event>>,
 }
 
 impl Head {
@@ -217,7 +231,9 @@ impl Head {
         while self.pos >= self.batch.len() {
             match self.rx.recv() {
                 Ok(b) => {
-                    self.batch = b;
+                    let done = std::mem::replace(&mut self.batch, b);
+                    // if the producer's queue is full, the batch is dropped here instead
+                    let _ = self.back.try_send(done);
                     self.pos = 0;
                 }
                 Err(_) => return false,
@@ -247,12 +263,15 @@ pub fn analyze(
         let mut heads = Vec::new();
         for src in &sources {
             let (tx, rx) = bounded::<Vec<Event>>(QUEUE);
-            handles
-                .push(s.spawn(move || read_source(src, opts, progress, &|b| tx.send(b).is_ok())));
+            let (back, back_rx) = bounded::<Vec<Event>>(QUEUE);
+            handles.push(s.spawn(move || {
+                read_source(src, opts, progress, &back_rx, &|b| tx.send(b).is_ok())
+            }));
             heads.push(Head {
                 batch: Vec::new(),
                 pos: 0,
                 rx,
+                back,
             });
         }
         // k-way merge on (@timestamp, source index)
