@@ -68,6 +68,7 @@ fields! {
     USER_TARGET_NAME = "user.target.name",
     USER_TARGET_ID = "user.target.id",
     USER_AUDIT_ID = "user.audit.id",
+    PROCESS_REAL_USER_ID = "process.real_user.id",
     USER_CHANGES_NAME = "user.changes.name",
     GROUP_NAME = "group.name",
     GROUP_ID = "group.id",

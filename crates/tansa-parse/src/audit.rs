@@ -36,7 +36,7 @@ pub fn record(ev: &mut Event, line: &str) -> bool {
     let serial: i64 = stamp[e + 1..se].parse().unwrap_or(0);
     let (ts0, _) = crate::util::span(line, stamp);
     ev.timestamp = ns;
-    ev.time_text = Some((ts0 as u32, (ts0 + se) as u32));
+    ev.time_text = Some((ts0 as u32, (ts0 + e) as u32));
     ev.dataset = "auditd";
     set(ev, line, Field::AUDITD_TYPE, rtype);
     ev.set(Field::AUDITD_SEQUENCE, Val::Int(serial));

@@ -31,6 +31,9 @@ pub fn kernel(ev: &mut Event, line: &str, msg: &str) {
         .any(|k| upper.contains(k))
     {
         (EventType::Allowed, "firewall_allow", Outcome::Success)
+    } else if prefix.is_empty() {
+        // `-j LOG` without a prefix is the classic "log, then drop" pair
+        (EventType::Denied, "firewall_block", Outcome::Failure)
     } else {
         (EventType::Connection, "firewall_log", Outcome::Unknown)
     };

@@ -44,6 +44,20 @@ pub fn pam(ev: &mut Event, line: &str, m: &str, default_service: &str) {
         session_user(ev, line, r, true);
     } else if let Some(r) = body.strip_prefix("session closed for user ") {
         session_user(ev, line, r, false);
+    } else if let Some(r) = body
+        .strip_prefix("user ")
+        .filter(|r| r.contains(" tally ") || r.contains("account temporarily locked"))
+    {
+        // pam_tally2 / pam_faillock: the account is locked after too many failures
+        ev.category = Category::Authentication;
+        ev.event_type = EventType::Denied;
+        ev.outcome = Outcome::Failure;
+        ev.action = Some("pam_account_locked");
+        let (u, rest) = token(r);
+        set(ev, line, Field::USER_NAME, u);
+        if let Some(uid) = rest.strip_prefix('(').and_then(|x| x.split(')').next()) {
+            set(ev, line, Field::USER_ID, uid);
+        }
     } else if body.contains("more authentication failures") {
         ev.category = Category::Authentication;
         ev.event_type = EventType::Denied;
@@ -88,6 +102,10 @@ fn pam_kv(ev: &mut Event, line: &str, rest: &str) {
     }
     if let Some(t) = kv(rest, "tty").filter(|t| !t.is_empty()) {
         set(ev, line, Field::PROCESS_TTY, t);
+    }
+    // the uid of the process asking PAM (sshd runs as 0), not the user authenticating
+    if let Some(u) = kv(rest, "uid").filter(|u| !u.is_empty()) {
+        set(ev, line, Field::PROCESS_REAL_USER_ID, u);
     }
 }
 

@@ -244,7 +244,8 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
         | "Timeout"
         | "Bad"
         | "Read"
-        | "SSH:" => recon(ev, line, m, pid, st),
+        | "SSH:"
+        | "Magic" => recon(ev, line, m, pid, st),
         "(pam_unix)" => crate::host::pam(ev, line, m, "sshd"),
         "pam_unix(sshd:auth):" | "pam_unix(sshd-session:auth):" | "pam_sss(sshd:auth):" => {
             pam_auth(ev, line, m, pid, st)

@@ -17,8 +17,10 @@ pub struct Header {
     pub host: Option<(usize, usize)>,
     pub program: Option<(usize, usize)>,
     pub pid: Option<u32>,
-    /// Start of the message text.
+    /// Start of the message text for the program's parser (after a kernel uptime).
     pub msg: usize,
+    /// Start of the message as written (`message`).
+    pub msg_full: usize,
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -211,6 +213,7 @@ fn rest_of_header(line: &str, mut i: usize, mut h: Header, bracketed_ok: bool) -
         }
     }
     i = skip_spaces(b, i);
+    h.msg_full = i.min(b.len());
     // a relayed kernel prefix inside the message: `kernel:[  970.699396]:` / `kernel: [ 1.2] `
     if line[i..].starts_with("kernel:") {
         let j = skip_spaces(b, i + 7);
@@ -289,6 +292,7 @@ fn rfc5424(line: &str, mut i: usize, mut h: Header, tc: &mut TimeCtx) -> Option<
         i += 3;
     }
     h.msg = i;
+    h.msg_full = i;
     Some(h)
 }
 
@@ -301,6 +305,7 @@ pub fn apply(ev: &mut Event, line: &str, h: &Header) {
     }
     if let Some((s, e)) = h.program {
         ev.set_span(Field::PROCESS_NAME, s, e);
+        ev.set_span(Field::LOG_SYSLOG_APPNAME, s, e);
     }
     if let Some(pid) = h.pid {
         ev.set(Field::PROCESS_PID, Val::Int(pid as i64));
@@ -308,7 +313,12 @@ pub fn apply(ev: &mut Event, line: &str, h: &Header) {
     if let Some(p) = h.pri {
         ev.set(Field::LOG_SYSLOG_PRIORITY, Val::Int(p as i64));
     }
-    let msg = &line[h.msg..];
+    let msg = &line[h.msg_full.max(0).min(line.len())..];
+    let msg = if h.msg_full == 0 && h.msg > 0 {
+        &line[h.msg..]
+    } else {
+        msg
+    };
     if !msg.is_empty() {
         set(ev, line, Field::MESSAGE, msg);
     }

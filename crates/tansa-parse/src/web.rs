@@ -95,8 +95,14 @@ pub fn access(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     }
     // client ident user [time] "request" status bytes
     let client = first;
-    let (_ident, r) = token(rest);
-    let (user, r) = token(r);
+    // `client ident user [time]`; some servers write only one of ident and user
+    let (ident, mut r) = token(rest);
+    let mut user = ident;
+    if !r.starts_with('[') {
+        let (u, rr) = token(r);
+        user = u;
+        r = rr;
+    }
     let Some(r) = r.strip_prefix('[') else {
         return false;
     };
@@ -416,6 +422,23 @@ pub fn apache_body(ev: &mut Event, line: &str, r: &str) {
         r = x[close + 1..].trim_start();
     }
     if ev.source_ip.is_none() {
+        // `(70014)End of file found: [client A:P] AH02006: ...` (an APR error before the client)
+        if let Some(i) = r.find("[client ") {
+            let cl = &r[i + 8..];
+            let cl = &cl[..cl.find(']').unwrap_or(cl.len())];
+            let addr = match cl.rfind(':') {
+                Some(j) if parse_ip(cl).is_none() => {
+                    ev.source_port = parse_port(&cl[j + 1..]);
+                    &cl[..j]
+                }
+                _ => cl,
+            };
+            set_source(ev, line, addr);
+            let after = &r[i + 8 + cl.len() + 1..];
+            r = after.trim_start();
+        }
+    }
+    if ev.source_ip.is_none() {
         // `[remote A]` is the peer (a proxy) when no `[client A]` is given
         if let Some(rm) = remote {
             let a = rm
@@ -444,6 +467,13 @@ pub fn apache_body(ev: &mut Event, line: &str, r: &str) {
 
 fn apache_message(ev: &mut Event, line: &str, msg: &str) {
     let msg = msg.strip_prefix("Digest: ").unwrap_or(msg);
+    // `user X not found: /path`, `... failed, reason: ...`: the request path ends the message
+    if let Some(i) = msg.rfind(": /") {
+        let p = &msg[i + 2..];
+        if !p.contains(' ') {
+            set(ev, line, Field::URL_PATH, p);
+        }
+    }
     if let Some(u) = msg.strip_prefix("user ") {
         if let Some(i) = u.find(" not found") {
             set(ev, line, Field::USER_NAME, &u[..i]);

@@ -185,7 +185,8 @@ pub fn parse(
         let (back, back_rx) = bounded::<Vec<Event>>(QUEUE);
         let mut keep_going = true;
         let (stats, error) = std::thread::scope(|s| {
-            let h = s.spawn(|| read_source(src, opts, &progress, &back_rx, &|b| tx.send(b).is_ok()));
+            let h =
+                s.spawn(|| read_source(src, opts, &progress, &back_rx, &|b| tx.send(b).is_ok()));
             for batch in rx.iter() {
                 if !keep_going {
                     continue;
