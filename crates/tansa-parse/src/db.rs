@@ -26,16 +26,16 @@ fn mysql_time(s: &str, tc: &mut TimeCtx) -> Option<(i64, usize)> {
     // `YYYY-MM-DD  H:MM:SS` (space-padded hour) or `YYMMDD  H:MM:SS`
     let (year, month, day, mut i) = if b.len() > 10 && b[4] == b'-' && b[7] == b'-' {
         (
-            s[..4].parse().ok()?,
-            s[5..7].parse().ok()?,
-            s[8..10].parse().ok()?,
+            s.get(..4)?.parse().ok()?,
+            s.get(5..7)?.parse().ok()?,
+            s.get(8..10)?.parse().ok()?,
             10,
         )
     } else if b.len() > 6 && b[..6].iter().all(u8::is_ascii_digit) {
         (
-            2000 + s[..2].parse::<i32>().ok()?,
-            s[2..4].parse().ok()?,
-            s[4..6].parse().ok()?,
+            2000 + s.get(..2)?.parse::<i32>().ok()?,
+            s.get(2..4)?.parse().ok()?,
+            s.get(4..6)?.parse().ok()?,
             6,
         )
     } else {

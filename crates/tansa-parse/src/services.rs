@@ -516,7 +516,10 @@ pub(crate) fn roundcube_file(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bo
     let Some(month) = time::month_abbr(&b[3..]) else {
         return false;
     };
-    let (Ok(day), Ok(year)) = (r[..2].parse::<u8>(), r[7..11].parse::<i32>()) else {
+    let (Ok(day), Ok(year)) = (
+        r.get(..2).unwrap_or("").parse::<u8>(),
+        r.get(7..11).unwrap_or("").parse::<i32>(),
+    ) else {
         return false;
     };
     let Some((h, mi, s, ns, end)) = time::hms(b, 12) else {

@@ -434,8 +434,7 @@ pub fn apache_body(ev: &mut Event, line: &str, r: &str) {
                 _ => cl,
             };
             set_source(ev, line, addr);
-            let after = &r[i + 8 + cl.len() + 1..];
-            r = after.trim_start();
+            r = r.get(i + 8 + cl.len() + 1..).unwrap_or("").trim_start();
         }
     }
     if ev.source_ip.is_none() {
