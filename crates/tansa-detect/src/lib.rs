@@ -199,8 +199,38 @@ pub struct Features {
     pub scanner_agent: bool,
 }
 
+/// Bit of `Event::classes` for a scanner user agent (web classes use their own bits).
+const SCANNER_BIT: u32 = 1 << 31;
+
+/// Runs the stateless classifiers on an event and stores the result on it (`Event::classes`),
+/// so that this work can run on the parser threads instead of the detection thread.
+pub fn classify(ev: &mut Event) {
+    let mut f = Features::default();
+    Features::compute(ev, &mut f);
+    let mut bits = if f.scanner_agent { SCANNER_BIT } else { 0 };
+    for c in &f.web {
+        bits |= 1 << (*c as u32);
+    }
+    ev.classes = Some(bits);
+}
+
 impl Features {
     fn of(ev: &Event, f: &mut Features) {
+        match ev.classes {
+            Some(bits) => {
+                f.web.clear();
+                f.scanner_agent = bits & SCANNER_BIT != 0;
+                for c in web::Class::ALL {
+                    if bits & (1 << (c as u32)) != 0 {
+                        f.web.push(c);
+                    }
+                }
+            }
+            None => Self::compute(ev, f),
+        }
+    }
+
+    fn compute(ev: &Event, f: &mut Features) {
         f.web.clear();
         f.scanner_agent = false;
         if ev.category != tansa_event::Category::Web {

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 /// Attack classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +24,17 @@ pub enum Class {
 }
 
 impl Class {
+    pub const ALL: [Class; 8] = [
+        Class::Sqli,
+        Class::Xss,
+        Class::Traversal,
+        Class::Rfi,
+        Class::CommandInjection,
+        Class::SensitiveFile,
+        Class::Scanner,
+        Class::WebShell,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Class::Sqli => "sql_injection",
@@ -187,6 +198,8 @@ fn url_ac() -> &'static AhoCorasick {
     AC.get_or_init(|| {
         AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(URL_NEEDLES.iter().map(|(n, _)| n))
             .expect("static needles")
     })
@@ -194,21 +207,21 @@ fn url_ac() -> &'static AhoCorasick {
 
 fn ua_ac() -> &'static AhoCorasick {
     static AC: OnceLock<AhoCorasick> = OnceLock::new();
-    AC.get_or_init(|| AhoCorasick::new(UA_NEEDLES).expect("static needles"))
+    AC.get_or_init(|| {
+        AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(UA_NEEDLES)
+            .expect("static needles")
+    })
 }
 
 /// Decodes a URL as the application will see it: `+` → space, percent-decoding twice (double
-/// encoding), `\` kept, lower case. Borrowed when nothing changes.
+/// encoding), `\` kept. Borrowed when nothing changes. (Matching is ASCII case-insensitive.)
 pub fn normalize(s: &str) -> Cow<'_, str> {
-    let needs = s
-        .bytes()
-        .any(|c| c == b'%' || c == b'+' || c.is_ascii_uppercase());
-    if !needs {
-        return Cow::Borrowed(s);
-    }
     let mut cur: Cow<'_, str> = Cow::Borrowed(s);
     for _ in 0..2 {
-        if !cur.contains('%') && !cur.contains('+') {
+        if memchr::memchr2(b'%', b'+', cur.as_bytes()).is_none() {
             break;
         }
         let replaced = cur.replace('+', " ");
@@ -217,7 +230,7 @@ pub fn normalize(s: &str) -> Cow<'_, str> {
             .into_owned();
         cur = Cow::Owned(dec);
     }
-    Cow::Owned(cur.to_ascii_lowercase())
+    cur
 }
 
 /// The classes a request URL carries (at most one of each).
@@ -233,8 +246,7 @@ pub fn classify_url(url: &str, out: &mut Vec<Class>) {
 
 /// Whether a User-Agent is a known attack or scanning tool.
 pub fn scanner_agent(ua: &str) -> bool {
-    let lower = ua.to_ascii_lowercase();
-    ua_ac().is_match(&lower)
+    ua_ac().is_match(ua)
 }
 
 #[cfg(test)]

@@ -271,6 +271,10 @@ pub struct Event {
     pub origin: Arc<Origin>,
     /// All other fields.
     pub fields: SmallVec<[(Field, Val); 8]>,
+    /// Classes found by stateless classifiers run before detection (a bit set whose meaning
+    /// the classifier defines; `tansa_detect::web::Class` for web requests). `None` until
+    /// classified, so that detection classifies events nobody classified before.
+    pub classes: Option<u32>,
 }
 
 impl Event {
@@ -295,6 +299,7 @@ impl Event {
             offset: 0,
             origin,
             fields: SmallVec::new(),
+            classes: None,
         }
     }
 

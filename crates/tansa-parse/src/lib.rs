@@ -219,6 +219,12 @@ impl Parser {
         &self.stats
     }
 
+    /// Replaces the counters (used after replaying context lines that belong to another
+    /// worker's chunk, so that they are not counted twice).
+    pub fn set_stats(&mut self, stats: Stats) {
+        self.stats = stats;
+    }
+
     pub fn origin(&self) -> &Arc<Origin> {
         &self.origin
     }

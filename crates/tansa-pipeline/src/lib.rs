@@ -51,6 +51,12 @@ pub struct Options {
     pub host: Option<String>,
     /// Collector id written as `agent.id`.
     pub agent_id: String,
+    /// Files at least this large are parsed by several threads (when cores allow).
+    pub parallel_min_bytes: u64,
+    /// Bytes read at a time (a parallel worker's unit of work).
+    pub chunk_size: usize,
+    /// Parser threads per source; 0 = the cores left once every source has one.
+    pub workers: usize,
 }
 
 impl Options {
@@ -62,6 +68,9 @@ impl Options {
             now: jiff::Timestamp::now(),
             host: None,
             agent_id: "local".into(),
+            parallel_min_bytes: PARALLEL_MIN_BYTES,
+            chunk_size: input::CHUNK_SIZE,
+            workers: 0,
         }
     }
 }
@@ -104,10 +113,209 @@ fn origin_for(src: &Source, opts: &Options) -> Arc<Origin> {
     Arc::new(o)
 }
 
-/// Reads and parses one source, sending batches; returns its stats. Batches the consumer is
-/// done with come back through `recycle`: their events are dropped here, on the thread that
-/// made them (their reference counts stay on one core), and their memory is reused.
+/// Files smaller than this are parsed by one thread.
+const PARALLEL_MIN_BYTES: u64 = 8 << 20;
+/// Bytes of the previous chunk a worker replays (without output) before its own chunk, so
+/// that per-stream state (sshd connections, the detected format) carries over the boundary.
+const CONTEXT_BYTES: usize = 64 << 10;
+
+/// Reads and parses one source: in parallel when it is large and `workers` > 1, otherwise on
+/// this thread. Batches go to `send` in file order.
 fn read_source(
+    src: &Source,
+    opts: &Options,
+    progress: &Progress,
+    workers: usize,
+    recycle: &Receiver<Vec<Event>>,
+    send: &dyn Fn(Vec<Event>) -> bool,
+) -> (Stats, Option<String>) {
+    let big = std::fs::metadata(&src.path)
+        .map(|m| m.len() >= opts.parallel_min_bytes)
+        .unwrap_or(false);
+    if workers > 1 && big {
+        read_source_parallel(src, opts, progress, workers, recycle, send)
+    } else {
+        read_source_serial(src, opts, progress, recycle, send)
+    }
+}
+
+fn new_parser(src: &Source, opts: &Options) -> Parser {
+    Parser::new(
+        opts.format,
+        origin_for(src, opts),
+        TimeCtx::new(opts.timezone.clone(), opts.now),
+    )
+}
+
+/// Chunk `seq` of a file with the tail of the chunk before it.
+struct Job {
+    seq: u64,
+    context: Option<bytes::Bytes>,
+    chunk: input::Chunk,
+}
+
+/// One reader (this thread) and `workers` parsers; results are re-sequenced here.
+fn read_source_parallel(
+    src: &Source,
+    opts: &Options,
+    progress: &Progress,
+    workers: usize,
+    recycle: &Receiver<Vec<Event>>,
+    send: &dyn Fn(Vec<Event>) -> bool,
+) -> (Stats, Option<String>) {
+    let reader = match input::open(&src.path) {
+        Ok(r) => r,
+        Err(e) => return (Stats::default(), Some(e.to_string())),
+    };
+    let mut chunks = ChunkReader::with_chunk_size(reader, opts.chunk_size);
+    let (job_tx, job_rx) = bounded::<Job>(workers * 2);
+    let (res_tx, res_rx) = bounded::<(u64, Vec<Event>)>(workers * 2);
+    let mut error = None;
+    let mut stats = Stats::default();
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let (job_rx, res_tx) = (job_rx.clone(), res_tx.clone());
+            handles.push(s.spawn(move || {
+                let mut parser = new_parser(src, opts);
+                let mut scratch = Vec::new();
+                for job in job_rx.iter() {
+                    parser.set_ingested(tansa_event::now_nanos());
+                    if let Some(ctx) = job.context {
+                        let before = parser.stats().clone();
+                        let c = input::Chunk {
+                            data: ctx,
+                            offset: 0,
+                        };
+                        for (line, off) in c.lines() {
+                            parser.parse_line(line, off, &mut scratch);
+                        }
+                        parser.finish(&mut scratch);
+                        scratch.clear();
+                        parser.set_stats(before);
+                    }
+                    let mut out = match recycle.try_recv() {
+                        Ok(mut v) => {
+                            v.clear();
+                            v
+                        }
+                        Err(_) => Vec::with_capacity(job.chunk.data.len() / 64),
+                    };
+                    for (line, off) in job.chunk.lines() {
+                        let n = out.len();
+                        parser.parse_line(line, off, &mut out);
+                        for ev in &mut out[n..] {
+                            tansa_detect::classify(ev);
+                        }
+                    }
+                    // a group held at the end of a chunk is the next chunk's context
+                    parser.finish(&mut out);
+                    progress
+                        .bytes
+                        .fetch_add(job.chunk.data.len() as u64, Ordering::Relaxed);
+                    progress
+                        .events
+                        .fetch_add(out.len() as u64, Ordering::Relaxed);
+                    if res_tx.send((job.seq, out)).is_err() {
+                        break;
+                    }
+                }
+                parser.stats().clone()
+            }));
+        }
+        drop(res_tx);
+        drop(job_rx);
+        // reader: dispatch chunks; forward results in order as they complete
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        let mut seq = 0u64;
+        let mut prev_tail: Option<bytes::Bytes> = None;
+        let mut open = true;
+        let deliver = |pending: &mut std::collections::BTreeMap<u64, Vec<Event>>,
+                       next: &mut u64,
+                       open: &mut bool| {
+            while let Some(batch) = pending.remove(next) {
+                *next += 1;
+                if *open && !send(batch) {
+                    *open = false;
+                }
+            }
+        };
+        loop {
+            let chunk = match chunks.next_chunk() {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(format!("{}: {e}", src.path.display()));
+                    break;
+                }
+            };
+            let tail = {
+                let d = &chunk.data;
+                let start = d.len().saturating_sub(CONTEXT_BYTES);
+                // start the context at a line boundary
+                let start = memchr_line_start(d, start);
+                d.slice(start..)
+            };
+            let job = Job {
+                seq,
+                context: prev_tail.replace(tail),
+                chunk,
+            };
+            seq += 1;
+            // keep the job queue moving while collecting finished chunks
+            let mut job = Some(job);
+            while let Some(j) = job.take() {
+                match job_tx.try_send(j) {
+                    Ok(()) => {}
+                    Err(crossbeam_channel::TrySendError::Full(j)) => {
+                        job = Some(j);
+                        if let Ok((k, b)) = res_rx.recv() {
+                            pending.insert(k, b);
+                            deliver(&mut pending, &mut next, &mut open);
+                        }
+                    }
+                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => break,
+                }
+            }
+            while let Ok((k, b)) = res_rx.try_recv() {
+                pending.insert(k, b);
+            }
+            deliver(&mut pending, &mut next, &mut open);
+            if !open {
+                break;
+            }
+        }
+        drop(job_tx);
+        for (k, b) in res_rx.iter() {
+            pending.insert(k, b);
+            deliver(&mut pending, &mut next, &mut open);
+        }
+        for h in handles {
+            if let Ok(st) = h.join() {
+                stats.merge(&st);
+            }
+        }
+    });
+    (stats, error)
+}
+
+/// The start of the first whole line at or after `from`.
+fn memchr_line_start(d: &[u8], from: usize) -> usize {
+    if from == 0 {
+        return 0;
+    }
+    match d[from..].iter().position(|&b| b == b'\n') {
+        Some(i) => (from + i + 1).min(d.len()),
+        None => d.len(),
+    }
+}
+
+/// Reads and parses one source on this thread, sending batches; returns its stats. Batches
+/// the consumer is done with come back through `recycle`: their events are dropped here, on
+/// the thread that made them (their reference counts stay on one core), and their memory is
+/// reused.
+fn read_source_serial(
     src: &Source,
     opts: &Options,
     progress: &Progress,
@@ -121,17 +329,12 @@ fn read_source(
         }
         Err(_) => Vec::with_capacity(BATCH + 8),
     };
-    let origin = origin_for(src, opts);
-    let mut parser = Parser::new(
-        opts.format,
-        origin,
-        TimeCtx::new(opts.timezone.clone(), opts.now),
-    );
+    let mut parser = new_parser(src, opts);
     let reader = match input::open(&src.path) {
         Ok(r) => r,
         Err(e) => return (parser.stats().clone(), Some(e.to_string())),
     };
-    let mut chunks = ChunkReader::new(reader);
+    let mut chunks = ChunkReader::with_chunk_size(reader, opts.chunk_size);
     let mut batch = fresh();
     let mut error = None;
     loop {
@@ -186,7 +389,7 @@ pub fn parse(
         let mut keep_going = true;
         let (stats, error) = std::thread::scope(|s| {
             let h =
-                s.spawn(|| read_source(src, opts, &progress, &back_rx, &|b| tx.send(b).is_ok()));
+                s.spawn(|| read_source(src, opts, &progress, 1, &back_rx, &|b| tx.send(b).is_ok()));
             for batch in rx.iter() {
                 if !keep_going {
                     continue;
@@ -259,6 +462,15 @@ pub fn analyze(
     }
     let mut engine = Engine::new(rules, limits);
     let mut events = 0u64;
+    // parser threads per source: the cores left once every source has one
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let workers = if opts.workers > 0 {
+        opts.workers
+    } else {
+        (cores / sources.len()).max(1)
+    };
     let results = std::thread::scope(|s| {
         let mut handles = Vec::new();
         let mut heads = Vec::new();
@@ -266,7 +478,9 @@ pub fn analyze(
             let (tx, rx) = bounded::<Vec<Event>>(QUEUE);
             let (back, back_rx) = bounded::<Vec<Event>>(QUEUE);
             handles.push(s.spawn(move || {
-                read_source(src, opts, progress, &back_rx, &|b| tx.send(b).is_ok())
+                read_source(src, opts, progress, workers, &back_rx, &|b| {
+                    tx.send(b).is_ok()
+                })
             }));
             heads.push(Head {
                 batch: Vec::new(),
@@ -332,6 +546,101 @@ pub fn analyze(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A busy auth.log: interleaved sshd connections whose lines depend on each other
+    /// (failures completed by the connection's next line), brute force, logins.
+    fn busy_auth_log(lines: usize) -> String {
+        let mut s = String::new();
+        let mut t = 0;
+        let mut i = 0;
+        while s.lines().count() < lines {
+            let pid = 1000 + i;
+            let ip = format!("198.51.{}.{}", i % 7, 1 + i % 200);
+            let stamp = |t: usize| {
+                format!(
+                    "Mar 14 {:02}:{:02}:{:02}",
+                    (t / 3600) % 24,
+                    (t / 60) % 60,
+                    t % 60
+                )
+            };
+            s += &format!(
+                "{} h sshd[{pid}]: Connection from {ip} port 5{:04} on 10.0.0.5 port 22\n",
+                stamp(t),
+                i % 10000
+            );
+            s += &format!(
+                "{} h sshd[{pid}]: Disconnecting: Too many authentication failures [preauth]\n",
+                stamp(t + 1)
+            );
+            s += &format!(
+                "{} h sshd[{pid}]: Failed password for root from {ip} port 5{:04} ssh2\n",
+                stamp(t + 1),
+                i % 10000
+            );
+            s += &format!("{} h sshd[{}]: error: kex_exchange_identification: Connection closed by remote host\n", stamp(t + 2), pid + 50_000);
+            s += &format!(
+                "{} h sshd[{}]: Connection closed by {ip} port 4{:04}\n",
+                stamp(t + 2),
+                pid + 50_000,
+                i % 10000
+            );
+            if i % 5 == 0 {
+                s += &format!(
+                    "{} h sshd[{pid}]: Accepted password for root from {ip} port 5{:04} ssh2\n",
+                    stamp(t + 3),
+                    i % 10000
+                );
+            }
+            t += 1;
+            i += 1;
+        }
+        s
+    }
+
+    #[test]
+    fn parallel_parsing_equals_serial_parsing() {
+        let dir = std::env::temp_dir().join(format!("tansa-par-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("auth.log");
+        std::fs::write(&path, busy_auth_log(30_000)).unwrap();
+        let run = |workers: usize| {
+            let mut opts = Options::new(vec![path.clone()]);
+            opts.timezone = jiff::tz::TimeZone::UTC;
+            opts.now = "2026-03-15T00:00:00Z".parse().unwrap();
+            opts.workers = workers;
+            opts.parallel_min_bytes = 0;
+            opts.chunk_size = 16 * 1024; // ~150 chunk boundaries
+            let mut evs = Vec::new();
+            let s = analyze(
+                &opts,
+                tansa_detect::builtin::rules(),
+                Limits::default(),
+                &Progress::default(),
+                |e| {
+                    evs.push((e.offset, e.timestamp, e.outcome, e.source_ip, e.action));
+                },
+            )
+            .unwrap();
+            (evs, s)
+        };
+        let (serial, s1) = run(1);
+        let (parallel, s2) = run(3);
+        assert_eq!(serial.len(), 30_000.max(serial.len()));
+        assert_eq!(
+            serial, parallel,
+            "same events, same order, same attribution"
+        );
+        assert_eq!(s1.sources[0].stats, s2.sources[0].stats, "same counters");
+        let ids = |s: &Summary| {
+            s.alerts
+                .iter()
+                .map(|a| (a.rule_id, a.count, a.first_seen))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&s1), ids(&s2), "same alerts");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn files_are_merged_in_time_order_and_detected_once() {
