@@ -313,7 +313,7 @@ pub fn apply(ev: &mut Event, line: &str, h: &Header) {
     if let Some(p) = h.pri {
         ev.set(Field::LOG_SYSLOG_PRIORITY, Val::Int(p as i64));
     }
-    let msg = &line[h.msg_full.max(0).min(line.len())..];
+    let msg = &line[h.msg_full.min(line.len())..];
     let msg = if h.msg_full == 0 && h.msg > 0 {
         &line[h.msg..]
     } else {
