@@ -388,8 +388,11 @@ pub fn parse(
         let (back, back_rx) = bounded::<Vec<Event>>(QUEUE);
         let mut keep_going = true;
         let (stats, error) = std::thread::scope(|s| {
-            let h =
-                s.spawn(|| read_source(src, opts, &progress, 1, &back_rx, &|b| tx.send(b).is_ok()));
+            // the producer owns the sender: when it returns, the channel ends
+            let progress = &progress;
+            let h = s.spawn(move || {
+                read_source(src, opts, progress, 1, &back_rx, &|b| tx.send(b).is_ok())
+            });
             for batch in rx.iter() {
                 if !keep_going {
                     continue;

@@ -28,6 +28,14 @@ fn is_control(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// A JSON writer's error as the I/O error it wraps (so that a closed pipe stays one).
+pub fn io_error(e: serde_json::Error) -> std::io::Error {
+    match e.io_error_kind() {
+        Some(kind) => std::io::Error::new(kind, e),
+        None => std::io::Error::other(e),
+    }
+}
+
 /// Cuts a value to `max` characters for a table cell (after escaping).
 pub fn cell(s: &str, max: usize) -> String {
     let c = clean(s);

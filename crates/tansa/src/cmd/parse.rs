@@ -17,7 +17,7 @@ pub fn run(a: &ParseArgs, format: OutputFormat) -> Result<ExitCode> {
     let summaries = tansa_pipeline::parse(&opts, |ev| {
         let r = match format {
             OutputFormat::Json => serde_json::to_writer(&mut out, &ev.to_json())
-                .map_err(std::io::Error::other)
+                .map_err(crate::output::io_error)
                 .and_then(|_| out.write_all(b"\n")),
             OutputFormat::Text => writeln!(out, "{}", text_line(ev)),
         };

@@ -1,0 +1,188 @@
+//! The command line as a user runs it: the binary on the bundled example logs.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn tansa() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tansa"));
+    c.current_dir(root());
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn analyze_the_bundled_day_finds_the_intrusion() {
+    let out = tansa()
+        .args([
+            "analyze",
+            "--no-store",
+            "--timezone",
+            "Asia/Tokyo",
+            "--format",
+            "json",
+            "examples/logs",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["summary"]["unparsed"], 0);
+    assert_eq!(summary["summary"]["sources"].as_array().unwrap().len(), 7);
+    let alerts: Vec<_> = lines.iter().filter(|l| l.get("rule").is_some()).collect();
+    let has = |rule: &str, entity: &str| {
+        alerts.iter().any(|a| {
+            a["rule"]["id"] == rule
+                && (a["source"]["ip"] == entity
+                    || a["user"]["name"] == entity
+                    || a["host"]["name"] == entity)
+        })
+    };
+    assert!(
+        has("tansa.auth.success_after_failures", "45.141.87.23"),
+        "the login after the brute force"
+    );
+    assert!(has("tansa.ssh.brute_force", "45.141.87.12"));
+    assert!(has("tansa.host.admin_group", "support"));
+    assert!(
+        has("tansa.host.download_execute", "db01"),
+        "the hop to db01 is seen in auditd"
+    );
+    assert!(has("tansa.web.sql_injection", "198.51.100.23"));
+    assert!(
+        has("tansa.auth.service_brute_force", "192.0.2.50"),
+        "MySQL root brute force"
+    );
+    // sorted by severity: the critical alert first
+    assert_eq!(alerts[0]["severity"], "critical");
+    for a in &alerts {
+        for key in [
+            "id",
+            "rule",
+            "severity",
+            "tags",
+            "first_seen",
+            "last_seen",
+            "count",
+        ] {
+            assert!(a.get(key).is_some(), "alert without {key}: {a}");
+        }
+    }
+}
+
+#[test]
+fn parse_prints_ecs_events_with_file_and_offset() {
+    let out = tansa()
+        .args([
+            "parse",
+            "--timezone",
+            "Asia/Tokyo",
+            "--format",
+            "json",
+            "examples/logs/web01/auth.log",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = json_lines(&out.stdout);
+    let text = std::fs::read_to_string(root().join("examples/logs/web01/auth.log")).unwrap();
+    assert_eq!(evs.len(), text.lines().count());
+    // offsets point at the lines they came from
+    for e in evs.iter().take(50) {
+        let off = e["log"]["offset"].as_u64().unwrap() as usize;
+        let original = e["event"]["original"].as_str().unwrap();
+        assert!(text[off..].starts_with(original));
+        assert_eq!(e["log"]["file"]["path"], "examples/logs/web01/auth.log");
+    }
+    // local time (JST) is converted to UTC
+    let first = &evs[0];
+    assert!(first["event"]["created_text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Mar 14 09:00"));
+    assert!(first["@timestamp"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-03-14T00:00"));
+}
+
+#[test]
+fn errors_and_usage_have_their_exit_codes() {
+    let out = tansa()
+        .args(["analyze", "--no-store", "no/such/path"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/path"));
+    let out = tansa()
+        .args(["analyze", "--timezone", "Mars/Olympus", "examples/logs"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Olympus"));
+    let out = tansa()
+        .args(["analyze", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = tansa()
+        .args(["parse", "--log-format", "bogus", "examples/logs"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let mut child = tansa()
+        .args(["parse", "--format", "json", "examples/logs"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away (like `| head -0`)
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+}
+
+#[test]
+fn attacker_text_cannot_drive_the_terminal() {
+    let dir = std::env::temp_dir().join(format!("tansa-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("auth.log");
+    std::fs::write(
+        &f,
+        "Mar 14 10:00:00 h sshd[1]: Invalid user \x1b]0;pwned\x07\x1b[2J from 203.0.113.9 port 1\n",
+    )
+    .unwrap();
+    let out = tansa()
+        .args(["parse", "--timezone", "UTC"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !out.stdout.contains(&0x1b),
+        "no escape byte reaches the terminal"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\\x1b]0;pwned"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
