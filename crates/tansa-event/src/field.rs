@@ -38,6 +38,7 @@ fields! {
     EVENT_SEQUENCE = "event.sequence",
     EVENT_DURATION = "event.duration",
     LOG_LEVEL = "log.level",
+    LOG_LOGGER = "log.logger",
     LOG_FILE_PATH = "log.file.path",
     LOG_SYSLOG_FACILITY = "log.syslog.facility.code",
     LOG_SYSLOG_PRIORITY = "log.syslog.priority",

@@ -18,6 +18,15 @@ pub fn pam(ev: &mut Event, line: &str, m: &str, default_service: &str) {
             None => (m, ""),
         }
     };
+    // the PAM module (`pam_unix`, `pam_sss`, …) is the logger of the line
+    let module = head
+        .trim_start_matches('(')
+        .split(['(', ')', ':'])
+        .next()
+        .unwrap_or("");
+    if module.starts_with("pam") {
+        set(ev, line, Field::LOG_LOGGER, module);
+    }
     if let Some(o) = head.find('(') {
         let inner = head[o + 1..].trim_end_matches(')');
         if let Some((svc, kind)) = inner.split_once(':') {
@@ -207,7 +216,31 @@ pub fn su(ev: &mut Event, line: &str, m: &str) {
     }
     ev.category = Category::Authentication;
     ev.action = Some("su");
-    let (failed, r) = if let Some(r) = m.strip_prefix("FAILED SU ") {
+    let (failed, r) = if let Some(r) = m.strip_prefix("BAD SU ") {
+        // `BAD SU alice to root on /dev/ttyp0`
+        let (u, rest) = token(r);
+        set(ev, line, Field::USER_NAME, u);
+        if let Some(t) = rest.strip_prefix("to ") {
+            let (t, rest) = token(t);
+            set(ev, line, Field::USER_TARGET_NAME, t);
+            if let Some(tty) = rest.strip_prefix("on ") {
+                set(ev, line, Field::PROCESS_TTY, tty.trim());
+            }
+        }
+        ev.outcome = Outcome::Failure;
+        ev.event_type = EventType::Denied;
+        return;
+    } else if let Some(r) = m.strip_prefix("failed: ") {
+        // `failed: ttyq4 changing from ldap to root`
+        let (tty, rest) = token(r);
+        set(ev, line, Field::PROCESS_TTY, tty);
+        if let Some(t) = rest.rsplit(" to ").next().filter(|_| rest.contains(" to ")) {
+            set(ev, line, Field::USER_TARGET_NAME, t.trim());
+        }
+        ev.outcome = Outcome::Failure;
+        ev.event_type = EventType::Denied;
+        return;
+    } else if let Some(r) = m.strip_prefix("FAILED SU ") {
         (true, r)
     } else if let Some(r) = m.strip_prefix("FAILED su ") {
         (true, r)
@@ -222,6 +255,14 @@ pub fn su(ev: &mut Event, line: &str, m: &str) {
             if let Some(tty) = rest.strip_prefix("on ") {
                 set(ev, line, Field::PROCESS_TTY, tty.trim());
             }
+        }
+    } else if let Some((u, rest)) = r.split_once(" to ").filter(|(u, _)| !u.contains(' ')) {
+        // `dcid to root on /dev/ttyp1`
+        set(ev, line, Field::USER_NAME, u);
+        let (t, rest) = token(rest);
+        set(ev, line, Field::USER_TARGET_NAME, t);
+        if let Some(tty) = rest.strip_prefix("on ") {
+            set(ev, line, Field::PROCESS_TTY, tty.trim());
         }
     } else if let Some(r) = r.strip_prefix("Successful su for ") {
         if let Some((target, by)) = r.split_once(" by ") {

@@ -399,6 +399,15 @@ fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
     ev.dataset = "syslog";
     let msg = &line[h.msg..];
     let prog = h.program.map(|(s, e)| &line[s..e]).unwrap_or("");
+    // `su(pam_unix)[123]: ...`: the PAM module wrote the message (legacy Linux-PAM)
+    if let Some((s, e)) = h.module.filter(|(s, e)| line[*s..*e].starts_with("pam")) {
+        ev.set_span(tansa_event::Field::LOG_LOGGER, s, e);
+        let (c, o) = (ev.category, ev.outcome);
+        host::pam(ev, line, msg, prog);
+        if ev.category != c || ev.outcome != o {
+            return true;
+        }
+    }
     match prog {
         "sshd" | "sshd-session" => sshd::parse(ev, line, msg, h.pid, &mut ctx.sshd),
         "sudo" => host::sudo(ev, line, msg),

@@ -16,6 +16,8 @@ pub struct Header {
     pub time: (usize, usize),
     pub host: Option<(usize, usize)>,
     pub program: Option<(usize, usize)>,
+    /// `sshd(pam_unix)[pid]`: the module in parentheses after the program name.
+    pub module: Option<(usize, usize)>,
     pub pid: Option<u32>,
     /// Start of the message text for the program's parser (after a kernel uptime).
     pub msg: usize,
@@ -90,9 +92,12 @@ pub fn timestamp(b: &[u8], i: usize, tc: &mut TimeCtx) -> Option<(i64, usize)> {
     None
 }
 
-/// Parses a program token `name[pid]:`, `name:`, `[name]:`, `name(x)[pid]:`. Returns
-/// (name range, pid, end of token) or `None` if the token is not a program tag.
-fn program(b: &[u8], i: usize, end: usize) -> Option<((usize, usize), Option<u32>, usize)> {
+/// A program tag: name range, pid, end of the token, module range.
+type Tag = ((usize, usize), Option<u32>, usize, Option<(usize, usize)>);
+
+/// Parses a program token `name[pid]:`, `name:`, `[name]:`, `name(x)[pid]:`. Returns `None`
+/// if the token is not a program tag.
+fn program(b: &[u8], i: usize, end: usize) -> Option<Tag> {
     let tok = &b[i..end];
     if tok.is_empty() {
         return None;
@@ -103,7 +108,7 @@ fn program(b: &[u8], i: usize, end: usize) -> Option<((usize, usize), Option<u32
         if close < 2 || close + 1 < tok.len() && tok[close + 1] != b':' {
             return None;
         }
-        return Some(((i + 1, i + close), None, end));
+        return Some(((i + 1, i + close), None, end, None));
     }
     let name_end = tok
         .iter()
@@ -113,9 +118,12 @@ fn program(b: &[u8], i: usize, end: usize) -> Option<((usize, usize), Option<u32
         return None;
     }
     let mut j = name_end;
+    let mut module = None;
     // `sshd(pam_unix)`, dovecot's `auth(user,ip,x)<session>`
     if tok.get(j) == Some(&b'(') {
-        j += memchr::memchr(b')', &tok[j..])? + 1;
+        let close = j + memchr::memchr(b')', &tok[j..])?;
+        module = Some((i + j + 1, i + close));
+        j = close + 1;
         if tok.get(j) == Some(&b'<') {
             j += memchr::memchr(b'>', &tok[j..])? + 1;
         }
@@ -139,7 +147,7 @@ fn program(b: &[u8], i: usize, end: usize) -> Option<((usize, usize), Option<u32
     if j != tok.len() || !(colon || bracketed) {
         return None;
     }
-    Some(((i, i + name_end), pid, end))
+    Some(((i, i + name_end), pid, end, module))
 }
 
 /// Parses the header of a syslog line. `None` when the line does not start like syslog.
@@ -190,10 +198,11 @@ fn rest_of_header(line: &str, mut i: usize, mut h: Header, bracketed_ok: bool) -
     if b.get(i) == Some(&b'[') && !bracketed_ok {
         return None;
     }
-    if let Some((name, pid, e)) = program(b, i, e1) {
+    if let Some((name, pid, e, module)) = program(b, i, e1) {
         // A host name never ends with ':' or has `[pid]`, so this is a program without host.
         h.program = Some(name);
         h.pid = pid;
+        h.module = module;
         i = e;
     } else {
         if e1 > i {
@@ -206,9 +215,10 @@ fn rest_of_header(line: &str, mut i: usize, mut h: Header, bracketed_ok: bool) -
         }
         i = skip_spaces(b, e1);
         let e2 = token_end(b, i);
-        if let Some((name, pid, e)) = program(b, i, e2) {
+        if let Some((name, pid, e, module)) = program(b, i, e2) {
             h.program = Some(name);
             h.pid = pid;
+            h.module = module;
             i = e;
         }
     }

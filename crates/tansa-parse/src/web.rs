@@ -231,10 +231,7 @@ pub fn nginx_error(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -
     let Some((level, r)) = r.split_once("] ") else {
         return false;
     };
-    if !matches!(
-        level,
-        "debug" | "info" | "notice" | "warn" | "error" | "crit" | "alert" | "emerg"
-    ) {
+    if level.is_empty() || !level.bytes().all(|c| c.is_ascii_lowercase()) {
         return false;
     }
     if start == 0 {
@@ -354,6 +351,16 @@ pub fn apache_error(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     let Some(r) = line.strip_prefix('[') else {
         return false;
     };
+    // old/relayed lines without a time: `[error] [client 1.2.3.4] msg`
+    if let Some((level, _)) = r.split_once("] ") {
+        if matches!(
+            level,
+            "emerg" | "alert" | "crit" | "error" | "warn" | "notice" | "info" | "debug"
+        ) {
+            apache_body(ev, line, line);
+            return true;
+        }
+    }
     let Some((c, tend)) = time::ctime(r.as_bytes()) else {
         return false;
     };
