@@ -202,6 +202,48 @@ fn general(ev: &mut Event, line: &str, cmd: &str, arg: &str) {
     }
 }
 
+/// A line of a MySQL log stream: error/general lines, slow log headers, and — once a slow log
+/// header was seen — the statements that follow them (`SET timestamp=…;`, `use db;`, the query).
+pub fn mysql_stream(
+    ev: &mut Event,
+    line: &str,
+    tc: &mut TimeCtx,
+    slow: &mut bool,
+    last: Option<i64>,
+) -> bool {
+    if mysql(ev, line, tc) {
+        if ev.dataset == "mysql.slow" {
+            *slow = true;
+        }
+        return true;
+    }
+    if !*slow || line.starts_with('#') {
+        return false;
+    }
+    db(ev, "mysql.slow");
+    if let Some(t) = last {
+        ev.timestamp = t;
+    }
+    let stmt = line.trim_end();
+    if let Some(ts) = stmt
+        .strip_prefix("SET timestamp=")
+        .and_then(|v| v.trim_end_matches(';').parse::<i64>().ok())
+    {
+        ev.timestamp = ts * 1_000_000_000;
+        ev.action = Some("db_slow_query");
+        return true;
+    }
+    if let Some(d) = stmt.strip_prefix("use ").map(|d| d.trim_end_matches(';')) {
+        set(ev, line, Field::DB_NAME, d);
+        ev.action = Some("db_use");
+        return true;
+    }
+    ev.event_type = EventType::Access;
+    ev.action = Some("db_query");
+    set(ev, line, Field::DB_STATEMENT, stmt);
+    true
+}
+
 /// Slow log header lines: `# Time:`, `# User@Host: u[u] @ host [1.2.3.4]  Id: 9`, `# Query_time: 2.5 ...`.
 fn slow_header(ev: &mut Event, line: &str, rest: &str, tc: &mut TimeCtx) -> bool {
     db(ev, "mysql.slow");
@@ -431,6 +473,28 @@ mod tests {
         let e = run(mysql, "2026-03-14T10:00:00.123456Z\t   12 Query\tSELECT * FROM users WHERE id=1 UNION SELECT 1,2").unwrap();
         assert_eq!(e.action, Some("db_query"));
         assert!(e.get_str(Field::DB_STATEMENT).unwrap().contains("UNION"));
+    }
+
+    #[test]
+    fn slow_log_statements() {
+        let mut p = crate::Parser::new(crate::Format::Auto, Arc::new(Origin::default()), tc());
+        let mut out = vec![];
+        for l in [
+            "# Time: 2026-03-14T10:00:05.123456Z",
+            "# User@Host: app[app] @  [10.0.0.5]  Id:    12",
+            "# Query_time: 12.500000  Lock_time: 0.000100 Rows_sent: 50000  Rows_examined: 50000",
+            "SET timestamp=1773482405;",
+            "SELECT * FROM customers INTO OUTFILE '/tmp/c.csv';",
+        ] {
+            p.parse_line(bytes::Bytes::copy_from_slice(l.as_bytes()), 0, &mut out);
+        }
+        assert_eq!(p.stats().unparsed, 0);
+        assert_eq!(out[1].source_ip.unwrap().to_string(), "10.0.0.5");
+        assert_eq!(
+            out[4].get_str(Field::DB_STATEMENT).unwrap(),
+            "SELECT * FROM customers INTO OUTFILE '/tmp/c.csv';"
+        );
+        assert_eq!(out[4].dataset, "mysql.slow");
     }
 
     #[test]

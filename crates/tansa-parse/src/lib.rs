@@ -175,6 +175,8 @@ pub(crate) struct Ctx {
     pub mongo: services::MongoState,
     /// Time of the last line that had one (for lines without).
     pub last_ts: Option<Nanos>,
+    /// The stream is a MySQL slow query log (statement lines follow `# ...` headers).
+    pub mysql_slow: bool,
 }
 
 /// Parses the lines of one stream (a file, a syslog connection, an agent's file).
@@ -204,6 +206,7 @@ impl Parser {
                 audit: Default::default(),
                 mongo: Default::default(),
                 last_ts: None,
+                mysql_slow: false,
             },
             ingested: tansa_event::now_nanos(),
             stats: Stats::default(),
@@ -305,7 +308,10 @@ impl Parser {
             Format::NginxError => web::nginx_error(ev, line, 0, &mut ctx.time),
             Format::ApacheError => web::apache_error(ev, line, &mut ctx.time),
             Format::LighttpdError => web::lighttpd_error(ev, line, 0, &mut ctx.time),
-            Format::Mysql => db::mysql(ev, line, &mut ctx.time),
+            Format::Mysql => {
+                let t = ctx.last_ts;
+                db::mysql_stream(ev, line, &mut ctx.time, &mut ctx.mysql_slow, t)
+            }
             Format::Postgres => db::postgres(ev, line, &mut ctx.time),
             Format::Auditd => audit::record(ev, line),
             Format::Json => jsonl::parse(ev, line, &mut ctx.time),
