@@ -83,6 +83,8 @@ pub enum KeyBy {
     SourceIp,
     /// The source's /24 (IPv4) or /64 (IPv6) network.
     SourceNet,
+    /// `source.ip` when the event has one, else `host.name`.
+    SourceOrHost,
     User,
     Host,
     /// `host.name` + `user.name`.
@@ -125,6 +127,10 @@ impl KeyBy {
         match self {
             KeyBy::SourceIp => ev.source_ip.map(Key::Ip),
             KeyBy::SourceNet => ev.source_ip.map(|ip| Key::Ip(net_of(ip))),
+            KeyBy::SourceOrHost => ev
+                .source_ip
+                .map(Key::Ip)
+                .or_else(|| ev.host_name().map(|h| Key::Text(h.into()))),
             KeyBy::User => ev
                 .user_name()
                 .filter(|u| !u.is_empty())
@@ -142,6 +148,7 @@ impl KeyBy {
         match self {
             KeyBy::SourceIp => "source.ip",
             KeyBy::SourceNet => "source.network",
+            KeyBy::SourceOrHost => "source.ip",
             KeyBy::User => "user.name",
             KeyBy::Host => "host.name",
             KeyBy::HostUser => "user.name",
@@ -197,6 +204,8 @@ pub struct Features {
     pub web: Vec<web::Class>,
     /// A scanner or attack tool's User-Agent.
     pub scanner_agent: bool,
+    /// Sigma rules (indices into the loaded set) that match the event.
+    pub sigma: Vec<tansa_rules::Hit>,
 }
 
 /// Bit of `Event::classes` for a scanner user agent (web classes use their own bits).
@@ -414,6 +423,9 @@ struct RuleState {
 /// The engine: rules, their per-key state, the alerts.
 pub struct Engine {
     rules: Vec<RuleState>,
+    /// For each rule, the Sigma rule it stands for (its matches come from `sigma`).
+    sigma_of: Vec<Option<usize>>,
+    sigma: Option<tansa_rules::SigmaRules>,
     limits: Limits,
     alerts: Vec<Alert>,
     watermark: Nanos,
@@ -424,7 +436,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(rules: Vec<Rule>, limits: Limits) -> Self {
+        let n = rules.len();
         Engine {
+            sigma_of: vec![None; n],
+            sigma: None,
             rules: rules
                 .into_iter()
                 .map(|rule| RuleState {
@@ -440,6 +455,23 @@ impl Engine {
             counters: Counters::default(),
             features: Features::default(),
         }
+    }
+
+    /// An engine with the native rules and loaded Sigma rules: each Sigma detection rule
+    /// becomes a rule of this engine (every match an alert, aggregated per source address —
+    /// or host, for events without one — within an hour).
+    pub fn with_sigma(rules: Vec<Rule>, sigma: tansa_rules::SigmaRules, limits: Limits) -> Self {
+        let mut all = rules;
+        let native = all.len();
+        for info in sigma.rules() {
+            all.push(sigma_rule(info));
+        }
+        let mut e = Engine::new(all, limits);
+        for (k, slot) in e.sigma_of.iter_mut().skip(native).enumerate() {
+            *slot = Some(k);
+        }
+        e.sigma = Some(sigma);
+        e
     }
 
     pub fn rule_count(&self) -> usize {
@@ -459,6 +491,10 @@ impl Engine {
         }
         let mut features = std::mem::take(&mut self.features);
         Features::of(ev, &mut features);
+        match &self.sigma {
+            Some(sig) => sig.matches(ev, &mut features.sigma),
+            None => features.sigma.clear(),
+        }
         for i in 0..self.rules.len() {
             let (before_fn, matched) = {
                 let r = &self.rules[i].rule;
@@ -466,7 +502,11 @@ impl Engine {
                     Condition::After { before, .. } => Some(before),
                     _ => None,
                 };
-                (bf, (r.matches)(ev, &features))
+                let m = match self.sigma_of[i] {
+                    Some(k) => features.sigma.iter().any(|h| h.rule == k),
+                    None => (r.matches)(ev, &features),
+                };
+                (bf, m)
             };
             if let Some(before) = before_fn {
                 if before(ev) {
@@ -669,6 +709,31 @@ impl Engine {
     }
 }
 
+/// An engine rule for a loaded Sigma rule. Its strings live as long as the process (rules
+/// are loaded once), like interned names.
+fn sigma_rule(info: &tansa_rules::RuleInfo) -> Rule {
+    fn leak(s: &str) -> &'static str {
+        Box::leak(s.to_owned().into_boxed_str())
+    }
+    let tags: Vec<&'static str> = info.tags.iter().map(|t| leak(t)).collect();
+    Rule {
+        id: leak(&info.id),
+        title: leak(&info.title),
+        severity: match info.level.as_str() {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "low" => Severity::Low,
+            "informational" => Severity::Informational,
+            _ => Severity::Medium,
+        },
+        tags: Box::leak(tags.into_boxed_slice()),
+        key: KeyBy::SourceOrHost,
+        window: 3600 * SEC,
+        condition: Condition::Each,
+        matches: |_, _| false,
+    }
+}
+
 /// Drops the least recently updated tenth of a full rule's keys (amortised O(1) per insert).
 fn evict_oldest(keys: &mut FxHashMap<Key, KeyState>, _alerts: &mut [Alert]) -> u64 {
     let n = (keys.len() / 10).max(1);
@@ -813,6 +878,26 @@ mod tests {
         }
         assert!(e.state_keys() <= 100);
         assert_eq!(e.counters().evicted as usize, 1000 - e.state_keys());
+    }
+
+    #[test]
+    fn sigma_rules_become_engine_rules() {
+        let sigma = tansa_rules::SigmaRules::from_yaml(
+            "t.yml",
+            "title: Root attempts\nid: 5d1f0000-0000-4000-8000-000000000001\nlogsource: {product: linux, service: sshd}\ndetection:\n  s: {User: root}\n  condition: s\nlevel: high\ntags: [attack.t1110]\n",
+        );
+        let mut e = Engine::with_sigma(vec![], sigma, Limits::default());
+        assert_eq!(e.rule_count(), 1);
+        for t in 0..3 {
+            e.process(&fail("192.0.2.9", "root", t));
+        }
+        e.process(&fail("192.0.2.9", "alice", 4));
+        let a = e.finish();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].rule_id, "5d1f0000-0000-4000-8000-000000000001");
+        assert_eq!(a[0].severity, Severity::High);
+        assert_eq!(a[0].count, 3);
+        assert_eq!(a[0].tags, &["attack.t1110"]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use tansa_detect::{Alert, Counters, Engine, Limits, Rule};
+use tansa_detect::{Alert, Counters, Engine};
 use tansa_event::{Event, Origin};
 use tansa_parse::input::{self, ChunkReader, InputError, Source};
 use tansa_parse::{Format, Parser, Stats, TimeCtx};
@@ -454,8 +454,7 @@ impl Head {
 /// `sink` once, in merged order, after detection saw it.
 pub fn analyze(
     opts: &Options,
-    rules: Vec<Rule>,
-    limits: Limits,
+    mut engine: Engine,
     progress: &Progress,
     mut sink: impl FnMut(&Event),
 ) -> Result<Summary, PipelineError> {
@@ -463,7 +462,6 @@ pub fn analyze(
     if sources.is_empty() {
         return Err(PipelineError::NoInput);
     }
-    let mut engine = Engine::new(rules, limits);
     let mut events = 0u64;
     // parser threads per source: the cores left once every source has one
     let cores = std::thread::available_parallelism()
@@ -549,6 +547,7 @@ pub fn analyze(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tansa_detect::Limits;
 
     /// A busy auth.log: interleaved sshd connections whose lines depend on each other
     /// (failures completed by the connection's next line), brute force, logins.
@@ -617,8 +616,7 @@ mod tests {
             let mut evs = Vec::new();
             let s = analyze(
                 &opts,
-                tansa_detect::builtin::rules(),
-                Limits::default(),
+                Engine::new(tansa_detect::builtin::rules(), Limits::default()),
                 &Progress::default(),
                 |e| {
                     evs.push((e.offset, e.timestamp, e.outcome, e.source_ip, e.action));
@@ -670,8 +668,7 @@ mod tests {
         let mut hosts = vec![];
         let s = analyze(
             &opts,
-            tansa_detect::builtin::rules(),
-            Limits::default(),
+            Engine::new(tansa_detect::builtin::rules(), Limits::default()),
             &Progress::default(),
             |e| {
                 times.push(e.timestamp);

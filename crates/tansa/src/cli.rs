@@ -34,6 +34,22 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Print the normalised events of log files (for debugging and conformance).
     Parse(ParseArgs),
+    /// Sigma rules: check that they load.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load Sigma rules and report each one: loaded, unsupported (why), or error (where).
+    Check(RulesCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// Rule files or directories (searched recursively for .yml/.yaml).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 /// How inputs are read: shared by `parse` and `analyze`.
@@ -72,4 +88,7 @@ pub struct AnalyzeArgs {
     /// Print only the summary, not the alert table.
     #[arg(long)]
     pub quiet: bool,
+    /// Sigma rule files or directories to run beside the built-in rules (repeatable).
+    #[arg(long)]
+    pub rules: Vec<PathBuf>,
 }

@@ -186,3 +186,71 @@ fn attacker_text_cannot_drive_the_terminal() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\\x1b]0;pwned"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn rules_check_reports_each_rule_and_analyze_runs_them() {
+    let dir = std::env::temp_dir().join(format!("tansa-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("good.yml"),
+        "title: Wget to a hidden file in /tmp\nid: 0c6e4a9a-0000-4000-8000-00000000a001\nlogsource: {product: linux, category: process_creation}\ndetection:\n  s:\n    CommandLine|contains|all: ['wget', '/tmp/.']\n  condition: s\nlevel: high\ntags: [attack.command_and_control, attack.t1105]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("broken.yml"),
+        "title: broken\nlogsource: {product: linux}\ndetection: [not, a, map\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("windows.yml"),
+        "title: win\nlogsource: {product: windows}\ndetection:\n  s: {Image: x}\n  condition: s\n",
+    )
+    .unwrap();
+    let out = tansa()
+        .args(["rules", "check", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an error in one file is reported with exit 1"
+    );
+    let reports = json_lines(&out.stdout);
+    let status = |file: &str| {
+        reports
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(file))
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status("good.yml").unwrap(), "loaded");
+    assert_eq!(status("broken.yml").unwrap(), "error");
+    assert_eq!(status("windows.yml").unwrap(), "unsupported");
+    std::fs::remove_file(dir.join("broken.yml")).unwrap();
+    let out = tansa()
+        .args([
+            "analyze",
+            "--no-store",
+            "--timezone",
+            "Asia/Tokyo",
+            "--format",
+            "json",
+            "--rules",
+        ])
+        .arg(&dir)
+        .arg("examples/logs/web01")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts = json_lines(&out.stdout);
+    let hit = alerts
+        .iter()
+        .find(|a| a["rule"]["id"] == "0c6e4a9a-0000-4000-8000-00000000a001");
+    assert!(hit.is_some(), "the Sigma rule fires on the sudo wget line");
+    assert_eq!(hit.unwrap()["severity"], "high");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

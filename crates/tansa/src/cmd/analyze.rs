@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tansa_detect::{builtin, Alert, Limits};
+use tansa_detect::{builtin, Alert, Engine, Limits};
 use tansa_event::format_ts;
 use tansa_pipeline::{Progress, Summary};
 
@@ -17,6 +17,23 @@ use crate::output::{cell, clean};
 
 pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCode> {
     let opts = super::options(&a.input)?;
+    let engine = if a.rules.is_empty() {
+        Engine::new(builtin::rules(), Limits::default())
+    } else {
+        let sigma = tansa_rules::SigmaRules::load(&a.rules);
+        let bad = sigma
+            .reports()
+            .iter()
+            .filter(|r| !matches!(r.status, tansa_rules::Status::Loaded))
+            .count();
+        if bad > 0 {
+            eprintln!("tansa: {bad} Sigma rules not loaded (see `tansa rules check`)");
+        }
+        if sigma.loaded() == 0 {
+            anyhow::bail!("--rules: no Sigma rule loaded from {:?}", a.rules);
+        }
+        Engine::with_sigma(builtin::rules(), sigma, Limits::default())
+    };
     let progress = Progress::default();
     let total: u64 = tansa_parse::input::discover(&opts.paths)?
         .iter()
@@ -27,13 +44,7 @@ pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCod
     let done = std::sync::atomic::AtomicBool::new(false);
     let summary = std::thread::scope(|s| {
         let bar = s.spawn(|| show_progress(&progress, total, &done));
-        let r = tansa_pipeline::analyze(
-            &opts,
-            builtin::rules(),
-            Limits::default(),
-            &progress,
-            |_ev| {},
-        );
+        let r = tansa_pipeline::analyze(&opts, engine, &progress, |_ev| {});
         done.store(true, Ordering::Relaxed);
         let _ = bar.join();
         r

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod parse;
+mod rules;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(a) => analyze::run(&a, cli.format, &cli.data),
         Command::Parse(a) => parse::run(&a, cli.format),
+        Command::Rules(crate::cli::RulesCommand::Check(a)) => rules::check(&a, cli.format),
     }
 }
 
