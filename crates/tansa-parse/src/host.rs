@@ -36,8 +36,9 @@ pub fn pam(ev: &mut Event, line: &str, m: &str, default_service: &str) {
             }
         }
     }
-    let lower_fail =
-        body.starts_with("authentication failure") || body.starts_with("auth could not identify");
+    let lower_fail = body.starts_with("authentication failure")
+        || body.starts_with("auth could not identify")
+        || body.contains("more authentication failures");
     if lower_fail {
         ev.category = Category::Authentication;
         ev.event_type = EventType::Denied;
@@ -67,13 +68,6 @@ pub fn pam(ev: &mut Event, line: &str, m: &str, default_service: &str) {
         if let Some(uid) = rest.strip_prefix('(').and_then(|x| x.split(')').next()) {
             set(ev, line, Field::USER_ID, uid);
         }
-    } else if body.contains("more authentication failures") {
-        ev.category = Category::Authentication;
-        ev.event_type = EventType::Denied;
-        ev.outcome = Outcome::Failure;
-        ev.action = Some("pam_authentication_failure");
-        let rest = &body[body.find(';').map(|i| i + 1).unwrap_or(0)..];
-        pam_kv(ev, line, rest);
     }
 }
 

@@ -274,19 +274,6 @@ pub fn parse(ev: &mut Event, line: &str, msg: &str, pid: Option<u32>, st: &mut S
         _ => {
             if m.starts_with("pam_") {
                 crate::host::pam(ev, line, m, "sshd");
-            } else if let Some(r) =
-                m.strip_prefix("User not known to the underlying authentication module for ")
-            {
-                auth(ev, "ssh_login", Outcome::Failure);
-                let r = r
-                    .strip_prefix("illegal user ")
-                    .or_else(|| r.strip_prefix("invalid user "))
-                    .unwrap_or(r);
-                if let Some((u, h, port, _)) = user_from_host(r).or_else(|| bare_host(r)) {
-                    set(ev, line, Field::USER_NAME, u);
-                    set_source(ev, line, h);
-                    ev.source_port = port;
-                }
             } else if m.starts_with("Too many authentication failures") {
                 auth(ev, "ssh_max_attempts", Outcome::Failure);
                 hostless_or_failure(ev, pid, st, false, Outcome::Failure);

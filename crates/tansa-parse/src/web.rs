@@ -213,6 +213,17 @@ fn auth_fail(ev: &mut Event, action: &'static str) {
     ev.action = Some(action);
 }
 
+/// Sets the event's time from a stamp at the start of the line (zone as written, else the
+/// source's).
+fn stamp(ev: &mut Event, c: time::Civil, off: Option<i64>, end: usize, tc: &mut TimeCtx) {
+    let t = match off {
+        Some(o) => TimeCtx::with_offset(c, o),
+        None => tc.local(c),
+    };
+    ev.timestamp = t.unwrap_or(ev.timestamp);
+    ev.time_text = Some((0, end as u32));
+}
+
 /// nginx error log: `2026/03/14 10:00:00 [error] 123#123: *5 MESSAGE, client: IP, server: S,
 /// request: "GET / HTTP/1.1", host: "h"`. Also after a syslog/journal header.
 pub fn nginx_error(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -> bool {
@@ -235,12 +246,7 @@ pub fn nginx_error(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx) -
         return false;
     }
     if start == 0 {
-        ev.timestamp = match off {
-            Some(o) => TimeCtx::with_offset(c, o),
-            None => tc.local(c),
-        }
-        .unwrap_or(ev.timestamp);
-        ev.time_text = Some((0, tend as u32));
+        stamp(ev, c, off, tend, tc);
     }
     ev.dataset = "nginx.error";
     set(ev, line, Field::LOG_LEVEL, level);
@@ -561,12 +567,7 @@ pub fn lighttpd_error(ev: &mut Event, line: &str, start: usize, tc: &mut TimeCtx
         return false;
     }
     if start == 0 {
-        ev.timestamp = match off {
-            Some(o) => TimeCtx::with_offset(c, o),
-            None => tc.local(c),
-        }
-        .unwrap_or(ev.timestamp);
-        ev.time_text = Some((0, tend as u32));
+        stamp(ev, c, off, tend, tc);
     }
     lighttpd_msg(ev, line, msg);
     true

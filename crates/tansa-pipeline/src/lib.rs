@@ -194,13 +194,7 @@ fn read_source_parallel(
                         scratch.clear();
                         parser.set_stats(before);
                     }
-                    let mut out = match recycle.try_recv() {
-                        Ok(mut v) => {
-                            v.clear();
-                            v
-                        }
-                        Err(_) => Vec::with_capacity(job.chunk.data.len() / 64),
-                    };
+                    let mut out = recycled(recycle, job.chunk.data.len() / 64);
                     for (line, off) in job.chunk.lines() {
                         let n = out.len();
                         parser.parse_line(line, off, &mut out);
@@ -300,6 +294,17 @@ fn read_source_parallel(
     (stats, error)
 }
 
+/// A batch the consumer gave back (its events dropped here), or a new one.
+fn recycled(recycle: &Receiver<Vec<Event>>, capacity: usize) -> Vec<Event> {
+    match recycle.try_recv() {
+        Ok(mut v) => {
+            v.clear();
+            v
+        }
+        Err(_) => Vec::with_capacity(capacity),
+    }
+}
+
 /// The start of the first whole line at or after `from`.
 fn memchr_line_start(d: &[u8], from: usize) -> usize {
     if from == 0 {
@@ -322,13 +327,7 @@ fn read_source_serial(
     recycle: &Receiver<Vec<Event>>,
     send: &dyn Fn(Vec<Event>) -> bool,
 ) -> (Stats, Option<String>) {
-    let fresh = || match recycle.try_recv() {
-        Ok(mut v) => {
-            v.clear();
-            v
-        }
-        Err(_) => Vec::with_capacity(BATCH + 8),
-    };
+    let fresh = || recycled(recycle, BATCH + 8);
     let mut parser = new_parser(src, opts);
     let reader = match input::open(&src.path) {
         Ok(r) => r,
