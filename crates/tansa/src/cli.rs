@@ -34,9 +34,17 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Print the normalised events of log files (for debugging and conformance).
     Parse(ParseArgs),
+    /// Run a read-only SQL query on the store (tables: events, alerts, sources).
+    Sql(SqlArgs),
     /// Sigma rules: check that they load.
     #[command(subcommand)]
     Rules(RulesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query, e.g. "SELECT source_ip, count(*) FROM events WHERE outcome = 'failure' GROUP BY 1 ORDER BY 2 DESC LIMIT 10".
+    pub query: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tansa_detect::{builtin, Alert, Engine, Limits};
 use tansa_event::format_ts;
@@ -34,6 +34,11 @@ pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCod
         }
         Engine::with_sigma(builtin::rules(), sigma, Limits::default())
     };
+    let mut store = if a.no_store {
+        None
+    } else {
+        Some(StoreSink::open(data, &opts)?)
+    };
     let progress = Progress::default();
     let total: u64 = tansa_parse::input::discover(&opts.paths)?
         .iter()
@@ -44,23 +49,33 @@ pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCod
     let done = std::sync::atomic::AtomicBool::new(false);
     let summary = std::thread::scope(|s| {
         let bar = s.spawn(|| show_progress(&progress, total, &done));
-        let r = tansa_pipeline::analyze(&opts, engine, &progress, |_ev| {});
+        let r = tansa_pipeline::analyze(&opts, engine, &progress, |ev| {
+            if let Some(st) = store.as_mut() {
+                st.push(ev);
+            }
+        });
         done.store(true, Ordering::Relaxed);
         let _ = bar.join();
         r
     })?;
     let elapsed = started.elapsed();
-    if !a.no_store {
-        eprintln!(
-            "tansa: note: the event store is not built yet; nothing was written to {} (use --no-store to silence this)",
-            clean(&data.display().to_string())
-        );
-    }
+    let stored = match store {
+        Some(st) => Some(st.finish(&summary.alerts)?),
+        None => None,
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match format {
         OutputFormat::Json => json(&mut out, &summary, elapsed)?,
         OutputFormat::Text => text(&mut out, &summary, elapsed, a.quiet)?,
+    }
+    if let (Some((new, old, path)), OutputFormat::Text) = (&stored, format) {
+        writeln!(
+            out,
+            "\nstored {new} events ({old} were already stored) and {} alerts in {}",
+            summary.alerts.len(),
+            clean(&path.display().to_string())
+        )?;
     }
     out.flush()?;
     for s in &summary.sources {
@@ -69,6 +84,128 @@ pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Events per committed batch.
+const STORE_BATCH: usize = 50_000;
+
+/// A source's place in the store.
+struct SourceState {
+    fingerprint: String,
+    /// Lines before this offset were stored by an earlier run.
+    stored_below: u64,
+    next_offset: u64,
+    host: Option<String>,
+    lines: u64,
+}
+
+type Batch = (
+    Vec<tansa_event::Event>,
+    Vec<(tansa_store::Checkpoint, String, Option<String>, u64)>,
+);
+
+/// Stores what a run reads: the detection thread hands over copies of new events; a writer
+/// thread commits them in batches, each with the checkpoints it completes (crash-safe).
+struct StoreSink {
+    sources: std::collections::HashMap<String, SourceState>,
+    buf: Vec<tansa_event::Event>,
+    tx: Option<crossbeam_channel::Sender<Batch>>,
+    writer: Option<std::thread::JoinHandle<Result<tansa_store::Store>>>,
+    new: u64,
+    old: u64,
+}
+
+impl StoreSink {
+    fn open(data: &Path, opts: &tansa_pipeline::Options) -> Result<Self> {
+        let store = tansa_store::Store::open(data)
+            .with_context(|| format!("opening the store in {}", data.display()))?;
+        let mut sources = std::collections::HashMap::new();
+        for src in tansa_parse::input::discover(&opts.paths)? {
+            let mut head = Vec::with_capacity(1024);
+            if let Ok(r) = tansa_parse::input::open(&src.path) {
+                use std::io::Read;
+                let _ = r.take(1024).read_to_end(&mut head);
+            }
+            let fingerprint = tansa_store::fingerprint(&head);
+            let stored_below = store.checkpoint(&fingerprint)?;
+            sources.insert(
+                src.path.to_string_lossy().into_owned(),
+                SourceState {
+                    fingerprint,
+                    stored_below,
+                    next_offset: stored_below,
+                    host: opts.host.clone().or(src.host),
+                    lines: 0,
+                },
+            );
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
+        let writer = std::thread::spawn(move || -> Result<tansa_store::Store> {
+            let mut store = store;
+            for (events, cps) in rx.iter() {
+                store.write(&events, &cps)?;
+            }
+            Ok(store)
+        });
+        Ok(StoreSink {
+            sources,
+            buf: Vec::with_capacity(STORE_BATCH),
+            tx: Some(tx),
+            writer: Some(writer),
+            new: 0,
+            old: 0,
+        })
+    }
+
+    fn push(&mut self, ev: &tansa_event::Event) {
+        let Some(s) = self.sources.get_mut(&*ev.origin.path) else {
+            return;
+        };
+        if ev.offset < s.stored_below {
+            self.old += 1;
+            return;
+        }
+        s.next_offset = s.next_offset.max(ev.offset + ev.raw.len() as u64 + 1);
+        s.lines += 1;
+        self.new += 1;
+        self.buf.push(ev.clone());
+        if self.buf.len() >= STORE_BATCH {
+            self.send();
+        }
+    }
+
+    /// Hands the buffered events and the checkpoints they reach to the writer.
+    fn send(&mut self) {
+        let events = std::mem::replace(&mut self.buf, Vec::with_capacity(STORE_BATCH));
+        let cps = self
+            .sources
+            .iter_mut()
+            .filter(|(_, s)| s.lines > 0)
+            .map(|(path, s)| {
+                let cp = tansa_store::Checkpoint {
+                    fingerprint: s.fingerprint.clone(),
+                    next_offset: s.next_offset,
+                };
+                let lines = std::mem::take(&mut s.lines);
+                (cp, path.clone(), s.host.clone(), lines)
+            })
+            .collect();
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((events, cps));
+        }
+    }
+
+    /// Writes what is left and the alerts; returns (new events, events already stored, path).
+    fn finish(mut self, alerts: &[Alert]) -> Result<(u64, u64, std::path::PathBuf)> {
+        self.send();
+        drop(self.tx.take());
+        let mut store = match self.writer.take().map(|w| w.join()) {
+            Some(Ok(r)) => r?,
+            _ => anyhow::bail!("the store writer stopped"),
+        };
+        store.write_alerts(alerts)?;
+        Ok((self.new, self.old, store.path().to_owned()))
+    }
 }
 
 /// A progress bar on stderr while the run lasts; hidden when stderr is not a terminal.

@@ -3,6 +3,7 @@
 mod analyze;
 mod parse;
 mod rules;
+mod sql;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(a) => analyze::run(&a, cli.format, &cli.data),
         Command::Parse(a) => parse::run(&a, cli.format),
+        Command::Sql(a) => sql::run(&a, cli.format, &cli.data),
         Command::Rules(crate::cli::RulesCommand::Check(a)) => rules::check(&a, cli.format),
     }
 }
