@@ -221,7 +221,6 @@ impl Store {
     /// Runs a read-only SQL statement; returns column names and rows as JSON values.
     pub fn query(&self, sql: &str) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>)> {
         let first = sql
-            .trim_start()
             .split_whitespace()
             .next()
             .unwrap_or("")
