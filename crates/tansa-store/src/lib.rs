@@ -1,23 +1,39 @@
 //! The embedded store: every event, alert and ingestion checkpoint in one DuckDB file in the
-//! data directory, queried with SQL.
+//! data directory, older days in Parquet files (the cold tier), all of it queried with SQL,
+//! a Lucene-style search ([`search`]) and an overview ([`Backend::stats`]).
 //!
 //! Sixth box of the data path (`… → detect → store → respond / investigate`). The only crate
-//! that links DuckDB.
+//! that links DuckDB. Other stores (ClickHouse for scale-out) implement [`Backend`]; callers
+//! (the CLI now, the server's HTTP API later) speak [`Request`]/[`Response`] through
+//! [`execute`], so a query runs the same in-process and over the wire.
 //!
 //! Invariants:
 //! - A source (a file, identified by a fingerprint of its first bytes, so that a rotated copy
 //!   is the same source) has a checkpoint: the byte offset up to which its lines are stored.
 //! - Events and the checkpoints that cover them are committed in one transaction
-//!   ([`Store::write`]): after a crash the store holds whole batches and matching checkpoints,
-//!   so a second run stores exactly the lines that are missing — every line once.
-//! - Alerts are keyed by their stable id and replaced when seen again.
-//! - User SQL runs read-only statements only ([`Store::query`]).
+//!   ([`Backend::write`]): after a crash the store holds whole batches and matching
+//!   checkpoints, so a second run stores exactly the lines that are missing — every line once.
+//! - Every event has a stable id ([`columns::event_id`]: source fingerprint × offset).
+//! - Events are written as Arrow record batches through DuckDB's appender, never row by row.
+//! - Hot events live in `events_hot`; days past the hot period move to
+//!   `COLD/events/day=YYYY-MM-DD/*.parquet` ([`retention`]). The view `events` spans both.
+//! - Alerts are keyed by their stable id and replaced when seen again; `alert_events` links
+//!   them to the ids of their events.
+//! - User SQL runs read-only ([`DuckStore::open_read_only`] plus a statement check).
+
+pub mod columns;
+pub mod retention;
+pub mod search;
+pub mod synth;
 
 use std::path::{Path, PathBuf};
 
-use duckdb::{params, Connection};
+use duckdb::{params, params_from_iter, Connection};
+use serde::{Deserialize, Serialize};
 use tansa_detect::Alert;
-use tansa_event::{format_ts, Event, Field, Val};
+use tansa_event::Event;
+
+pub use retention::{Policy, RetentionReport};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -27,55 +43,39 @@ pub enum StoreError {
         path: PathBuf,
         source: duckdb::Error,
     },
+    #[error("{path}: the store is in use by another tansa process (one writer at a time; while `tansa serve` runs, query through its API)")]
+    Locked { path: PathBuf },
     #[error(transparent)]
     Db(#[from] duckdb::Error),
-    #[error("{0}: the store is read-only from here (SELECT, WITH, DESCRIBE, SHOW, EXPLAIN, SUMMARIZE, PRAGMA)")]
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: the store is read-only from here (SELECT, WITH, DESCRIBE, SHOW, EXPLAIN, SUMMARIZE, PRAGMA, FROM)")]
     NotReadOnly(String),
+    #[error(transparent)]
+    Search(#[from] search::SearchError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
+
+/// The hot events table (the view `events` adds the cold tier).
+pub const HOT: &str = "events_hot";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS sources (
-    fingerprint VARCHAR PRIMARY KEY,
+    fingerprint UBIGINT PRIMARY KEY,
     path VARCHAR,
     host VARCHAR,
     next_offset UBIGINT,
     lines UBIGINT,
     updated TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS events (
-    day DATE,
-    ts TIMESTAMP,
-    ingested TIMESTAMP,
-    time_text VARCHAR,
-    kind VARCHAR,
-    dataset VARCHAR,
-    category VARCHAR,
-    type VARCHAR,
-    action VARCHAR,
-    outcome VARCHAR,
-    host VARCHAR,
-    source_ip VARCHAR,
-    source_port USMALLINT,
-    destination_ip VARCHAR,
-    destination_port USMALLINT,
-    user_name VARCHAR,
-    process_name VARCHAR,
-    process_pid BIGINT,
-    command_line VARCHAR,
-    url VARCHAR,
-    http_method VARCHAR,
-    http_status SMALLINT,
-    user_agent VARCHAR,
-    log_path VARCHAR,
-    log_offset UBIGINT,
-    agent_id VARCHAR,
-    fields JSON,
-    raw VARCHAR
 );
 CREATE TABLE IF NOT EXISTS alerts (
     id VARCHAR PRIMARY KEY,
@@ -89,56 +89,364 @@ CREATE TABLE IF NOT EXISTS alerts (
     host VARCHAR,
     source_ip VARCHAR,
     user_name VARCHAR,
-    entity VARCHAR,
-    events JSON
+    entity_field VARCHAR,
+    entity VARCHAR
 );
+CREATE TABLE IF NOT EXISTS alert_events (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);
+-- for the response and case issues: sketched now so that the schema has one owner
+CREATE TABLE IF NOT EXISTS decisions (
+    id VARCHAR PRIMARY KEY,
+    created TIMESTAMP,
+    until TIMESTAMP,
+    scope VARCHAR,
+    value VARCHAR,
+    action VARCHAR,
+    reason VARCHAR,
+    alert_id VARCHAR,
+    origin VARCHAR,
+    simulated BOOLEAN,
+    revoked TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS cases (
+    id VARCHAR PRIMARY KEY,
+    created TIMESTAMP,
+    updated TIMESTAMP,
+    title VARCHAR,
+    status VARCHAR,
+    severity VARCHAR,
+    assignee VARCHAR,
+    entities JSON,
+    notes JSON
+);
+CREATE TABLE IF NOT EXISTS case_alerts (case_id VARCHAR, alert_id VARCHAR);
+CREATE TABLE IF NOT EXISTS cold_parts (day DATE, file VARCHAR PRIMARY KEY, rows UBIGINT, created TIMESTAMP, ingested_max TIMESTAMP);
 "#;
 
-/// The store in a data directory.
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+/// Rows with named columns: what every query returns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
 }
 
-/// Where one source stands.
+impl Table {
+    /// Row `i` as a JSON object.
+    pub fn object(&self, i: usize) -> serde_json::Map<String, serde_json::Value> {
+        self.columns
+            .iter()
+            .cloned()
+            .zip(self.rows[i].iter().cloned())
+            .collect()
+    }
+}
+
+/// One titled part of the overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub title: String,
+    pub table: Table,
+}
+
+/// A search: query text (see [`search`]), optional UTC time bounds, a row limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    pub query: String,
+    /// Inclusive lower bound of `@timestamp` (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC).
+    pub from: Option<String>,
+    /// Exclusive upper bound of `@timestamp`.
+    pub to: Option<String>,
+    pub limit: u64,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+}
+
+/// What a client (the CLI, or the server's HTTP API) asks of the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    Sql { sql: String },
+    Search(SearchRequest),
+    Stats,
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    Table(Table),
+    Sections(Vec<Section>),
+}
+
+/// Runs a request on a store.
+pub fn execute(store: &dyn Backend, req: &Request) -> Result<Response> {
+    Ok(match req {
+        Request::Sql { sql } => Response::Table(store.sql(sql)?),
+        Request::Search(s) => Response::Table(store.search(s)?),
+        Request::Stats => Response::Sections(store.stats()?),
+    })
+}
+
+/// Where one source stands after a batch: the byte offset below which every line is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    pub fingerprint: String,
+    pub fingerprint: u64,
+    pub path: String,
+    pub host: Option<String>,
     pub next_offset: u64,
+    /// Lines of this source in the batch.
+    pub lines: u64,
 }
 
-fn ts(ns: i64) -> String {
-    // DuckDB reads `YYYY-MM-DD HH:MM:SS.ffffff` as TIMESTAMP
-    let s = format_ts(ns);
-    s.trim_end_matches('Z').replacen('T', " ", 1)
+/// A batch to commit: events, the fingerprint of each event's source, the checkpoints.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub fingerprints: Vec<u64>,
+    pub checkpoints: Vec<Checkpoint>,
 }
 
-impl Store {
-    /// Opens (or creates) `dir/tansa.duckdb`.
-    pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+/// A batch converted for DuckDB ([`DuckStore::prepare`]).
+pub struct Prepared {
+    records: Option<duckdb::arrow::record_batch::RecordBatch>,
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// What a store does; the embedded DuckDB store is [`DuckStore`].
+pub trait Backend: Send {
+    /// The stored offset of a source (0 when new).
+    fn checkpoint(&self, fingerprint: u64) -> Result<u64>;
+    /// Commits events and their checkpoints together.
+    fn write(&mut self, batch: &Batch) -> Result<()>;
+    /// Stores alerts (replacing earlier versions) and their event links; `fingerprint` maps
+    /// a source path to its fingerprint.
+    fn write_alerts(
+        &mut self,
+        alerts: &[Alert],
+        fingerprint: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<()>;
+    /// A read-only SQL statement.
+    fn sql(&self, sql: &str) -> Result<Table>;
+    /// Events matching a search, in time order.
+    fn search(&self, req: &SearchRequest) -> Result<Table>;
+    /// The overview: events per source/host/day, top failing sources, alerts, disk use.
+    fn stats(&self) -> Result<Vec<Section>>;
+    /// Applies the retention policy as of `today` (`YYYY-MM-DD`; None: the current date).
+    fn retention(&mut self, policy: &Policy, today: Option<&str>) -> Result<RetentionReport>;
+}
+
+/// The embedded store in a data directory: `DIR/tansa.duckdb` and `DIR/cold/` by default.
+pub struct DuckStore {
+    conn: Connection,
+    path: PathBuf,
+    cold: PathBuf,
+}
+
+/// The error DuckDB gives when another process holds the database.
+fn is_lock_error(e: &duckdb::Error) -> bool {
+    let s = e.to_string();
+    s.contains("Could not set lock") || s.contains("Conflicting lock")
+}
+
+impl DuckStore {
+    /// Opens (or creates) the store of `dir` for writing; cold files under `cold` (default
+    /// `dir/cold`).
+    pub fn open(dir: &Path, cold: Option<&Path>) -> Result<DuckStore> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_owned(),
-            source: duckdb::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
-        let path = dir.join("tansa.duckdb");
-        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
             source,
         })?;
+        let path = dir.join("tansa.duckdb");
+        let conn = Connection::open(&path).map_err(|source| open_error(&path, source))?;
         conn.execute_batch(SCHEMA)?;
-        conn.execute(
-            "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
-            params![SCHEMA_VERSION.to_string()],
-        )?;
-        Ok(Store { conn, path })
+        conn.execute_batch(&columns::create_table(HOT))?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)",
+                    params![SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) if v != SCHEMA_VERSION.to_string() => {
+                return Err(StoreError::Invalid(format!(
+                    "{}: store schema version {v}, this tansa writes {SCHEMA_VERSION}; move the old store aside",
+                    path.display()
+                )))
+            }
+            Some(_) => {}
+        }
+        let cold = cold.map(Path::to_owned).unwrap_or_else(|| dir.join("cold"));
+        let s = DuckStore { conn, path, cold };
+        retention::recover(&s)?;
+        s.prepare_session()?;
+        Ok(s)
+    }
+
+    /// Opens an existing store for reading only (DuckDB refuses every write).
+    pub fn open_read_only(dir: &Path, cold: Option<&Path>) -> Result<DuckStore> {
+        let path = dir.join("tansa.duckdb");
+        if !path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "no store in {} (run `tansa analyze` first, or give --data)",
+                dir.display()
+            )));
+        }
+        let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)?;
+        let conn = Connection::open_with_flags(&path, config)
+            .map_err(|source| open_error(&path, source))?;
+        let cold = cold.map(Path::to_owned).unwrap_or_else(|| dir.join("cold"));
+        let s = DuckStore { conn, path, cold };
+        s.prepare_session()?;
+        Ok(s)
+    }
+
+    /// Session objects: the `tansa_ip4` macro and the `events` view over hot and cold data.
+    fn prepare_session(&self) -> Result<()> {
+        self.conn.execute_batch(search::IP4_MACRO)?;
+        self.refresh_view()
+    }
+
+    /// (Re)creates the temporary view `events` = hot table ∪ cold Parquet files.
+    pub(crate) fn refresh_view(&self) -> Result<()> {
+        let has_cold = retention::cold_files(&self.cold).next().is_some();
+        let sql = if has_cold {
+            format!(
+                "CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM {HOT} UNION ALL BY NAME \
+                 SELECT * FROM read_parquet({}, union_by_name = true, hive_partitioning = false)",
+                sql_str(&retention::cold_glob(&self.cold))
+            )
+        } else {
+            format!("CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM {HOT}")
+        };
+        self.conn.execute_batch(&sql)?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The checkpoint of a source (0 when new).
-    pub fn checkpoint(&self, fingerprint: &str) -> Result<u64> {
+    pub fn cold_dir(&self) -> &Path {
+        &self.cold
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Number of stored events (hot and cold).
+    pub fn event_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// Runs SQL with bound parameters and collects the rows.
+    fn table(&self, sql: &str, params: &[search::Param]) -> Result<Table> {
+        let mut st = self.conn.prepare(sql)?;
+        let bound: Vec<Box<dyn duckdb::ToSql>> = params
+            .iter()
+            .map(|p| -> Box<dyn duckdb::ToSql> {
+                match p {
+                    search::Param::Text(s) => Box::new(s.clone()),
+                    search::Param::Int(i) => Box::new(*i),
+                }
+            })
+            .collect();
+        let mut rows = st.query(params_from_iter(bound.iter().map(|b| b.as_ref())))?;
+        let mut out = Table::default();
+        while let Some(r) = rows.next()? {
+            if out.columns.is_empty() {
+                out.columns = r.as_ref().column_names();
+            }
+            let mut row = Vec::with_capacity(out.columns.len());
+            for i in 0..out.columns.len() {
+                row.push(value(r.get_ref(i)?));
+            }
+            out.rows.push(row);
+        }
+        if out.columns.is_empty() {
+            out.columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    /// Turns a batch into what [`DuckStore::write_prepared`] commits (an Arrow record batch);
+    /// CPU work that a caller may run on another thread than the writer.
+    pub fn prepare(batch: &Batch) -> Prepared {
+        Prepared {
+            records: (!batch.events.is_empty())
+                .then(|| columns::record_batch(&batch.events, &batch.fingerprints)),
+            checkpoints: batch.checkpoints.clone(),
+        }
+    }
+
+    /// Commits a prepared batch: its events and checkpoints in one transaction.
+    pub fn write_prepared(&mut self, p: Prepared) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        if let Some(rb) = p.records {
+            let mut app = tx.appender(HOT)?;
+            app.append_record_batch(rb)?;
+            app.flush()?;
+        }
+        for cp in &p.checkpoints {
+            tx.execute(
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, now()) ON CONFLICT (fingerprint) DO UPDATE SET \
+                 path = excluded.path, host = excluded.host, next_offset = excluded.next_offset, \
+                 lines = sources.lines + excluded.lines, updated = excluded.updated",
+                params![cp.fingerprint, cp.path, cp.host, cp.next_offset, cp.lines],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Bytes on disk: the database file and the cold files.
+    pub fn disk_bytes(&self) -> (u64, u64) {
+        let hot = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+            + std::fs::metadata(self.path.with_extension("duckdb.wal"))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        let cold = retention::cold_files(&self.cold)
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        (hot, cold)
+    }
+}
+
+fn open_error(path: &Path, source: duckdb::Error) -> StoreError {
+    if is_lock_error(&source) {
+        StoreError::Locked {
+            path: path.to_owned(),
+        }
+    } else {
+        StoreError::Open {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// A string as a SQL literal (for paths Tansa itself chooses; user input is always bound).
+pub(crate) fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn ts_text(ns: i64) -> String {
+    // DuckDB reads `YYYY-MM-DD HH:MM:SS.ffffff` as TIMESTAMP
+    let s = tansa_event::format_ts(ns);
+    s.trim_end_matches('Z').replacen('T', " ", 1)
+}
+
+impl Backend for DuckStore {
+    fn checkpoint(&self, fingerprint: u64) -> Result<u64> {
         let mut st = self
             .conn
             .prepare("SELECT next_offset FROM sources WHERE fingerprint = ?")?;
@@ -149,81 +457,69 @@ impl Store {
         })
     }
 
-    /// Stores events and the checkpoints they complete, in one transaction.
-    pub fn write(
-        &mut self,
-        events: &[Event],
-        checkpoints: &[(Checkpoint, String, Option<String>, u64)],
-    ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut app = tx.appender("events")?;
-            for ev in events {
-                append(&mut app, ev)?;
-            }
-            app.flush()?;
-        }
-        for (cp, path, host, lines) in checkpoints {
-            tx.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, now()) ON CONFLICT (fingerprint) DO UPDATE SET \
-                 path = excluded.path, host = excluded.host, next_offset = excluded.next_offset, \
-                 lines = sources.lines + excluded.lines, updated = excluded.updated",
-                params![cp.fingerprint, path, host, cp.next_offset, lines],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+    fn write(&mut self, batch: &Batch) -> Result<()> {
+        let p = DuckStore::prepare(batch);
+        self.write_prepared(p)
     }
 
-    /// Stores alerts, replacing earlier versions (same id).
-    pub fn write_alerts(&mut self, alerts: &[Alert]) -> Result<()> {
+    fn write_alerts(
+        &mut self,
+        alerts: &[Alert],
+        fingerprint: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for a in alerts {
-            let tags = format!(
-                "[{}]",
-                a.tags
-                    .iter()
-                    .map(|t| format!("'{}'", t.replace('\'', "''")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let events = serde_json::Value::Array(
-                a.events
-                    .iter()
-                    .map(|r| serde_json::json!({"log.file.path": &*r.path, "log.offset": r.offset}))
-                    .collect(),
-            )
-            .to_string();
-            tx.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, {tags}::VARCHAR[], ?::TIMESTAMP, ?::TIMESTAMP, ?, ?, ?, ?, ?, ?)"
-                ),
-                params![
+        tx.execute_batch(
+            "CREATE OR REPLACE TEMP TABLE alerts_in (id VARCHAR, rule_id VARCHAR, rule_title VARCHAR, \
+             severity VARCHAR, tags VARCHAR, first_seen VARCHAR, last_seen VARCHAR, count UBIGINT, \
+             host VARCHAR, source_ip VARCHAR, user_name VARCHAR, entity_field VARCHAR, entity VARCHAR); \
+             CREATE OR REPLACE TEMP TABLE links_in (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);",
+        )?;
+        {
+            let mut app = tx.appender("alerts_in")?;
+            let mut links = tx.appender("links_in")?;
+            for a in alerts {
+                app.append_row(params![
                     a.id,
                     a.rule_id,
                     a.rule_title,
                     a.severity.as_str(),
-                    ts(a.first_seen),
-                    ts(a.last_seen),
+                    a.tags.join("\u{1f}"),
+                    ts_text(a.first_seen),
+                    ts_text(a.last_seen),
                     a.count,
                     a.host,
                     a.source_ip.map(|i| i.to_string()),
                     a.user,
+                    a.key_field,
                     a.key.to_string(),
-                    events
-                ],
-            )?;
+                ])?;
+                for r in &a.events {
+                    let id = fingerprint(&r.path).map(|fp| columns::event_id(fp, r.offset));
+                    links.append_row(params![a.id, id, &*r.path, r.offset])?;
+                }
+            }
+            app.flush()?;
+            links.flush()?;
         }
+        tx.execute_batch(
+            "DELETE FROM alert_events WHERE alert_id IN (SELECT id FROM alerts_in); \
+             INSERT INTO alert_events SELECT * FROM links_in; \
+             INSERT OR REPLACE INTO alerts SELECT id, rule_id, rule_title, severity, \
+               CASE WHEN tags = '' THEN []::VARCHAR[] ELSE string_split(tags, chr(31)) END, \
+               first_seen::TIMESTAMP, last_seen::TIMESTAMP, count, host, source_ip, user_name, entity_field, entity \
+             FROM alerts_in; \
+             DROP TABLE alerts_in; DROP TABLE links_in;",
+        )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Runs a read-only SQL statement; returns column names and rows as JSON values.
-    pub fn query(&self, sql: &str) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>)> {
+    fn sql(&self, sql: &str) -> Result<Table> {
         let first = sql
             .split_whitespace()
             .next()
             .unwrap_or("")
+            .trim_start_matches('(')
             .to_ascii_uppercase();
         if !matches!(
             first.as_str(),
@@ -231,31 +527,124 @@ impl Store {
         ) {
             return Err(StoreError::NotReadOnly(first));
         }
-        let mut st = self.conn.prepare(sql)?;
-        let mut rows = st.query([])?;
-        let mut out = Vec::new();
-        let mut names: Vec<String> = Vec::new();
-        while let Some(r) = rows.next()? {
-            if names.is_empty() {
-                names = r.as_ref().column_names();
-            }
-            let mut row = Vec::with_capacity(names.len());
-            for i in 0..names.len() {
-                row.push(value(r.get_ref(i)?));
-            }
-            out.push(row);
-        }
-        if names.is_empty() {
-            names = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-        }
-        Ok((names, out))
+        self.table(sql, &[])
     }
 
-    /// Number of stored events.
-    pub fn event_count(&self) -> Result<u64> {
-        Ok(self
+    fn search(&self, req: &SearchRequest) -> Result<Table> {
+        let mut c = search::compile(&req.query)?;
+        if let Some(from) = &req.from {
+            c.sql = format!("{} AND ts >= CAST(? AS TIMESTAMP)", c.sql);
+            c.params.push(search::Param::Text(from.clone()));
+        }
+        if let Some(to) = &req.to {
+            c.sql = format!("{} AND ts < CAST(? AS TIMESTAMP)", c.sql);
+            c.params.push(search::Param::Text(to.clone()));
+        }
+        let limit = if req.limit == 0 { 100 } else { req.limit };
+        let order = if req.newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT * EXCLUDE (day) FROM events WHERE {} ORDER BY ts {order}, log_offset {order} LIMIT {limit}",
+            c.sql
+        );
+        self.table(&sql, &c.params)
+    }
+
+    fn stats(&self) -> Result<Vec<Section>> {
+        let q = |title: &str, sql: &str| -> Result<Section> {
+            Ok(Section {
+                title: title.into(),
+                table: self.table(sql, &[])?,
+            })
+        };
+        let mut out = vec![
+            q(
+                "Sources",
+                "SELECT host, path, lines, next_offset AS bytes, updated FROM sources ORDER BY host, path",
+            )?,
+            q(
+                "Events per host and day",
+                "SELECT host, day, count(*) AS events, count(*) FILTER (outcome = 'failure') AS failures, \
+                 count(*) FILTER (kind = 'unparsed') AS unparsed FROM events GROUP BY ALL ORDER BY day DESC, host LIMIT 60",
+            )?,
+            q(
+                "Events per dataset",
+                "SELECT dataset, count(*) AS events FROM events GROUP BY ALL ORDER BY events DESC",
+            )?,
+            q(
+                "Top source IPs by failures",
+                "SELECT source_ip, count(*) AS failures, count(DISTINCT user_name) AS users, \
+                 count(DISTINCT host) AS hosts, min(ts) AS first_seen, max(ts) AS last_seen \
+                 FROM events WHERE outcome = 'failure' AND source_ip IS NOT NULL \
+                 GROUP BY ALL ORDER BY failures DESC, source_ip LIMIT 10",
+            )?,
+        ];
+        let geo = q(
+            "Top countries and ASNs",
+            "SELECT fields->>'$.\"source.geo.country_iso_code\"' AS country, \
+             fields->>'$.\"source.as.organization.name\"' AS asn, count(*) AS events, \
+             count(DISTINCT source_ip) AS ips FROM events \
+             WHERE fields->>'$.\"source.geo.country_iso_code\"' IS NOT NULL \
+             GROUP BY ALL ORDER BY events DESC LIMIT 10",
+        )?;
+        if !geo.table.rows.is_empty() {
+            out.push(geo);
+        }
+        out.push(q(
+            "Alerts by severity",
+            "SELECT severity, count(*) AS alerts, sum(count) AS events, max(last_seen) AS latest \
+             FROM alerts GROUP BY severity ORDER BY list_position(['critical','high','medium','low','informational'], severity)",
+        )?);
+        let n = self.event_count()?;
+        let (hot, cold) = self.disk_bytes();
+        let cold_events: u64 = self
             .conn
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
+            .query_row("SELECT coalesce(sum(rows), 0) FROM cold_parts", [], |r| {
+                r.get(0)
+            })
+            .unwrap_or(0);
+        let per = |bytes: u64, events: u64| -> serde_json::Value {
+            if events == 0 {
+                serde_json::Value::Null
+            } else {
+                ((bytes as f64 / events as f64 * 10.0).round() / 10.0).into()
+            }
+        };
+        out.push(Section {
+            title: "Disk".into(),
+            table: Table {
+                columns: vec![
+                    "tier".into(),
+                    "events".into(),
+                    "bytes".into(),
+                    "bytes_per_event".into(),
+                ],
+                rows: vec![
+                    vec![
+                        "hot".into(),
+                        (n - cold_events.min(n)).into(),
+                        hot.into(),
+                        per(hot, n - cold_events.min(n)),
+                    ],
+                    vec![
+                        "cold".into(),
+                        cold_events.into(),
+                        cold.into(),
+                        per(cold, cold_events),
+                    ],
+                    vec![
+                        "all".into(),
+                        n.into(),
+                        (hot + cold).into(),
+                        per(hot + cold, n),
+                    ],
+                ],
+            },
+        });
+        Ok(out)
+    }
+
+    fn retention(&mut self, policy: &Policy, today: Option<&str>) -> Result<RetentionReport> {
+        retention::run(self, policy, today)
     }
 }
 
@@ -268,6 +657,9 @@ fn value(v: duckdb::types::ValueRef<'_>) -> serde_json::Value {
         V::SmallInt(i) => i.into(),
         V::Int(i) => i.into(),
         V::BigInt(i) => i.into(),
+        V::HugeInt(i) => i64::try_from(i)
+            .map(Into::into)
+            .unwrap_or_else(|_| i.to_string().into()),
         V::UTinyInt(i) => i.into(),
         V::USmallInt(i) => i.into(),
         V::UInt(i) => i.into(),
@@ -275,106 +667,60 @@ fn value(v: duckdb::types::ValueRef<'_>) -> serde_json::Value {
         V::Float(f) => f.into(),
         V::Double(f) => f.into(),
         V::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        V::Timestamp(unit, t) => {
+            let micros = unit.to_micros(t);
+            ts_text(micros.saturating_mul(1000)).into()
+        }
+        V::Date32(d) => jiff_free_date(d).into(),
         other => {
             let owned: duckdb::types::Value = other.to_owned();
             match owned {
-                duckdb::types::Value::Timestamp(_, _) | duckdb::types::Value::Date32(_) => {
-                    format!("{owned:?}").into()
-                }
+                duckdb::types::Value::List(items) => serde_json::Value::Array(
+                    items
+                        .into_iter()
+                        .map(|i| match i {
+                            duckdb::types::Value::Text(s) => s.into(),
+                            o => format!("{o:?}").into(),
+                        })
+                        .collect(),
+                ),
                 o => format!("{o:?}").into(),
             }
         }
     }
 }
 
-fn opt(ev: &Event, f: Field) -> Option<String> {
-    ev.get_str(f).map(|v| v.into_owned())
-}
-
-/// Fields that have their own column.
-const COLUMNS: &[Field] = &[
-    Field::USER_NAME,
-    Field::PROCESS_NAME,
-    Field::PROCESS_PID,
-    Field::PROCESS_COMMAND_LINE,
-    Field::URL_ORIGINAL,
-    Field::HTTP_METHOD,
-    Field::HTTP_STATUS,
-    Field::USER_AGENT,
-    Field::HOST_NAME,
-];
-
-fn append(app: &mut duckdb::Appender<'_>, ev: &Event) -> duckdb::Result<()> {
-    let t = ts(ev.timestamp);
-    let day = t.get(..10).unwrap_or("1970-01-01").to_owned();
-    let mut rest = serde_json::Map::new();
-    for (f, v) in &ev.fields {
-        if COLUMNS.contains(f) || *f == Field::MESSAGE {
-            continue;
-        }
-        let j = match v {
-            Val::Int(i) => serde_json::Value::from(*i),
-            Val::Bool(b) => serde_json::Value::from(*b),
-            other => serde_json::Value::from(ev.val_str(other).into_owned()),
-        };
-        rest.insert(f.name().to_owned(), j);
-    }
-    let pid = match ev.get(Field::PROCESS_PID) {
-        Some(Val::Int(i)) => Some(*i),
-        _ => None,
-    };
-    let status = match ev.get(Field::HTTP_STATUS) {
-        Some(Val::Int(i)) => i16::try_from(*i).ok(),
-        _ => None,
-    };
-    app.append_row(params![
-        day,
-        t,
-        ts(ev.ingested),
-        ev.time_text.map(|(s, e)| ev.span(s, e).to_owned()),
-        ev.kind.as_str(),
-        ev.dataset,
-        ev.category.as_str(),
-        ev.event_type.as_str(),
-        ev.action,
-        ev.outcome.as_str(),
-        ev.host_name().map(|h| h.into_owned()),
-        ev.source_ip.map(|i| i.to_string()),
-        ev.source_port,
-        ev.destination_ip.map(|i| i.to_string()),
-        ev.destination_port,
-        opt(ev, Field::USER_NAME),
-        opt(ev, Field::PROCESS_NAME),
-        pid,
-        opt(ev, Field::PROCESS_COMMAND_LINE),
-        opt(ev, Field::URL_ORIGINAL),
-        opt(ev, Field::HTTP_METHOD),
-        status,
-        opt(ev, Field::USER_AGENT),
-        &*ev.origin.path,
-        ev.offset,
-        &*ev.origin.agent_id,
-        serde_json::Value::Object(rest).to_string(),
-        ev.raw_str(),
-    ])
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01), proleptic Gregorian.
+pub(crate) fn jiff_free_date(days: i32) -> String {
+    // Howard Hinnant's civil_from_days
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{:04}-{:02}-{:02}", if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// A fingerprint of a stream from its first bytes (FNV-1a 64 over at most 1 KiB): the same
 /// for a file and its rotated copy, different for unrelated files.
-pub fn fingerprint(head: &[u8]) -> String {
+pub fn fingerprint(head: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in &head[..head.len().min(1024)] {
         h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    format!("{h:016x}")
+    h
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use tansa_event::{Category, Origin, Outcome};
+    use tansa_event::{Category, Field, Origin, Outcome};
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("tansa-store-{name}-{}", std::process::id()));
@@ -382,7 +728,9 @@ mod tests {
         d
     }
 
-    fn ev(i: u64) -> Event {
+    /// Event i: a failed root login from 203.0.113.(i % 250), one per second from
+    /// 2026-03-14 10:00 UTC, or per `day_step` days apart when given.
+    fn ev(i: u64, day_step: i64) -> Event {
         let line = format!(
             "Mar 14 10:00:{:02} h sshd[1]: Failed password for root from 203.0.113.{} port 22 ssh2",
             i % 60,
@@ -393,63 +741,247 @@ mod tests {
             Arc::new(Origin::file("/var/log/auth.log", "web01")),
             0,
         );
-        e.timestamp = 1_773_482_400_000_000_000 + i as i64 * 1_000_000_000;
+        e.timestamp = 1_773_482_400_000_000_000
+            + i as i64 * 1_000_000_000
+            + i as i64 * day_step * 86_400_000_000_000;
         e.offset = i * 100;
         e.category = Category::Authentication;
         e.outcome = Outcome::Failure;
         e.dataset = "sshd";
         e.source_ip = Some(format!("203.0.113.{}", i % 250).parse().unwrap());
         e.set_str(Field::USER_NAME, "root");
+        e.set_str(Field::SSH_METHOD, "password");
         e
+    }
+
+    fn batch(evs: Vec<Event>, next_offset: u64) -> Batch {
+        let n = evs.len() as u64;
+        Batch {
+            fingerprints: vec![7; evs.len()],
+            events: evs,
+            checkpoints: vec![Checkpoint {
+                fingerprint: 7,
+                path: "/var/log/auth.log".into(),
+                host: Some("web01".into()),
+                next_offset,
+                lines: n,
+            }],
+        }
     }
 
     #[test]
     fn events_and_checkpoints_commit_together_and_survive_reopening() {
         let d = dir("commit");
-        let mut s = Store::open(&d).unwrap();
-        assert_eq!(s.checkpoint("fp").unwrap(), 0);
-        let evs: Vec<Event> = (0..1000).map(ev).collect();
-        let cp = Checkpoint {
-            fingerprint: "fp".into(),
-            next_offset: 100_000,
-        };
-        s.write(
-            &evs,
-            &[(cp, "/var/log/auth.log".into(), Some("web01".into()), 1000)],
-        )
-        .unwrap();
+        let mut s = DuckStore::open(&d, None).unwrap();
+        assert_eq!(s.checkpoint(7).unwrap(), 0);
+        s.write(&batch((0..1000).map(|i| ev(i, 0)).collect(), 100_000))
+            .unwrap();
         drop(s);
-        let s = Store::open(&d).unwrap();
-        assert_eq!(s.checkpoint("fp").unwrap(), 100_000);
+        let s = DuckStore::open(&d, None).unwrap();
+        assert_eq!(s.checkpoint(7).unwrap(), 100_000);
         assert_eq!(s.event_count().unwrap(), 1000);
-        let (cols, rows) = s
-            .query("SELECT source_ip, count(*) AS n FROM events WHERE outcome = 'failure' GROUP BY 1 ORDER BY n DESC, 1 LIMIT 3")
+        let t = s
+            .sql("SELECT source_ip, count(*) AS n FROM events WHERE outcome = 'failure' GROUP BY 1 ORDER BY n DESC, 1 LIMIT 3")
             .unwrap();
-        assert_eq!(cols, vec!["source_ip", "n"]);
-        assert_eq!(rows[0][1], serde_json::json!(4));
-        let (_, rows) = s
-            .query("SELECT day, user_name, fields->>'$.\"user.name\"' FROM events LIMIT 1")
+        assert_eq!(t.columns, vec!["source_ip", "n"]);
+        assert_eq!(t.rows[0][1], serde_json::json!(4));
+        let t = s
+            .sql("SELECT day, ts, user_name, id FROM events ORDER BY ts LIMIT 1")
             .unwrap();
-        assert_eq!(rows[0][1], "root");
+        assert_eq!(t.rows[0][0], "2026-03-14");
+        assert_eq!(t.rows[0][1], "2026-03-14 10:00:00");
+        assert_eq!(t.rows[0][2], "root");
+        assert_eq!(t.rows[0][3], serde_json::json!(columns::event_id(7, 0)));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn user_sql_is_read_only() {
         let d = dir("ro");
-        let s = Store::open(&d).unwrap();
+        drop(DuckStore::open(&d, None).unwrap());
+        let s = DuckStore::open_read_only(&d, None).unwrap();
         for bad in [
-            "DELETE FROM events",
-            "drop table events",
-            "INSERT INTO events VALUES (1)",
+            "DELETE FROM events_hot",
+            "drop table events_hot",
+            "INSERT INTO events_hot VALUES (1)",
             "ATTACH 'x'",
         ] {
             assert!(
-                matches!(s.query(bad), Err(StoreError::NotReadOnly(_))),
+                matches!(s.sql(bad), Err(StoreError::NotReadOnly(_))),
                 "{bad}"
             );
         }
-        assert!(s.query("SELECT 1").is_ok());
+        // DuckDB itself refuses writes hidden behind an allowed first word
+        assert!(s
+            .sql("WITH x AS (SELECT 1) DELETE FROM events_hot")
+            .is_err());
+        assert!(s.sql("SELECT 1").is_ok());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_second_writer_is_told_the_store_is_in_use() {
+        let d = dir("lock");
+        let _s = DuckStore::open(&d, None).unwrap();
+        // DuckDB locks per process; a child process is the honest second writer, but within
+        // one process a second open of the same file shares the instance. Check the message
+        // mapping instead.
+        let e = duckdb::Error::DuckDBFailure(
+            duckdb::ffi::Error::new(1),
+            Some("IO Error: Could not set lock on file \"x\": Conflicting lock is held".into()),
+        );
+        assert!(matches!(open_error(&d, e), StoreError::Locked { .. }));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn search_runs_compiled_queries_with_bound_values() {
+        let d = dir("search");
+        let mut s = DuckStore::open(&d, None).unwrap();
+        s.write(&batch((0..1000).map(|i| ev(i, 0)).collect(), 100_000))
+            .unwrap();
+        let n = |q: &str| {
+            s.search(&SearchRequest {
+                query: q.into(),
+                limit: 10_000,
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("{q}: {e}"))
+            .rows
+            .len()
+        };
+        assert_eq!(n("source.ip:203.0.113.9"), 4);
+        assert_eq!(n("source.ip:203.0.113.9 AND event.outcome:failure"), 4);
+        assert_eq!(n("source.ip:203.0.113.9 AND event.outcome:success"), 0);
+        assert_eq!(n("source.ip:203.0.113.0/28"), 16 * 4);
+        assert_eq!(n("source.ip:203.0.113.0/24"), 1000);
+        assert_eq!(n("source.ip:203.0.113.1*"), (1 + 10 + 100) * 4);
+        assert_eq!(n("\"from 203.0.113.249 port\""), 4);
+        assert_eq!(n("ssh.method:password"), 1000);
+        assert_eq!(n("user.name:\"root' OR '1'='1\""), 0);
+        assert_eq!(n("-source.ip:203.0.113.0/25"), 1000 - 128 * 4);
+        let t = s
+            .search(&SearchRequest {
+                query: "user.name:root".into(),
+                from: Some("2026-03-14 10:05:00".into()),
+                to: Some("2026-03-14 10:06:00".into()),
+                limit: 1000,
+                newest_first: true,
+            })
+            .unwrap();
+        assert_eq!(t.rows.len(), 60);
+        let ts = t.columns.iter().position(|c| c == "ts").unwrap();
+        assert_eq!(t.rows[0][ts], "2026-03-14 10:05:59");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn retention_moves_old_days_to_parquet_and_deletes_older_ones() {
+        let d = dir("retention");
+        let cold = dir("retention-cold");
+        let mut s = DuckStore::open(&d, Some(&cold)).unwrap();
+        // 400 events, one per day from 2026-03-14 on
+        s.write(&batch((0..400).map(|i| ev(i, 1)).collect(), 40_000))
+            .unwrap();
+        let today = "2027-04-18"; // day 400 after 2026-03-14
+        let r = s
+            .retention(
+                &Policy {
+                    hot_days: 30,
+                    delete_days: 365,
+                },
+                Some(today),
+            )
+            .unwrap();
+        // days 0..35 are older than 365 days; days 35..370 go cold; 370..400 stay hot
+        assert_eq!(r.deleted.len(), 35, "{r:?}");
+        assert_eq!(r.deleted_events, 35);
+        assert_eq!(r.moved.len(), 335);
+        assert_eq!(s.event_count().unwrap(), 365);
+        let hot: u64 = s.sql("SELECT count(*) FROM events_hot").unwrap().rows[0][0]
+            .as_u64()
+            .unwrap();
+        assert_eq!(hot, 30);
+        // cold data answers through the same view, searches included
+        assert_eq!(
+            s.search(&SearchRequest {
+                query: "source.ip:203.0.113.40".into(),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap()
+            .rows
+            .len(),
+            2 // events 40 and 290; 40 is cold, 290 is cold
+        );
+        let disk = s.stats().unwrap();
+        let disk = &disk.iter().find(|x| x.title == "Disk").unwrap().table;
+        assert_eq!(disk.rows[1][1], serde_json::json!(335));
+        // running again changes nothing; a later day deletes and moves one more each
+        let again = s.retention(&Policy::default(), Some(today)).unwrap();
+        assert!(again.moved.is_empty() && again.deleted.is_empty());
+        let next = s.retention(&Policy::default(), Some("2027-04-19")).unwrap();
+        assert_eq!((next.moved.len(), next.deleted.len()), (1, 1));
+        assert_eq!(s.event_count().unwrap(), 364);
+        drop(s);
+        // a move cut short: an unrecorded temporary file is removed on open
+        let stray = cold.join("events/day=2026-12-01/part-9999-0.parquet.tmp");
+        std::fs::write(&stray, b"partial").unwrap();
+        let mut s = DuckStore::open(&d, Some(&cold)).unwrap();
+        assert!(!stray.exists());
+        assert_eq!(s.event_count().unwrap(), 364);
+        // last year's log analysed "today" is kept (moved cold, not deleted) until it has
+        // also been here for the deletion age
+        let mut late = ev(1000, 0);
+        late.timestamp = 1_577_836_800_000_000_000; // 2020-01-01
+        late.ingested = 1_807_920_000_000_000_000; // 2027-04-18
+        late.offset = 1_000_000;
+        s.write(&batch(vec![late], 1_000_100)).unwrap();
+        let r = s.retention(&Policy::default(), Some("2027-04-19")).unwrap();
+        assert_eq!((r.moved.len(), r.deleted.len()), (1, 0), "{r:?}");
+        assert_eq!(s.event_count().unwrap(), 365);
+        let r = s.retention(&Policy::default(), Some("2028-04-18")).unwrap();
+        assert!(r.deleted.contains(&"2020-01-01".to_owned()), "{r:?}");
+        assert!(s
+            .retention(
+                &Policy {
+                    hot_days: 10,
+                    delete_days: 5
+                },
+                None
+            )
+            .is_err());
+        drop(s);
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&cold).unwrap();
+    }
+
+    #[test]
+    fn alerts_are_replaced_and_linked_to_their_events() {
+        use tansa_detect::{builtin, Engine, Limits};
+        let d = dir("alerts");
+        let mut s = DuckStore::open(&d, None).unwrap();
+        let mut engine = Engine::new(builtin::rules(), Limits::default());
+        let mut evs: Vec<Event> = (0..200).map(|i| ev(i % 5 * 250, 0)).collect();
+        for (i, e) in evs.iter_mut().enumerate() {
+            e.offset = i as u64 * 100;
+            e.timestamp += i as i64 * 1_000_000_000;
+            engine.process(e);
+        }
+        let alerts = engine.finish();
+        assert!(!alerts.is_empty());
+        let fp = |p: &str| (p == "/var/log/auth.log").then_some(7u64);
+        s.write_alerts(&alerts, &fp).unwrap();
+        s.write_alerts(&alerts, &fp).unwrap();
+        let n = s.sql("SELECT count(*) FROM alerts").unwrap().rows[0][0].clone();
+        assert_eq!(n, serde_json::json!(alerts.len()));
+        let links = s
+            .sql("SELECT count(*), count(DISTINCT event_id) FROM alert_events")
+            .unwrap();
+        let want: usize = alerts.iter().map(|a| a.events.len()).sum();
+        assert_eq!(links.rows[0][0], serde_json::json!(want));
+        let t = s.sql("SELECT tags FROM alerts LIMIT 1").unwrap();
+        assert!(t.rows[0][0].as_array().is_some_and(|a| !a.is_empty()));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -465,5 +997,13 @@ mod tests {
             fingerprint(&longer),
             "growth after 1 KiB keeps the identity"
         );
+    }
+
+    #[test]
+    fn day_numbers_become_dates() {
+        assert_eq!(jiff_free_date(0), "1970-01-01");
+        assert_eq!(jiff_free_date(20_526), "2026-03-14");
+        assert_eq!(jiff_free_date(-1), "1969-12-31");
+        assert_eq!(jiff_free_date(11_016), "2000-02-29");
     }
 }

@@ -15,6 +15,10 @@ pub struct Cli {
         default_value = "./tansa-data"
     )]
     pub data: PathBuf,
+    /// Directory of the cold tier (Parquet files of days past the hot period; may be another
+    /// disk). Default: DATA/cold.
+    #[arg(long, global = true, env = "TANSA_COLD")]
+    pub cold: Option<PathBuf>,
     /// Output format: a readable table, or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -34,8 +38,18 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Print the normalised events of log files (for debugging and conformance).
     Parse(ParseArgs),
-    /// Run a read-only SQL query on the store (tables: events, alerts, sources).
+    /// Run a read-only SQL query on the store (views/tables: events, alerts, alert_events,
+    /// sources, decisions, cases).
     Sql(SqlArgs),
+    /// Search stored events: `source.ip:203.0.113.9 AND event.outcome:failure`, `url.original:*UNION*`,
+    /// `source.ip:45.141.87.0/24`, `"free text"`, `-user.name:root`, `(a OR b)`.
+    Search(SearchArgs),
+    /// The overview of the store: sources, events per host and day, top failing source IPs,
+    /// alerts by severity, disk use per event.
+    Stats,
+    /// Hot/cold tiers and deletion.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Sigma rules: check that they load.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -45,6 +59,53 @@ pub enum Command {
 pub struct SqlArgs {
     /// The query, e.g. "SELECT source_ip, count(*) FROM events WHERE outcome = 'failure' GROUP BY 1 ORDER BY 2 DESC LIMIT 10".
     pub query: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query (Lucene/Kibana syntax; field names are ECS names such as source.ip, user.name,
+    /// url.original, event.outcome, host.name).
+    #[arg(default_value = "")]
+    pub query: String,
+    /// Only events of the last DURATION (e.g. 30m, 2h, 7d, 1w).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events at or after this time (RFC 3339, or YYYY-MM-DD[ HH:MM:SS] in UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only events before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+    /// Newest first.
+    #[arg(long)]
+    pub newest: bool,
+}
+
+/// How long events stay hot, and when they are deleted.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Days in the database before a day moves to Parquet in the cold directory.
+    #[arg(long, default_value_t = 30, env = "TANSA_HOT_DAYS")]
+    pub hot_days: u32,
+    /// Days after which events are deleted (counted from the event and from its arrival).
+    #[arg(long, default_value_t = 365, env = "TANSA_DELETE_DAYS")]
+    pub delete_days: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Move days past the hot period to the cold tier and delete days past the deletion age
+    /// (`analyze` does this after storing).
+    Run {
+        #[command(flatten)]
+        retention: RetentionArgs,
+        /// The date to apply the policy as of (YYYY-MM-DD, UTC); default today.
+        #[arg(long)]
+        today: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,4 +160,6 @@ pub struct AnalyzeArgs {
     /// Sigma rule files or directories to run beside the built-in rules (repeatable).
     #[arg(long)]
     pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }

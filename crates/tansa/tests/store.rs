@@ -50,9 +50,10 @@ fn sql(data: &Path, q: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn analyze(data: &Path, log: &Path) -> std::process::Output {
-    tansa()
-        .arg("--data")
+/// `tansa --data DATA analyze --quiet` on `log` (year and zone fixed), with `extra` options.
+fn analyze_cmd(data: &Path, log: &Path, extra: &[&str]) -> Command {
+    let mut c = tansa();
+    c.arg("--data")
         .arg(data)
         .args([
             "analyze",
@@ -62,9 +63,13 @@ fn analyze(data: &Path, log: &Path) -> std::process::Output {
             "--now",
             "2026-03-15T00:00:00Z",
         ])
-        .arg(log)
-        .output()
-        .unwrap()
+        .args(extra)
+        .arg(log);
+    c
+}
+
+fn analyze(data: &Path, log: &Path) -> std::process::Output {
+    analyze_cmd(data, log, &[]).output().unwrap()
 }
 
 fn counts(data: &Path) -> (u64, u64) {
@@ -116,18 +121,7 @@ fn kill_9_in_the_middle_then_rerun_stores_every_line_exactly_once() {
     let mut partial = None;
     for ms in [150u64, 300, 500, 800, 1200, 2000, 3000] {
         let _ = std::fs::remove_dir_all(&data);
-        let mut child = tansa()
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "analyze",
-                "--quiet",
-                "--timezone",
-                "UTC",
-                "--now",
-                "2026-03-15T00:00:00Z",
-            ])
-            .arg(&log)
+        let mut child = analyze_cmd(&data, &log, &[])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -158,5 +152,168 @@ fn kill_9_in_the_middle_then_rerun_stores_every_line_exactly_once() {
         "after the rerun every line is stored exactly once"
     );
     println!("killed with {partial}/{total} lines stored; the rerun completed the store");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn run_ok(data: &Path, args: &[&str]) -> String {
+    let out = tansa().arg("--data").arg(data).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn search_stats_and_retention_from_the_command_line() {
+    let d = tmp("search");
+    let log = d.join("auth.log");
+    numbered_log(&log, 3_000);
+    // an attacker-controlled user name with a terminal escape and SQL in it
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text += "Mar 14 23:59:58 web01 sshd[7]: Invalid user x'\u{1b}[31m;DROP TABLE events_hot from 198.51.100.7 port 4444\n";
+    std::fs::write(&log, text).unwrap();
+    let data = d.join("data");
+    // keep everything hot for the first part
+    let out = analyze_cmd(
+        &data,
+        &log,
+        &["--hot-days", "100000", "--delete-days", "100000"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let n = |q: &[&str]| {
+        let mut args = vec!["--format", "json", "search"];
+        args.extend_from_slice(q);
+        json_lines(&run_ok(&data, &args)).len()
+    };
+    assert_eq!(n(&["source.ip:203.0.113.9", "--limit", "100000"]), 12);
+    assert_eq!(
+        n(&[
+            "source.ip:203.0.113.0/28 AND event.outcome:failure",
+            "--limit",
+            "100000"
+        ]),
+        16 * 12
+    );
+    assert_eq!(n(&["\"port 2999 \""]), 1);
+    assert_eq!(
+        n(&[
+            "user.name:root",
+            "--from",
+            "2026-03-14 00:10:00",
+            "--to",
+            "2026-03-14T00:11:00Z",
+            "--limit",
+            "1000"
+        ]),
+        60
+    );
+    assert_eq!(n(&["user.name:*DROP*"]), 1);
+    assert_eq!(
+        n(&["--since", "1h"]),
+        0,
+        "nothing in the last hour of real time"
+    );
+    // text output: escaped, oldest first
+    let text = run_ok(&data, &["search", "source.ip:198.51.100.7"]);
+    assert!(
+        text.contains("\\x1b[31m") && !text.contains('\u{1b}'),
+        "{text}"
+    );
+    // a bad query is an error that says where
+    let out = tansa()
+        .arg("--data")
+        .arg(&data)
+        .args(["search", "user.name:(root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("search query"));
+
+    // stats: sections as JSON lines
+    let stats = json_lines(&run_ok(&data, &["--format", "json", "stats"]));
+    let top = stats
+        .iter()
+        .find(|r| r["section"] == "Top source IPs by failures")
+        .expect("top failing sources");
+    assert_eq!(top["failures"], 12);
+    let disk = stats
+        .iter()
+        .find(|r| r["section"] == "Disk" && r["tier"] == "all")
+        .unwrap();
+    assert_eq!(disk["events"], 3_001);
+    assert!(disk["bytes_per_event"].as_f64().unwrap() > 0.0);
+    assert!(run_ok(&data, &["stats"]).contains("Alerts by severity"));
+
+    // retention with an explicit date: the day goes cold, stays searchable, then is deleted
+    let moved = run_ok(&data, &["retention", "run", "--today", "2026-05-01"]);
+    assert!(moved.contains("1 days moved to the cold tier"), "{moved}");
+    assert_eq!(counts(&data), (3_001, 3_001));
+    assert_eq!(
+        sql(&data, "SELECT count(*) AS n FROM events_hot")[0]["n"],
+        0
+    );
+    assert_eq!(n(&["source.ip:203.0.113.9", "--limit", "100000"]), 12);
+    let gone = run_ok(
+        &data,
+        &[
+            "--format",
+            "json",
+            "retention",
+            "run",
+            "--today",
+            "2099-01-01",
+            "--delete-days",
+            "400",
+        ],
+    );
+    let rep: serde_json::Value = serde_json::from_str(gone.trim()).unwrap();
+    assert_eq!(rep["deleted"], serde_json::json!(["2026-03-14"]), "{gone}");
+    assert_eq!(counts(&data), (0, 0));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn sql_is_read_only_and_needs_a_store() {
+    let d = tmp("ro");
+    let data = d.join("data");
+    let out = tansa()
+        .arg("--data")
+        .arg(&data)
+        .args(["sql", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no store"));
+    let log = d.join("auth.log");
+    numbered_log(&log, 10);
+    assert!(analyze(&data, &log).status.success());
+    for bad in [
+        "DELETE FROM events_hot",
+        "WITH x AS (SELECT 1) DELETE FROM events_hot",
+    ] {
+        let out = tansa()
+            .arg("--data")
+            .arg(&data)
+            .args(["sql", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+    }
+    assert_eq!(counts(&data), (10, 10));
     std::fs::remove_dir_all(&d).unwrap();
 }

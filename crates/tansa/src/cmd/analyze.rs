@@ -11,11 +11,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tansa_detect::{builtin, Alert, Engine, Limits};
 use tansa_event::format_ts;
 use tansa_pipeline::{Progress, Summary};
+use tansa_store::{Backend, DuckStore};
 
 use crate::cli::{AnalyzeArgs, OutputFormat};
 use crate::output::{cell, clean};
 
-pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCode> {
+pub fn run(
+    a: &AnalyzeArgs,
+    format: OutputFormat,
+    data: &Path,
+    cold: Option<&Path>,
+) -> Result<ExitCode> {
     let opts = super::options(&a.input)?;
     let engine = if a.rules.is_empty() {
         Engine::new(builtin::rules(), Limits::default())
@@ -37,7 +43,7 @@ pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCod
     let mut store = if a.no_store {
         None
     } else {
-        Some(StoreSink::open(data, &opts)?)
+        Some(StoreSink::open(data, cold, &opts)?)
     };
     let progress = Progress::default();
     let total: u64 = tansa_parse::input::discover(&opts.paths)?
@@ -60,7 +66,7 @@ pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCod
     })?;
     let elapsed = started.elapsed();
     let stored = match store {
-        Some(st) => Some(st.finish(&summary.alerts)?),
+        Some(st) => Some(st.finish(&summary.alerts, &super::store::policy(&a.retention))?),
         None => None,
     };
     let stdout = std::io::stdout();
@@ -69,13 +75,19 @@ pub fn run(a: &AnalyzeArgs, format: OutputFormat, data: &Path) -> Result<ExitCod
         OutputFormat::Json => json(&mut out, &summary, elapsed)?,
         OutputFormat::Text => text(&mut out, &summary, elapsed, a.quiet)?,
     }
-    if let (Some((new, old, path)), OutputFormat::Text) = (&stored, format) {
+    if let (Some(st), OutputFormat::Text) = (&stored, format) {
         writeln!(
             out,
-            "\nstored {new} events ({old} were already stored) and {} alerts in {}",
+            "\nstored {} events ({} were already stored) and {} alerts in {}",
+            st.new,
+            st.old,
             summary.alerts.len(),
-            clean(&path.display().to_string())
+            clean(&st.path.display().to_string())
         )?;
+        let r = &st.retention;
+        if !r.moved.is_empty() || !r.deleted.is_empty() {
+            writeln!(out, "retention: {}", super::store::retention_summary(r))?;
+        }
     }
     out.flush()?;
     for s in &summary.sources {
@@ -91,7 +103,7 @@ const STORE_BATCH: usize = 50_000;
 
 /// A source's place in the store.
 struct SourceState {
-    fingerprint: String,
+    fingerprint: u64,
     /// Lines before this offset were stored by an earlier run.
     stored_below: u64,
     next_offset: u64,
@@ -99,25 +111,37 @@ struct SourceState {
     lines: u64,
 }
 
-type Batch = (
-    Vec<tansa_event::Event>,
-    Vec<(tansa_store::Checkpoint, String, Option<String>, u64)>,
-);
+/// What storing a run did.
+struct Stored {
+    new: u64,
+    old: u64,
+    path: std::path::PathBuf,
+    retention: tansa_store::RetentionReport,
+}
 
 /// Stores what a run reads: the detection thread hands over copies of new events; a writer
-/// thread commits them in batches, each with the checkpoints it completes (crash-safe).
+/// thread turns them into Arrow batches and commits each with the checkpoints it completes
+/// (crash-safe).
 struct StoreSink {
     sources: std::collections::HashMap<String, SourceState>,
-    buf: Vec<tansa_event::Event>,
-    tx: Option<crossbeam_channel::Sender<Batch>>,
-    writer: Option<std::thread::JoinHandle<Result<tansa_store::Store>>>,
+    batch: tansa_store::Batch,
+    tx: Option<crossbeam_channel::Sender<tansa_store::Batch>>,
+    writer: Option<std::thread::JoinHandle<Result<DuckStore>>>,
     new: u64,
     old: u64,
 }
 
+fn new_batch() -> tansa_store::Batch {
+    tansa_store::Batch {
+        events: Vec::with_capacity(STORE_BATCH),
+        fingerprints: Vec::with_capacity(STORE_BATCH),
+        checkpoints: Vec::new(),
+    }
+}
+
 impl StoreSink {
-    fn open(data: &Path, opts: &tansa_pipeline::Options) -> Result<Self> {
-        let store = tansa_store::Store::open(data)
+    fn open(data: &Path, cold: Option<&Path>, opts: &tansa_pipeline::Options) -> Result<Self> {
+        let store = DuckStore::open(data, cold)
             .with_context(|| format!("opening the store in {}", data.display()))?;
         let mut sources = std::collections::HashMap::new();
         for src in tansa_parse::input::discover(&opts.paths)? {
@@ -127,7 +151,7 @@ impl StoreSink {
                 let _ = r.take(1024).read_to_end(&mut head);
             }
             let fingerprint = tansa_store::fingerprint(&head);
-            let stored_below = store.checkpoint(&fingerprint)?;
+            let stored_below = store.checkpoint(fingerprint)?;
             sources.insert(
                 src.path.to_string_lossy().into_owned(),
                 SourceState {
@@ -139,17 +163,26 @@ impl StoreSink {
                 },
             );
         }
-        let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
-        let writer = std::thread::spawn(move || -> Result<tansa_store::Store> {
+        // detection → (events) → Arrow conversion thread → (record batches) → writer thread
+        let (tx, rx) = crossbeam_channel::bounded::<tansa_store::Batch>(2);
+        let (ptx, prx) = crossbeam_channel::bounded::<tansa_store::Prepared>(1);
+        std::thread::spawn(move || {
+            for batch in rx.iter() {
+                if ptx.send(DuckStore::prepare(&batch)).is_err() {
+                    break;
+                }
+            }
+        });
+        let writer = std::thread::spawn(move || -> Result<DuckStore> {
             let mut store = store;
-            for (events, cps) in rx.iter() {
-                store.write(&events, &cps)?;
+            for p in prx.iter() {
+                store.write_prepared(p)?;
             }
             Ok(store)
         });
         Ok(StoreSink {
             sources,
-            buf: Vec::with_capacity(STORE_BATCH),
+            batch: new_batch(),
             tx: Some(tx),
             writer: Some(writer),
             new: 0,
@@ -168,43 +201,54 @@ impl StoreSink {
         s.next_offset = s.next_offset.max(ev.offset + ev.raw.len() as u64 + 1);
         s.lines += 1;
         self.new += 1;
-        self.buf.push(ev.clone());
-        if self.buf.len() >= STORE_BATCH {
+        self.batch.fingerprints.push(s.fingerprint);
+        self.batch.events.push(ev.clone());
+        if self.batch.events.len() >= STORE_BATCH {
             self.send();
         }
     }
 
     /// Hands the buffered events and the checkpoints they reach to the writer.
     fn send(&mut self) {
-        let events = std::mem::replace(&mut self.buf, Vec::with_capacity(STORE_BATCH));
-        let cps = self
+        let mut batch = std::mem::replace(&mut self.batch, new_batch());
+        batch.checkpoints = self
             .sources
             .iter_mut()
             .filter(|(_, s)| s.lines > 0)
-            .map(|(path, s)| {
-                let cp = tansa_store::Checkpoint {
-                    fingerprint: s.fingerprint.clone(),
-                    next_offset: s.next_offset,
-                };
-                let lines = std::mem::take(&mut s.lines);
-                (cp, path.clone(), s.host.clone(), lines)
+            .map(|(path, s)| tansa_store::Checkpoint {
+                fingerprint: s.fingerprint,
+                path: path.clone(),
+                host: s.host.clone(),
+                next_offset: s.next_offset,
+                lines: std::mem::take(&mut s.lines),
             })
             .collect();
         if let Some(tx) = &self.tx {
-            let _ = tx.send((events, cps));
+            let _ = tx.send(batch);
         }
     }
 
-    /// Writes what is left and the alerts; returns (new events, events already stored, path).
-    fn finish(mut self, alerts: &[Alert]) -> Result<(u64, u64, std::path::PathBuf)> {
+    /// Writes what is left and the alerts, then applies the retention policy.
+    fn finish(mut self, alerts: &[Alert], policy: &tansa_store::Policy) -> Result<Stored> {
         self.send();
         drop(self.tx.take());
         let mut store = match self.writer.take().map(|w| w.join()) {
             Some(Ok(r)) => r?,
             _ => anyhow::bail!("the store writer stopped"),
         };
-        store.write_alerts(alerts)?;
-        Ok((self.new, self.old, store.path().to_owned()))
+        let fps: std::collections::HashMap<&str, u64> = self
+            .sources
+            .iter()
+            .map(|(p, s)| (p.as_str(), s.fingerprint))
+            .collect();
+        store.write_alerts(alerts, &|p: &str| fps.get(p).copied())?;
+        let retention = store.retention(policy, None).context("retention")?;
+        Ok(Stored {
+            new: self.new,
+            old: self.old,
+            path: store.path().to_owned(),
+            retention,
+        })
     }
 }
 

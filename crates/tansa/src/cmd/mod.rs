@@ -3,7 +3,7 @@
 mod analyze;
 mod parse;
 mod rules;
-mod sql;
+mod store;
 
 use std::process::ExitCode;
 
@@ -14,9 +14,20 @@ use crate::cli::{Cli, Command, InputArgs};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Analyze(a) => analyze::run(&a, cli.format, &cli.data),
+        Command::Analyze(a) => analyze::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Parse(a) => parse::run(&a, cli.format),
-        Command::Sql(a) => sql::run(&a, cli.format, &cli.data),
+        Command::Sql(a) => store::sql(&a.query, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Search(a) => store::search(&a, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
+            store::retention(
+                &retention,
+                today.as_deref(),
+                cli.format,
+                &cli.data,
+                cli.cold.as_deref(),
+            )
+        }
         Command::Rules(crate::cli::RulesCommand::Check(a)) => rules::check(&a, cli.format),
     }
 }

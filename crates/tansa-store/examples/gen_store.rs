@@ -1,0 +1,103 @@
+//! Generates a store of N auth.log-like events (default 100M, 30 days, 20 hosts, 200k source
+//! addresses with a heavy-tailed distribution, 5% successful logins) directly in DuckDB, then
+//! times the queries the storage issue names and prints the disk use per event.
+//!
+//! Usage: cargo run --release -p tansa-store --example gen_store -- DIR [N] [--cold]
+//! (`scripts/gen-store` runs it). With --cold, every day is then moved to the Parquet tier and
+//! the queries are timed again through the `events` view.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tansa_store::{Backend, DuckStore, Policy, SearchRequest};
+
+const CHUNK: u64 = 10_000_000;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = PathBuf::from(args.first().ok_or("usage: gen_store DIR [N] [--cold]")?);
+    let n: u64 = args
+        .get(1)
+        .filter(|a| !a.starts_with("--"))
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(100_000_000);
+    let cold = args.iter().any(|a| a == "--cold");
+    let mut store = DuckStore::open(&dir, None)?;
+    let have = store.event_count()?;
+    if have < n {
+        let t = Instant::now();
+        let mut start = have;
+        while start < n {
+            let end = (start + CHUNK).min(n);
+            store.generate(start, end, n)?;
+            eprintln!(
+                "generated {end}/{n} events, {:.0} s",
+                t.elapsed().as_secs_f64()
+            );
+            start = end;
+        }
+        store.sql("SELECT 1")?; // keep the connection warm
+        eprintln!(
+            "generation: {:.0} s ({:.0} events/s)",
+            t.elapsed().as_secs_f64(),
+            (n - have) as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+    report(&store, n)?;
+    if cold {
+        let t = Instant::now();
+        let r = store.retention(
+            &Policy {
+                hot_days: 0,
+                delete_days: 100_000,
+            },
+            Some("2099-01-01"),
+        )?;
+        eprintln!(
+            "moved {} days to Parquet in {:.0} s",
+            r.moved.len(),
+            t.elapsed().as_secs_f64()
+        );
+        report(&store, n)?;
+    }
+    Ok(())
+}
+
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let r = f();
+    println!("{what}: {:.3} s", t.elapsed().as_secs_f64());
+    r
+}
+
+fn report(store: &DuckStore, n: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let (hot, cold) = store.disk_bytes();
+    println!(
+        "store: {n} events; hot {hot} bytes, cold {cold} bytes; {:.1} bytes/event",
+        (hot + cold) as f64 / n as f64
+    );
+    // a middling attacker (rank ~1000 of 200k) and the heaviest one
+    for ip in ["11.5.0.1", "11.0.0.1"] {
+        let t = timed(
+            &format!("all events of source.ip:{ip} in time order"),
+            || {
+                store.search(&SearchRequest {
+                    query: format!("source.ip:{ip}"),
+                    limit: 10_000_000,
+                    ..Default::default()
+                })
+            },
+        )?;
+        println!("  ({} events)", t.rows.len());
+    }
+    let t = timed("top 10 source IPs by failures over 30 days", || {
+        store.sql(
+            "SELECT source_ip, count(*) AS failures FROM events WHERE outcome = 'failure' \
+             AND ts >= TIMESTAMP '2026-10-01' AND ts < TIMESTAMP '2026-10-31' \
+             GROUP BY source_ip ORDER BY failures DESC LIMIT 10",
+        )
+    })?;
+    println!("  (first: {:?})", t.rows.first());
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! The events table: its columns, the ECS names users know them by, and the conversion of a
+//! batch of [`Event`]s into one Arrow record batch (what the DuckDB appender takes whole —
+//! one call per batch, no per-row statement).
+
+use std::sync::Arc;
+
+use duckdb::arrow::array::{
+    ArrayRef, Date32Builder, Int16Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt16Builder, UInt64Builder,
+};
+use duckdb::arrow::datatypes::{DataType, Field as AField, Schema, TimeUnit};
+use duckdb::arrow::record_batch::RecordBatch;
+use tansa_event::{Event, Field, Val};
+
+/// SQL type of a column, and how search compares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    /// An address kept as text; search accepts CIDR blocks for it.
+    Ip,
+    Int,
+    Time,
+    Date,
+    Json,
+}
+
+/// One column of `events`: its name in SQL, its ECS name (what `tansa search` accepts), type.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub ecs: &'static str,
+    pub kind: Kind,
+    pub sql_type: &'static str,
+}
+
+const fn col(name: &'static str, ecs: &'static str, kind: Kind, sql_type: &'static str) -> Column {
+    Column {
+        name,
+        ecs,
+        kind,
+        sql_type,
+    }
+}
+
+/// The columns of `events`, in table order.
+pub const COLUMNS: &[Column] = &[
+    col("id", "event.id", Kind::Int, "UBIGINT"),
+    col("day", "day", Kind::Date, "DATE"),
+    col("ts", "@timestamp", Kind::Time, "TIMESTAMP"),
+    col("ingested", "event.ingested", Kind::Time, "TIMESTAMP"),
+    col("time_text", "event.created", Kind::Text, "VARCHAR"),
+    col("kind", "event.kind", Kind::Text, "VARCHAR"),
+    col("dataset", "event.dataset", Kind::Text, "VARCHAR"),
+    col("category", "event.category", Kind::Text, "VARCHAR"),
+    col("type", "event.type", Kind::Text, "VARCHAR"),
+    col("action", "event.action", Kind::Text, "VARCHAR"),
+    col("outcome", "event.outcome", Kind::Text, "VARCHAR"),
+    col("host", "host.name", Kind::Text, "VARCHAR"),
+    col("source_ip", "source.ip", Kind::Ip, "VARCHAR"),
+    col("source_port", "source.port", Kind::Int, "USMALLINT"),
+    col("destination_ip", "destination.ip", Kind::Ip, "VARCHAR"),
+    col(
+        "destination_port",
+        "destination.port",
+        Kind::Int,
+        "USMALLINT",
+    ),
+    col("user_name", "user.name", Kind::Text, "VARCHAR"),
+    col("process_name", "process.name", Kind::Text, "VARCHAR"),
+    col("process_pid", "process.pid", Kind::Int, "BIGINT"),
+    col(
+        "command_line",
+        "process.command_line",
+        Kind::Text,
+        "VARCHAR",
+    ),
+    col("url", "url.original", Kind::Text, "VARCHAR"),
+    col("http_method", "http.request.method", Kind::Text, "VARCHAR"),
+    col(
+        "http_status",
+        "http.response.status_code",
+        Kind::Int,
+        "SMALLINT",
+    ),
+    col("user_agent", "user_agent.original", Kind::Text, "VARCHAR"),
+    col("log_path", "log.file.path", Kind::Text, "VARCHAR"),
+    col("log_offset", "log.offset", Kind::Int, "UBIGINT"),
+    col("agent_id", "agent.id", Kind::Text, "VARCHAR"),
+    col("fields", "fields", Kind::Json, "JSON"),
+    col("raw", "message", Kind::Text, "VARCHAR"),
+];
+
+/// The column an ECS name (or a column name) refers to.
+pub fn column(name: &str) -> Option<&'static Column> {
+    COLUMNS.iter().find(|c| c.ecs == name || c.name == name)
+}
+
+/// `CREATE TABLE` for the hot events table.
+pub fn create_table(table: &str) -> String {
+    let cols: Vec<String> = COLUMNS
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.sql_type))
+        .collect();
+    format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", "))
+}
+
+/// Event fields with a column of their own (the rest go to `fields`).
+const OWN_COLUMN: &[Field] = &[
+    Field::USER_NAME,
+    Field::PROCESS_NAME,
+    Field::PROCESS_PID,
+    Field::PROCESS_COMMAND_LINE,
+    Field::URL_ORIGINAL,
+    Field::HTTP_METHOD,
+    Field::HTTP_STATUS,
+    Field::USER_AGENT,
+    Field::HOST_NAME,
+    Field::MESSAGE,
+];
+
+/// A stable id for the line at `offset` of the source with fingerprint `fp` (the same in
+/// every run and for a rotated copy of the file).
+pub fn event_id(fp: u64, offset: u64) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e3779b97f4a7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+    mix(fp ^ mix(offset))
+}
+
+const DAY_NS: i64 = 86_400_000_000_000;
+
+fn schema() -> Arc<Schema> {
+    let fields: Vec<AField> = COLUMNS
+        .iter()
+        .map(|c| {
+            let t = match c.sql_type {
+                "UBIGINT" => DataType::UInt64,
+                "DATE" => DataType::Date32,
+                "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
+                "USMALLINT" => DataType::UInt16,
+                "BIGINT" => DataType::Int64,
+                "SMALLINT" => DataType::Int16,
+                _ => DataType::Utf8,
+            };
+            AField::new(c.name, t, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Builds the record batch of `events`; `fingerprints[i]` is the fingerprint of event i's
+/// source (for the event id).
+pub fn record_batch(events: &[Event], fingerprints: &[u64]) -> RecordBatch {
+    let n = events.len();
+    let text = || StringBuilder::with_capacity(n, n * 8);
+    let mut id = UInt64Builder::with_capacity(n);
+    let mut day = Date32Builder::with_capacity(n);
+    let mut ts = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut ingested = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut time_text = text();
+    let mut kind = text();
+    let mut dataset = text();
+    let mut category = text();
+    let mut etype = text();
+    let mut action = text();
+    let mut outcome = text();
+    let mut host = text();
+    let mut source_ip = text();
+    let mut source_port = UInt16Builder::with_capacity(n);
+    let mut destination_ip = text();
+    let mut destination_port = UInt16Builder::with_capacity(n);
+    let mut user_name = text();
+    let mut process_name = text();
+    let mut process_pid = Int64Builder::with_capacity(n);
+    let mut command_line = text();
+    let mut url = text();
+    let mut http_method = text();
+    let mut http_status = Int16Builder::with_capacity(n);
+    let mut user_agent = text();
+    let mut log_path = text();
+    let mut log_offset = UInt64Builder::with_capacity(n);
+    let mut agent_id = text();
+    let mut fields = text();
+    let mut raw = StringBuilder::with_capacity(n, events.iter().map(|e| e.raw.len()).sum());
+
+    let mut ipbuf = String::with_capacity(40);
+    let mut json = String::with_capacity(256);
+    for (i, ev) in events.iter().enumerate() {
+        id.append_value(event_id(
+            fingerprints.get(i).copied().unwrap_or(0),
+            ev.offset,
+        ));
+        day.append_value(ev.timestamp.div_euclid(DAY_NS) as i32);
+        ts.append_value(ev.timestamp.div_euclid(1000));
+        ingested.append_value(ev.ingested.div_euclid(1000));
+        time_text.append_option(ev.time_text.map(|(s, e)| ev.span(s, e)));
+        kind.append_value(ev.kind.as_str());
+        dataset.append_option((!ev.dataset.is_empty()).then_some(ev.dataset));
+        category.append_option(ev.category.as_str());
+        etype.append_option(ev.event_type.as_str());
+        action.append_option(ev.action);
+        outcome.append_option(ev.outcome.as_str());
+        host.append_option(ev.host_name());
+        for (b, ip) in [
+            (&mut source_ip, ev.source_ip),
+            (&mut destination_ip, ev.destination_ip),
+        ] {
+            match ip {
+                Some(ip) => {
+                    use std::fmt::Write;
+                    ipbuf.clear();
+                    let _ = write!(ipbuf, "{ip}");
+                    b.append_value(&ipbuf);
+                }
+                None => b.append_null(),
+            }
+        }
+        source_port.append_option(ev.source_port);
+        destination_port.append_option(ev.destination_port);
+        let s = |f| ev.get(f).map(|v| ev.val_str(v));
+        user_name.append_option(s(Field::USER_NAME));
+        process_name.append_option(s(Field::PROCESS_NAME));
+        process_pid.append_option(match ev.get(Field::PROCESS_PID) {
+            Some(Val::Int(i)) => Some(*i),
+            _ => None,
+        });
+        command_line.append_option(s(Field::PROCESS_COMMAND_LINE));
+        url.append_option(s(Field::URL_ORIGINAL));
+        http_method.append_option(s(Field::HTTP_METHOD));
+        http_status.append_option(match ev.get(Field::HTTP_STATUS) {
+            Some(Val::Int(i)) => i16::try_from(*i).ok(),
+            _ => None,
+        });
+        user_agent.append_option(s(Field::USER_AGENT));
+        log_path.append_value(&*ev.origin.path);
+        log_offset.append_value(ev.offset);
+        agent_id.append_value(&*ev.origin.agent_id);
+        json.clear();
+        for (f, v) in &ev.fields {
+            if OWN_COLUMN.contains(f) {
+                continue;
+            }
+            json.push(if json.is_empty() { '{' } else { ',' });
+            push_json_str(&mut json, f.name());
+            json.push(':');
+            match v {
+                Val::Int(i) => {
+                    use std::fmt::Write;
+                    let _ = write!(json, "{i}");
+                }
+                Val::Bool(b) => json.push_str(if *b { "true" } else { "false" }),
+                other => push_json_str(&mut json, &ev.val_str(other)),
+            }
+        }
+        if json.is_empty() {
+            fields.append_null();
+        } else {
+            json.push('}');
+            fields.append_value(&json);
+        }
+        raw.append_value(ev.raw_str());
+    }
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(day.finish()),
+        Arc::new(ts.finish()),
+        Arc::new(ingested.finish()),
+        Arc::new(time_text.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(dataset.finish()),
+        Arc::new(category.finish()),
+        Arc::new(etype.finish()),
+        Arc::new(action.finish()),
+        Arc::new(outcome.finish()),
+        Arc::new(host.finish()),
+        Arc::new(source_ip.finish()),
+        Arc::new(source_port.finish()),
+        Arc::new(destination_ip.finish()),
+        Arc::new(destination_port.finish()),
+        Arc::new(user_name.finish()),
+        Arc::new(process_name.finish()),
+        Arc::new(process_pid.finish()),
+        Arc::new(command_line.finish()),
+        Arc::new(url.finish()),
+        Arc::new(http_method.finish()),
+        Arc::new(http_status.finish()),
+        Arc::new(user_agent.finish()),
+        Arc::new(log_path.finish()),
+        Arc::new(log_offset.finish()),
+        Arc::new(agent_id.finish()),
+        Arc::new(fields.finish()),
+        Arc::new(raw.finish()),
+    ];
+    RecordBatch::try_new(schema(), arrays).expect("the builders follow the schema")
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut s = String::new();
+        push_json_str(&mut s, "a\"b\\c\n\u{1}é");
+        let back: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, "a\"b\\c\n\u{1}é");
+    }
+
+    #[test]
+    fn event_ids_are_stable_and_spread() {
+        assert_eq!(event_id(1, 2), event_id(1, 2));
+        assert_ne!(event_id(1, 2), event_id(2, 1));
+        let ids: std::collections::HashSet<u64> = (0..10_000).map(|o| event_id(7, o)).collect();
+        assert_eq!(ids.len(), 10_000);
+    }
+
+    #[test]
+    fn every_column_has_one_name() {
+        for c in COLUMNS {
+            assert_eq!(column(c.ecs).unwrap().name, c.name);
+            assert_eq!(column(c.name).unwrap().name, c.name);
+        }
+        assert_eq!(schema().fields().len(), COLUMNS.len());
+    }
+}
