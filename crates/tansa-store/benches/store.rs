@@ -32,13 +32,13 @@ fn events(path: &str, n: usize) -> Vec<Event> {
 
 fn bench(c: &mut Criterion) {
     let dir = std::env::var("TANSA_BENCH_LOGS").unwrap_or_else(|_| "/tmp/bench".into());
-    const N: usize = 100_000;
+    const N: usize = tansa_store::ROW_GROUP;
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
     for name in ["auth.log", "access.log"] {
         let evs = events(&format!("{dir}/{name}"), N);
-        let fps = vec![1u64; evs.len()];
+        let fps = vec![1u32; evs.len()];
         g.bench_function(format!("arrow {name}"), |b| {
             b.iter(|| tansa_store::columns::record_batch(&evs, &fps))
         });
@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
                 store
                     .write(&Batch {
                         events: evs.clone(),
-                        fingerprints: fps.clone(),
+                        sources: fps.clone(),
                         checkpoints: vec![Checkpoint {
                             fingerprint: 1,
                             path: name.into(),

@@ -1,6 +1,7 @@
 //! Generates a store of N auth.log-like events (default 100M, 30 days, 20 hosts, 200k source
 //! addresses with a heavy-tailed distribution, 5% successful logins) directly in DuckDB, then
-//! times the queries the storage issue names and prints the disk use per event.
+//! sorts the finished days by source address (as `tansa retention run` does), times the queries
+//! the storage issue names and prints the disk use per event.
 //!
 //! Usage: cargo run --release -p tansa-store --example gen_store -- DIR [N] [--cold]
 //! (`scripts/gen-store` runs it). With --cold, every day is then moved to the Parquet tier and
@@ -44,6 +45,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (n - have) as f64 / t.elapsed().as_secs_f64()
         );
     }
+    println!(
+        "as generated: {:.1} bytes/event",
+        store.disk_bytes().0 as f64 / n as f64
+    );
+    // what `tansa retention run` (and serve's maintenance) does to finished hot days
+    let t = Instant::now();
+    let r = store.retention(
+        &Policy {
+            hot_days: 100_000,
+            delete_days: 100_000,
+            cluster: true,
+        },
+        Some("2099-01-01"),
+    )?;
+    if !r.clustered.is_empty() {
+        eprintln!(
+            "sorted {} hot days by source address in {:.0} s",
+            r.clustered.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
     report(&store, n)?;
     if cold {
         let t = Instant::now();
@@ -51,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &Policy {
                 hot_days: 0,
                 delete_days: 100_000,
+                cluster: false,
             },
             Some("2099-01-01"),
         )?;

@@ -25,15 +25,18 @@ pub mod columns;
 pub mod retention;
 pub mod search;
 pub mod synth;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
+use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{params, params_from_iter, Connection};
 use serde::{Deserialize, Serialize};
 use tansa_detect::Alert;
 use tansa_event::Event;
 
 pub use retention::{Policy, RetentionReport};
+pub use writer::ParallelWriter;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -62,21 +65,33 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
+
+/// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
+/// straight into the database file when their transaction commits.
+pub const ROW_GROUP: usize = 122_880;
 
 /// The hot events table (the view `events` adds the cold tier).
 pub const HOT: &str = "events_hot";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-CREATE TABLE IF NOT EXISTS sources (
-    fingerprint UBIGINT PRIMARY KEY,
+-- one row per source and committed batch (appends never conflict, so batches can be written
+-- by parallel transactions); a source's checkpoint is its largest next_offset. Compacted to one
+-- row per source when a writer opens the store.
+CREATE TABLE IF NOT EXISTS source_marks (
+    fingerprint UBIGINT,
     path VARCHAR,
     host VARCHAR,
     next_offset UBIGINT,
     lines UBIGINT,
     updated TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS source_numbers (fingerprint UBIGINT PRIMARY KEY, number UINTEGER UNIQUE);
+CREATE OR REPLACE VIEW sources AS SELECT fingerprint, arg_max(path, next_offset) AS path,
+    arg_max(host, next_offset) AS host, max(next_offset) AS next_offset,
+    sum(lines)::UBIGINT AS lines, max(updated) AS updated
+    FROM source_marks GROUP BY fingerprint;
 CREATE TABLE IF NOT EXISTS alerts (
     id VARCHAR PRIMARY KEY,
     rule_id VARCHAR,
@@ -119,6 +134,7 @@ CREATE TABLE IF NOT EXISTS cases (
     notes JSON
 );
 CREATE TABLE IF NOT EXISTS case_alerts (case_id VARCHAR, alert_id VARCHAR);
+CREATE TABLE IF NOT EXISTS clustered (day DATE PRIMARY KEY, rows UBIGINT);
 CREATE TABLE IF NOT EXISTS cold_parts (day DATE, file VARCHAR PRIMARY KEY, rows UBIGINT, created TIMESTAMP, ingested_max TIMESTAMP);
 "#;
 
@@ -197,11 +213,12 @@ pub struct Checkpoint {
     pub lines: u64,
 }
 
-/// A batch to commit: events, the fingerprint of each event's source, the checkpoints.
+/// A batch to commit: events, the number of each event's source
+/// ([`Backend::source_number`]), the checkpoints.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<Event>,
-    pub fingerprints: Vec<u64>,
+    pub sources: Vec<u32>,
     pub checkpoints: Vec<Checkpoint>,
 }
 
@@ -215,14 +232,16 @@ pub struct Prepared {
 pub trait Backend: Send {
     /// The stored offset of a source (0 when new).
     fn checkpoint(&self, fingerprint: u64) -> Result<u64>;
+    /// The store's number for a source (assigned on first sight): part of its event ids.
+    fn source_number(&mut self, fingerprint: u64) -> Result<u32>;
     /// Commits events and their checkpoints together.
     fn write(&mut self, batch: &Batch) -> Result<()>;
-    /// Stores alerts (replacing earlier versions) and their event links; `fingerprint` maps
-    /// a source path to its fingerprint.
+    /// Stores alerts (replacing earlier versions) and their event links; `source` maps a
+    /// source path to its number.
     fn write_alerts(
         &mut self,
         alerts: &[Alert],
-        fingerprint: &dyn Fn(&str) -> Option<u64>,
+        source: &dyn Fn(&str) -> Option<u32>,
     ) -> Result<()>;
     /// A read-only SQL statement.
     fn sql(&self, sql: &str) -> Result<Table>;
@@ -257,6 +276,7 @@ impl DuckStore {
         })?;
         let path = dir.join("tansa.duckdb");
         let conn = Connection::open(&path).map_err(|source| open_error(&path, source))?;
+        conn.register_table_function::<ArrowVTab>("arrow")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(&columns::create_table(HOT))?;
         let version: Option<String> = conn
@@ -283,6 +303,7 @@ impl DuckStore {
         }
         let cold = cold.map(Path::to_owned).unwrap_or_else(|| dir.join("cold"));
         let s = DuckStore { conn, path, cold };
+        s.compact_marks()?;
         retention::recover(&s)?;
         s.prepare_session()?;
         Ok(s)
@@ -382,7 +403,7 @@ impl DuckStore {
     pub fn prepare(batch: &Batch) -> Prepared {
         Prepared {
             records: (!batch.events.is_empty())
-                .then(|| columns::record_batch(&batch.events, &batch.fingerprints)),
+                .then(|| columns::record_batch(&batch.events, &batch.sources)),
             checkpoints: batch.checkpoints.clone(),
         }
     }
@@ -390,21 +411,33 @@ impl DuckStore {
     /// Commits a prepared batch: its events and checkpoints in one transaction.
     pub fn write_prepared(&mut self, p: Prepared) -> Result<()> {
         let tx = self.conn.transaction()?;
-        if let Some(rb) = p.records {
-            let mut app = tx.appender(HOT)?;
-            app.append_record_batch(rb)?;
-            app.flush()?;
-        }
-        for cp in &p.checkpoints {
-            tx.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, now()) ON CONFLICT (fingerprint) DO UPDATE SET \
-                 path = excluded.path, host = excluded.host, next_offset = excluded.next_offset, \
-                 lines = sources.lines + excluded.lines, updated = excluded.updated",
-                params![cp.fingerprint, cp.path, cp.host, cp.next_offset, cp.lines],
-            )?;
-        }
+        append(&tx, p)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Folds the checkpoint rows of each source into one.
+    fn compact_marks(&self) -> Result<()> {
+        let (rows, sources): (u64, u64) = self.conn.query_row(
+            "SELECT count(*), count(DISTINCT fingerprint) FROM source_marks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if rows > sources {
+            self.conn.execute_batch(
+                "BEGIN; CREATE TEMP TABLE folded AS SELECT * FROM sources; DELETE FROM source_marks; \
+                 INSERT INTO source_marks SELECT * FROM folded; DROP TABLE folded; COMMIT;",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A writer that commits batches from `threads` connections at once, in the order they
+    /// were given (so that a source's checkpoint never passes a batch that is not yet
+    /// committed). Converting, compressing and writing row groups runs in parallel; only the
+    /// commits take turns.
+    pub fn parallel_writer(self, threads: usize) -> Result<ParallelWriter> {
+        ParallelWriter::new(self, threads)
     }
 
     /// Bytes on disk: the database file and the cold files.
@@ -419,6 +452,22 @@ impl DuckStore {
             .sum();
         (hot, cold)
     }
+}
+
+/// Adds a prepared batch to a transaction: its events and its checkpoint rows.
+fn append(tx: &duckdb::Transaction<'_>, p: Prepared) -> Result<()> {
+    if let Some(rb) = p.records {
+        // DuckDB scans the batch through the `arrow` table function: one INSERT per batch.
+        let reg = ArrowBatchRegistration::new(rb);
+        tx.execute(&format!("INSERT INTO {HOT} SELECT * FROM arrow(?)"), [&reg])?;
+    }
+    for cp in &p.checkpoints {
+        tx.execute(
+            "INSERT INTO source_marks VALUES (?, ?, ?, ?, ?, now())",
+            params![cp.fingerprint, cp.path, cp.host, cp.next_offset, cp.lines],
+        )?;
+    }
+    Ok(())
 }
 
 fn open_error(path: &Path, source: duckdb::Error) -> StoreError {
@@ -446,6 +495,36 @@ fn ts_text(ns: i64) -> String {
 }
 
 impl Backend for DuckStore {
+    fn source_number(&mut self, fingerprint: u64) -> Result<u32> {
+        let tx = self.conn.transaction()?;
+        let have: Option<u32> = tx
+            .query_row(
+                "SELECT number FROM source_numbers WHERE fingerprint = ?",
+                params![fingerprint],
+                |r| r.get(0),
+            )
+            .ok();
+        let n = match have {
+            Some(n) => n,
+            None => {
+                let n: u32 = tx.query_row(
+                    "INSERT INTO source_numbers SELECT ?, coalesce(max(number), 0) + 1 \
+                     FROM source_numbers RETURNING number",
+                    params![fingerprint],
+                    |r| r.get(0),
+                )?;
+                if u64::from(n) >= 1 << (64 - columns::OFFSET_BITS) {
+                    return Err(StoreError::Invalid(
+                        "more sources than event ids can number".into(),
+                    ));
+                }
+                n
+            }
+        };
+        tx.commit()?;
+        Ok(n)
+    }
+
     fn checkpoint(&self, fingerprint: u64) -> Result<u64> {
         let mut st = self
             .conn
@@ -465,7 +544,7 @@ impl Backend for DuckStore {
     fn write_alerts(
         &mut self,
         alerts: &[Alert],
-        fingerprint: &dyn Fn(&str) -> Option<u64>,
+        source: &dyn Fn(&str) -> Option<u32>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute_batch(
@@ -494,7 +573,7 @@ impl Backend for DuckStore {
                     a.key.to_string(),
                 ])?;
                 for r in &a.events {
-                    let id = fingerprint(&r.path).map(|fp| columns::event_id(fp, r.offset));
+                    let id = source(&r.path).map(|n| columns::event_id(n, r.offset));
                     links.append_row(params![a.id, id, &*r.path, r.offset])?;
                 }
             }
@@ -757,7 +836,7 @@ mod tests {
     fn batch(evs: Vec<Event>, next_offset: u64) -> Batch {
         let n = evs.len() as u64;
         Batch {
-            fingerprints: vec![7; evs.len()],
+            sources: vec![7; evs.len()],
             events: evs,
             checkpoints: vec![Checkpoint {
                 fingerprint: 7,
@@ -792,6 +871,138 @@ mod tests {
         assert_eq!(t.rows[0][1], "2026-03-14 10:00:00");
         assert_eq!(t.rows[0][2], "root");
         assert_eq!(t.rows[0][3], serde_json::json!(columns::event_id(7, 0)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn finished_hot_days_are_sorted_by_address_and_resorted_after_late_events() {
+        let d = dir("cluster");
+        let mut s = DuckStore::open(&d, None).unwrap();
+        // two days (2026-03-14/15) of 1500 events, addresses cycling in arrival order
+        let evs = (0..3000)
+            .map(|i| {
+                let mut e = ev(i, 0);
+                e.timestamp += (i as i64 / 1500) * 86_400_000_000_000;
+                e
+            })
+            .collect();
+        s.write(&batch(evs, 300_000)).unwrap();
+        // rows that follow (in storage order) a row of the same day with a greater address
+        let inversions = |s: &DuckStore| -> u64 {
+            s.sql(
+                "SELECT count(*) FROM (SELECT source_ip, lag(source_ip) OVER \
+                 (PARTITION BY day ORDER BY rowid) AS pip FROM events_hot) WHERE source_ip < pip",
+            )
+            .unwrap()
+            .rows[0][0]
+                .as_u64()
+                .unwrap()
+        };
+        assert!(inversions(&s) > 0);
+        let keep = Policy {
+            hot_days: 1000,
+            delete_days: 2000,
+            cluster: true,
+        };
+        // on 2026-03-16 only the 14th is finished
+        let r = s.retention(&keep, Some("2026-03-16")).unwrap();
+        assert_eq!(r.clustered, vec![("2026-03-14".to_owned(), 1500)]);
+        assert!(inversions(&s) > 0, "the 15th is not sorted yet");
+        let r = s.retention(&keep, Some("2026-03-17")).unwrap();
+        assert_eq!(r.clustered, vec![("2026-03-15".to_owned(), 1500)]);
+        assert_eq!(inversions(&s), 0);
+        assert_eq!(s.event_count().unwrap(), 3000);
+        // a late event for the 14th: the day is sorted again
+        let mut late = ev(5000, 0);
+        late.offset = 400_000;
+        s.write(&batch(vec![late], 400_100)).unwrap();
+        assert!(inversions(&s) > 0);
+        let r = s.retention(&keep, Some("2026-03-17")).unwrap();
+        assert_eq!(r.clustered, vec![("2026-03-14".to_owned(), 1501)]);
+        assert_eq!(inversions(&s), 0);
+        assert_eq!(s.event_count().unwrap(), 3001);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn source_numbers_are_assigned_once_and_kept() {
+        let d = dir("numbers");
+        let mut s = DuckStore::open(&d, None).unwrap();
+        let a = s.source_number(0xaaaa).unwrap();
+        let b = s.source_number(0xbbbb).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(s.source_number(0xaaaa).unwrap(), a);
+        drop(s);
+        let mut s = DuckStore::open(&d, None).unwrap();
+        assert_eq!(s.source_number(0xbbbb).unwrap(), b);
+        assert_eq!(s.source_number(0xaaaa).unwrap(), a);
+        let c = s.source_number(0xcccc).unwrap();
+        assert!(c != a && c != b);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn parallel_writer_commits_every_batch_and_compacts_checkpoints() {
+        let d = dir("parallel");
+        let s = DuckStore::open(&d, None).unwrap();
+        let mut w = s.parallel_writer(3).unwrap();
+        for b in 0..12u64 {
+            let evs = (b * 500..(b + 1) * 500).map(|i| ev(i, 0)).collect();
+            w.write(DuckStore::prepare(&batch(evs, (b + 1) * 50_000)))
+                .unwrap();
+        }
+        let s = w.finish().unwrap();
+        assert_eq!(s.event_count().unwrap(), 6000);
+        assert_eq!(s.checkpoint(7).unwrap(), 12 * 50_000);
+        let marks = |s: &DuckStore| s.sql("SELECT count(*) AS n FROM source_marks").unwrap();
+        assert_eq!(marks(&s).rows[0][0], serde_json::json!(12));
+        let t = s.sql("SELECT lines, path FROM sources").unwrap();
+        assert_eq!(t.rows[0][0], serde_json::json!(6000));
+        drop(s);
+        // a writer folds the rows of each source into one
+        let s = DuckStore::open(&d, None).unwrap();
+        assert_eq!(marks(&s).rows[0][0], serde_json::json!(1));
+        assert_eq!(s.checkpoint(7).unwrap(), 12 * 50_000);
+        assert_eq!(
+            s.sql("SELECT lines FROM sources").unwrap().rows[0][0],
+            serde_json::json!(6000)
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_failed_batch_stops_later_batches_from_committing() {
+        use duckdb::arrow::array::Int32Array;
+        use duckdb::arrow::datatypes::{DataType, Field as AField, Schema};
+        let d = dir("failed");
+        let s = DuckStore::open(&d, None).unwrap();
+        let mut w = s.parallel_writer(2).unwrap();
+        let good = |b: u64| {
+            let evs = (b * 100..(b + 1) * 100).map(|i| ev(i, 0)).collect();
+            DuckStore::prepare(&batch(evs, (b + 1) * 10_000))
+        };
+        w.write(good(0)).unwrap();
+        // batch 2: a record batch the events table does not take
+        let bad = duckdb::arrow::record_batch::RecordBatch::try_new(
+            Arc::new(Schema::new(vec![AField::new("x", DataType::Int32, false)])),
+            vec![Arc::new(Int32Array::from(vec![1]))],
+        )
+        .unwrap();
+        let mut failed = w
+            .write(Prepared {
+                records: Some(bad),
+                checkpoints: batch(Vec::new(), 20_000).checkpoints,
+            })
+            .is_err();
+        for b in 2..6 {
+            failed |= w.write(good(b)).is_err();
+        }
+        let r = w.finish();
+        assert!(failed || r.is_err(), "the failure is reported");
+        let s = DuckStore::open(&d, None).unwrap();
+        // only the batch before the failed one is stored, and the checkpoint stays with it
+        assert_eq!(s.event_count().unwrap(), 100);
+        assert_eq!(s.checkpoint(7).unwrap(), 10_000);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -838,8 +1049,17 @@ mod tests {
     fn search_runs_compiled_queries_with_bound_values() {
         let d = dir("search");
         let mut s = DuckStore::open(&d, None).unwrap();
-        s.write(&batch((0..1000).map(|i| ev(i, 0)).collect(), 100_000))
+        let mut evs: Vec<Event> = (0..1000).map(|i| ev(i, 0)).collect();
+        // url.path is kept in `fields` only when it is not url.original up to `?`
+        for (i, url) in [(0, "/a/b?x=1"), (1, "http://h/a/b")] {
+            evs[i].set_str(Field::URL_ORIGINAL, url);
+            evs[i].set_str(Field::URL_PATH, "/a/b");
+        }
+        s.write(&batch(evs, 100_000)).unwrap();
+        let paths = s
+            .sql("SELECT count(*) FROM events WHERE fields LIKE '%url.path%'")
             .unwrap();
+        assert_eq!(paths.rows[0][0], serde_json::json!(1));
         let n = |q: &str| {
             s.search(&SearchRequest {
                 query: q.into(),
@@ -851,6 +1071,7 @@ mod tests {
             .len()
         };
         assert_eq!(n("source.ip:203.0.113.9"), 4);
+        assert_eq!(n("url.path:\"/a/b\""), 2);
         assert_eq!(n("source.ip:203.0.113.9 AND event.outcome:failure"), 4);
         assert_eq!(n("source.ip:203.0.113.9 AND event.outcome:success"), 0);
         assert_eq!(n("source.ip:203.0.113.0/28"), 16 * 4);
@@ -889,6 +1110,7 @@ mod tests {
                 &Policy {
                     hot_days: 30,
                     delete_days: 365,
+                    cluster: true,
                 },
                 Some(today),
             )
@@ -897,6 +1119,8 @@ mod tests {
         assert_eq!(r.deleted.len(), 35, "{r:?}");
         assert_eq!(r.deleted_events, 35);
         assert_eq!(r.moved.len(), 335);
+        // hot days up to two days back are sorted by address: days 370..=398
+        assert_eq!(r.clustered.len(), 29, "{r:?}");
         assert_eq!(s.event_count().unwrap(), 365);
         let hot: u64 = s.sql("SELECT count(*) FROM events_hot").unwrap().rows[0][0]
             .as_u64()
@@ -919,7 +1143,7 @@ mod tests {
         assert_eq!(disk.rows[1][1], serde_json::json!(335));
         // running again changes nothing; a later day deletes and moves one more each
         let again = s.retention(&Policy::default(), Some(today)).unwrap();
-        assert!(again.moved.is_empty() && again.deleted.is_empty());
+        assert!(again.moved.is_empty() && again.deleted.is_empty() && again.clustered.is_empty());
         let next = s.retention(&Policy::default(), Some("2027-04-19")).unwrap();
         assert_eq!((next.moved.len(), next.deleted.len()), (1, 1));
         assert_eq!(s.event_count().unwrap(), 364);
@@ -946,7 +1170,8 @@ mod tests {
             .retention(
                 &Policy {
                     hot_days: 10,
-                    delete_days: 5
+                    delete_days: 5,
+                    cluster: true,
                 },
                 None
             )
@@ -970,7 +1195,7 @@ mod tests {
         }
         let alerts = engine.finish();
         assert!(!alerts.is_empty());
-        let fp = |p: &str| (p == "/var/log/auth.log").then_some(7u64);
+        let fp = |p: &str| (p == "/var/log/auth.log").then_some(7u32);
         s.write_alerts(&alerts, &fp).unwrap();
         s.write_alerts(&alerts, &fp).unwrap();
         let n = s.sql("SELECT count(*) FROM alerts").unwrap().rows[0][0].clone();

@@ -367,6 +367,13 @@ impl Parser {
             return err(at, format!("`{field}` is not a field name"));
         }
         self.param(Param::Text(format!("$.\"{field}\"")));
+        if field == "url.path" {
+            // stored only when it is not the part of url.original before `?`
+            return Ok((
+                "coalesce(json_extract_string(fields, ?), split_part(url, '?', 1))".into(),
+                Kind::Text,
+            ));
+        }
         Ok(("json_extract_string(fields, ?)".into(), Kind::Text))
     }
 

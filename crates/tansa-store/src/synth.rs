@@ -23,9 +23,9 @@ impl DuckStore {
                FROM range(?, ?) r(i)), \
              h AS (SELECT *, (11 + k % 200) || '.' || (k // 200 % 250) || '.' || (k // 50000) || '.' || (1 + k % 250) AS ip, \
                    'web' || lpad(CAST(i % 20 AS VARCHAR), 2, '0') AS host FROM g) \
-             SELECT hash(i), CAST(t AS DATE), t, t + INTERVAL 1 SECOND, strftime(t, '%b %d %H:%M:%S'), \
+             SELECT CAST(i * 100 AS UBIGINT), CAST(t AS DATE), t, t + INTERVAL 1 SECOND, strftime(t, '%b %d %H:%M:%S'), \
                'event', 'sshd', 'authentication', 'start', 'ssh_login', CASE WHEN ok THEN 'success' ELSE 'failure' END, \
-               host, ip, port, NULL, NULL, usr, 'sshd', pid, NULL, NULL, NULL, NULL, NULL, \
+               host, ip, port, NULL, NULL, usr, 'sshd', pid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
                '/var/log/auth.log', CAST(i * 100 AS UBIGINT), 'local', '{{\"ssh.method\":\"password\"}}', \
                strftime(t, '%b %d %H:%M:%S') || ' ' || host || ' sshd[' || pid || ']: ' || \
                CASE WHEN ok THEN 'Accepted password for ' ELSE 'Failed password for ' END || usr || \

@@ -121,6 +121,7 @@ pub fn policy(r: &RetentionArgs) -> tansa_store::Policy {
     tansa_store::Policy {
         hot_days: r.hot_days,
         delete_days: r.delete_days,
+        cluster: true,
     }
 }
 
@@ -147,6 +148,9 @@ pub fn retention(
             for day in &rep.deleted {
                 writeln!(out, "deleted {day}")?;
             }
+            for (day, n) in &rep.clustered {
+                writeln!(out, "sorted  {day}  {n:>10} events by source address")?;
+            }
             writeln!(out, "{}", retention_summary(&rep))?;
         }
     }
@@ -157,10 +161,11 @@ pub fn retention(
 /// One line on what a retention run did.
 pub fn retention_summary(r: &tansa_store::RetentionReport) -> String {
     format!(
-        "{} days moved to the cold tier, {} days deleted ({} events)",
+        "{} days moved to the cold tier, {} days deleted ({} events), {} hot days sorted by source address",
         r.moved.len(),
         r.deleted.len(),
-        r.deleted_events
+        r.deleted_events,
+        r.clustered.len()
     )
 }
 
