@@ -453,11 +453,22 @@ impl Head {
 /// `sink` once, in merged order, after detection saw it.
 pub fn analyze(
     opts: &Options,
+    engine: Engine,
+    progress: &Progress,
+    sink: impl FnMut(&Event),
+) -> Result<Summary, PipelineError> {
+    analyze_sources(opts, &input::discover(&opts.paths)?, engine, progress, sink)
+}
+
+/// [`analyze`] on inputs the caller has already discovered (so that what it prepared for
+/// them, such as store checkpoints, covers exactly the files read).
+pub fn analyze_sources(
+    opts: &Options,
+    sources: &[input::Source],
     mut engine: Engine,
     progress: &Progress,
     mut sink: impl FnMut(&Event),
 ) -> Result<Summary, PipelineError> {
-    let sources = input::discover(&opts.paths)?;
     if sources.is_empty() {
         return Err(PipelineError::NoInput);
     }
@@ -474,7 +485,7 @@ pub fn analyze(
     let results = std::thread::scope(|s| {
         let mut handles = Vec::new();
         let mut heads = Vec::new();
-        for src in &sources {
+        for src in sources {
             let (tx, rx) = bounded::<Vec<Event>>(QUEUE);
             let (back, back_rx) = bounded::<Vec<Event>>(QUEUE);
             handles.push(s.spawn(move || {

@@ -40,14 +40,16 @@ pub fn run(
         }
         Engine::with_sigma(builtin::rules(), sigma, Limits::default())
     };
+    // discovered once: the store's checkpoints, the progress total and the run see the same files
+    let inputs = tansa_parse::input::discover(&opts.paths)?;
     let mut store = if a.no_store {
         None
     } else {
         super::store::policy(&a.retention).check()?;
-        Some(StoreSink::open(data, cold, &opts)?)
+        Some(StoreSink::open(data, cold, &opts, &inputs)?)
     };
     let progress = Progress::default();
-    let total: u64 = tansa_parse::input::discover(&opts.paths)?
+    let total: u64 = inputs
         .iter()
         .filter_map(|s| std::fs::metadata(&s.path).ok())
         .map(|m| m.len())
@@ -56,7 +58,7 @@ pub fn run(
     let done = std::sync::atomic::AtomicBool::new(false);
     let summary = std::thread::scope(|s| {
         let bar = s.spawn(|| show_progress(&progress, total, &done));
-        let r = tansa_pipeline::analyze(&opts, engine, &progress, |ev| {
+        let r = tansa_pipeline::analyze_sources(&opts, &inputs, engine, &progress, |ev| {
             if let Some(st) = store.as_mut() {
                 st.push(ev);
             }
@@ -156,11 +158,16 @@ fn new_batch() -> tansa_store::Batch {
 }
 
 impl StoreSink {
-    fn open(data: &Path, cold: Option<&Path>, opts: &tansa_pipeline::Options) -> Result<Self> {
+    fn open(
+        data: &Path,
+        cold: Option<&Path>,
+        opts: &tansa_pipeline::Options,
+        inputs: &[tansa_parse::input::Source],
+    ) -> Result<Self> {
         let mut store = DuckStore::open(data, cold)
             .with_context(|| format!("opening the store in {}", data.display()))?;
         let mut sources = std::collections::HashMap::new();
-        for src in tansa_parse::input::discover(&opts.paths)? {
+        for src in inputs {
             let mut head = Vec::with_capacity(1024);
             if let Ok(r) = tansa_parse::input::open(&src.path) {
                 use std::io::Read;
@@ -176,7 +183,7 @@ impl StoreSink {
                     number,
                     stored_below,
                     next_offset: stored_below,
-                    host: opts.host.clone().or(src.host),
+                    host: opts.host.clone().or(src.host.clone()),
                     lines: 0,
                 },
             );
@@ -209,6 +216,7 @@ impl StoreSink {
     }
 
     fn push(&mut self, ev: &tansa_event::Event) {
+        // every event comes from one of the inputs the sink was opened with (one discovery)
         let Some(s) = self.sources.get_mut(&*ev.origin.path) else {
             return;
         };
