@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use duckdb::arrow::array::{
     ArrayRef, Date32Builder, Int16Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder, UInt16Builder, UInt64Builder,
+    TimestampMicrosecondBuilder, TimestampMillisecondBuilder, UInt16Builder, UInt32Builder,
+    UInt64Builder, UInt8Builder,
 };
 use duckdb::arrow::datatypes::{DataType, Field as AField, Schema, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
@@ -24,13 +25,16 @@ pub enum Kind {
     Json,
 }
 
-/// One column of `events`: its name in SQL, its ECS name (what `tansa search` accepts), type.
+/// One column of the view `events`: its name in SQL, its ECS name (what `tansa search`
+/// accepts), its type as stored (see [`STORED`]) and, for the few columns the view derives
+/// from stored ones, the expression.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
     pub ecs: &'static str,
     pub kind: Kind,
     pub sql_type: &'static str,
+    pub derived: Option<&'static str>,
 }
 
 const fn col(name: &'static str, ecs: &'static str, kind: Kind, sql_type: &'static str) -> Column {
@@ -39,16 +43,53 @@ const fn col(name: &'static str, ecs: &'static str, kind: Kind, sql_type: &'stat
         ecs,
         kind,
         sql_type,
+        derived: None,
     }
 }
 
-/// The columns of `events`, in table order.
+const fn derived(name: &'static str, ecs: &'static str, kind: Kind, expr: &'static str) -> Column {
+    Column {
+        name,
+        ecs,
+        kind,
+        sql_type: "",
+        derived: Some(expr),
+    }
+}
+
+/// Stored columns that the view `events` replaces with derived ones. An event id is the source
+/// number and the offset (`id` would repeat `log_offset`: 3 bytes an event once a day is sorted
+/// by address), and the timestamp as written is a slice of the raw line (6 bytes an event),
+/// kept as text only when it is not.
+pub const STORED_ONLY: &[(&str, &str)] = &[
+    ("source", "UINTEGER"),
+    ("time_at", "USMALLINT"),
+    ("time_len", "UTINYINT"),
+];
+
+/// The columns of `events`, in view order.
 pub const COLUMNS: &[Column] = &[
-    col("id", "event.id", Kind::Int, "UBIGINT"),
+    derived(
+        "id",
+        "event.id",
+        Kind::Int,
+        "(CAST(source AS UBIGINT) << 40) | log_offset",
+    ),
     col("day", "day", Kind::Date, "DATE"),
     col("ts", "@timestamp", Kind::Time, "TIMESTAMP"),
-    col("ingested", "event.ingested", Kind::Time, "TIMESTAMP"),
-    col("time_text", "event.created", Kind::Text, "VARCHAR"),
+    // milliseconds are enough for arrival times and take fewer bits
+    derived(
+        "ingested",
+        "event.ingested",
+        Kind::Time,
+        "CAST(ingested AS TIMESTAMP)",
+    ),
+    derived(
+        "time_text",
+        "event.created",
+        Kind::Text,
+        "coalesce(time_text, substr(raw, time_at + 1, time_len))",
+    ),
     col("kind", "event.kind", Kind::Text, "VARCHAR"),
     col("dataset", "event.dataset", Kind::Text, "VARCHAR"),
     col("category", "event.category", Kind::Text, "VARCHAR"),
@@ -106,13 +147,40 @@ pub fn column(name: &str) -> Option<&'static Column> {
     COLUMNS.iter().find(|c| c.ecs == name || c.name == name)
 }
 
+/// The stored columns of the hot table (and of cold Parquet files), in table order: name and
+/// SQL type.
+pub fn stored() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = STORED_ONLY.to_vec();
+    for c in COLUMNS {
+        match c.name {
+            "id" => {}
+            "ingested" => out.push(("ingested", "TIMESTAMP_MS")),
+            "time_text" => out.push(("time_text", "VARCHAR")),
+            _ => out.push((c.name, c.sql_type)),
+        }
+    }
+    out
+}
+
 /// `CREATE TABLE` for the hot events table.
 pub fn create_table(table: &str) -> String {
-    let cols: Vec<String> = COLUMNS
+    let cols: Vec<String> = stored()
         .iter()
-        .map(|c| format!("{} {}", c.name, c.sql_type))
+        .map(|(name, ty)| format!("{name} {ty}"))
         .collect();
     format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", "))
+}
+
+/// The select list of the view `events` over stored rows.
+pub fn view_select() -> String {
+    COLUMNS
+        .iter()
+        .map(|c| match c.derived {
+            Some(e) => format!("{e} AS {}", c.name),
+            None => c.name.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Event fields with a column of their own (the rest go to `fields`).
@@ -145,11 +213,14 @@ pub fn event_id(source: u32, offset: u64) -> u64 {
 const DAY_NS: i64 = 86_400_000_000_000;
 
 fn schema() -> Arc<Schema> {
-    let fields: Vec<AField> = COLUMNS
+    let fields: Vec<AField> = stored()
         .iter()
-        .map(|c| {
-            let t = match c.sql_type {
+        .map(|&(name, ty)| {
+            let t = match ty.split(' ').next().unwrap_or(ty) {
                 "UBIGINT" => DataType::UInt64,
+                "UINTEGER" => DataType::UInt32,
+                "UTINYINT" => DataType::UInt8,
+                "TIMESTAMP_MS" => DataType::Timestamp(TimeUnit::Millisecond, None),
                 "DATE" => DataType::Date32,
                 "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
                 "USMALLINT" => DataType::UInt16,
@@ -157,7 +228,7 @@ fn schema() -> Arc<Schema> {
                 "SMALLINT" => DataType::Int16,
                 _ => DataType::Utf8,
             };
-            AField::new(c.name, t, true)
+            AField::new(name, t, true)
         })
         .collect();
     Arc::new(Schema::new(fields))
@@ -168,10 +239,12 @@ fn schema() -> Arc<Schema> {
 pub fn record_batch(events: &[Event], sources: &[u32]) -> RecordBatch {
     let n = events.len();
     let text = || StringBuilder::with_capacity(n, n * 8);
-    let mut id = UInt64Builder::with_capacity(n);
+    let mut source = UInt32Builder::with_capacity(n);
+    let mut time_at = UInt16Builder::with_capacity(n);
+    let mut time_len = UInt8Builder::with_capacity(n);
     let mut day = Date32Builder::with_capacity(n);
     let mut ts = TimestampMicrosecondBuilder::with_capacity(n);
-    let mut ingested = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut ingested = TimestampMillisecondBuilder::with_capacity(n);
     let mut time_text = text();
     let mut kind = text();
     let mut dataset = text();
@@ -203,11 +276,25 @@ pub fn record_batch(events: &[Event], sources: &[u32]) -> RecordBatch {
     let mut ipbuf = String::with_capacity(40);
     let mut json = String::with_capacity(256);
     for (i, ev) in events.iter().enumerate() {
-        id.append_value(event_id(sources.get(i).copied().unwrap_or(0), ev.offset));
+        source.append_value(sources.get(i).copied().unwrap_or(0));
         day.append_value(ev.timestamp.div_euclid(DAY_NS) as i32);
         ts.append_value(ev.timestamp.div_euclid(1000));
-        ingested.append_value(ev.ingested.div_euclid(1000));
-        time_text.append_option(ev.time_text.map(|(s, e)| ev.span(s, e)));
+        ingested.append_value(ev.ingested.div_euclid(1_000_000));
+        match ev
+            .time_text
+            .and_then(|(s, e)| time_slice(ev.raw_str(), s, e))
+        {
+            Some((at, len)) => {
+                time_at.append_value(at);
+                time_len.append_value(len);
+                time_text.append_null();
+            }
+            None => {
+                time_at.append_null();
+                time_len.append_null();
+                time_text.append_option(ev.time_text.map(|(s, e)| ev.span(s, e)));
+            }
+        }
         kind.append_value(ev.kind.as_str());
         dataset.append_option((!ev.dataset.is_empty()).then_some(ev.dataset));
         category.append_option(ev.category.as_str());
@@ -289,7 +376,9 @@ pub fn record_batch(events: &[Event], sources: &[u32]) -> RecordBatch {
         raw.append_value(ev.raw_str());
     }
     let arrays: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()),
+        Arc::new(source.finish()),
+        Arc::new(time_at.finish()),
+        Arc::new(time_len.finish()),
         Arc::new(day.finish()),
         Arc::new(ts.finish()),
         Arc::new(ingested.finish()),
@@ -322,6 +411,16 @@ pub fn record_batch(events: &[Event], sources: &[u32]) -> RecordBatch {
         Arc::new(raw.finish()),
     ];
     RecordBatch::try_new(schema(), arrays).expect("the builders follow the schema")
+}
+
+/// Where the view finds the timestamp text `raw[start..end]` again with `substr` (which counts
+/// characters): only for an ASCII prefix, so that bytes and characters agree.
+fn time_slice(raw: &str, start: u32, end: u32) -> Option<(u16, u8)> {
+    let prefix = raw.get(..end as usize)?;
+    if start > end || !prefix.is_ascii() {
+        return None;
+    }
+    Some((u16::try_from(start).ok()?, u8::try_from(end - start).ok()?))
 }
 
 /// Appends `s` as a JSON string literal.
@@ -372,6 +471,14 @@ mod tests {
             assert_eq!(column(c.ecs).unwrap().name, c.name);
             assert_eq!(column(c.name).unwrap().name, c.name);
         }
-        assert_eq!(schema().fields().len(), COLUMNS.len());
+        assert_eq!(schema().fields().len(), stored().len());
+        assert_eq!(stored().len(), COLUMNS.len() - 1 + STORED_ONLY.len());
+    }
+
+    #[test]
+    fn time_text_is_a_slice_only_after_ascii() {
+        assert_eq!(time_slice("Mar 14 00:00:00 web01", 0, 15), Some((0, 15)));
+        assert_eq!(time_slice("é [10/Oct/2000:13:55:36 -0700]", 4, 30), None);
+        assert_eq!(time_slice("short", 0, 15), None);
     }
 }

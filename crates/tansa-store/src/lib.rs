@@ -65,7 +65,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -336,14 +336,16 @@ impl DuckStore {
     /// (Re)creates the temporary view `events` = hot table ∪ cold Parquet files.
     pub(crate) fn refresh_view(&self) -> Result<()> {
         let has_cold = retention::cold_files(&self.cold).next().is_some();
+        let select = columns::view_select();
         let sql = if has_cold {
             format!(
-                "CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM {HOT} UNION ALL BY NAME \
-                 SELECT * FROM read_parquet({}, union_by_name = true, hive_partitioning = false)",
+                "CREATE OR REPLACE TEMP VIEW events AS SELECT {select} FROM (SELECT * FROM {HOT} \
+                 UNION ALL BY NAME SELECT * FROM read_parquet({}, union_by_name = true, \
+                 hive_partitioning = false))",
                 sql_str(&retention::cold_glob(&self.cold))
             )
         } else {
-            format!("CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM {HOT}")
+            format!("CREATE OR REPLACE TEMP VIEW events AS SELECT {select} FROM {HOT}")
         };
         self.conn.execute_batch(&sql)?;
         Ok(())
@@ -871,6 +873,56 @@ mod tests {
         assert_eq!(t.rows[0][1], "2026-03-14 10:00:00");
         assert_eq!(t.rows[0][2], "root");
         assert_eq!(t.rows[0][3], serde_json::json!(columns::event_id(7, 0)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn time_text_and_ids_are_derived_the_same_in_hot_and_cold_days() {
+        let d = dir("derived");
+        let mut s = DuckStore::open(&d, None).unwrap();
+        let mut a = ev(0, 0);
+        a.time_text = Some((0, 15));
+        // a slice after a non-ASCII character is kept as text (substr counts characters)
+        let mut b = Event::new(
+            bytes::Bytes::from("é - [14/Mar/2026:10:00:01 +0000] \"GET / HTTP/1.1\" 200 1"),
+            Arc::new(Origin::file("/var/log/auth.log", "web01")),
+            0,
+        );
+        b.timestamp = a.timestamp + 1_000_000_000;
+        b.offset = 100;
+        b.time_text = Some((6, 32));
+        s.write(&batch(vec![a, b], 200)).unwrap();
+        let q = "SELECT time_text, id FROM events ORDER BY ts";
+        let want = vec![
+            vec![
+                serde_json::json!("Mar 14 10:00:00"),
+                serde_json::json!(columns::event_id(7, 0)),
+            ],
+            vec![
+                serde_json::json!("14/Mar/2026:10:00:01 +0000"),
+                serde_json::json!(columns::event_id(7, 100)),
+            ],
+        ];
+        assert_eq!(s.sql(q).unwrap().rows, want);
+        let stored = s
+            .sql("SELECT time_text IS NULL, time_at, time_len FROM events_hot ORDER BY ts")
+            .unwrap();
+        assert_eq!(
+            stored.rows[0],
+            vec![serde_json::json!(true), 0.into(), 15.into()]
+        );
+        assert_eq!(stored.rows[1][0], serde_json::json!(false));
+        let policy = Policy {
+            hot_days: 0,
+            delete_days: 100_000,
+            cluster: false,
+        };
+        s.retention(&policy, Some("2099-01-01")).unwrap();
+        assert_eq!(
+            s.sql("SELECT count(*) FROM events_hot").unwrap().rows[0][0],
+            0
+        );
+        assert_eq!(s.sql(q).unwrap().rows, want);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -1,7 +1,8 @@
 //! Synthetic auth.log-like events generated inside DuckDB, for the large-store benchmark
 //! (`scripts/gen-store`): 30 days from 2026-10-01, 20 hosts, 200 000 source addresses with a
 //! heavy-tailed distribution (address 11.0.0.1 is the busiest), ten user names, 5% successful
-//! logins. Deterministic: row i is the same in every run.
+//! logins, whole-second timestamps as syslog writes them. Deterministic: row i is the same in
+//! every run.
 
 use duckdb::params;
 
@@ -14,7 +15,7 @@ impl DuckStore {
         let sql = format!(
             "INSERT INTO {HOT} \
              WITH g AS ( \
-               SELECT i, TIMESTAMP '2026-10-01' + to_microseconds(CAST(i * ? AS BIGINT)) AS t, \
+               SELECT i, date_trunc('second', TIMESTAMP '2026-10-01' + to_microseconds(CAST(i * ? AS BIGINT))) AS t, \
                  CAST(floor(pow((hash(i) % 1000003) / 1000003.0, 4) * 200000) AS BIGINT) AS k, \
                  ['root','admin','ubuntu','test','oracle','postgres','git','user','deploy','alice'][1 + CAST(hash(i + 7) % 10 AS INTEGER)] AS usr, \
                  hash(i + 3) % 20 = 0 AS ok, \
@@ -23,7 +24,7 @@ impl DuckStore {
                FROM range(?, ?) r(i)), \
              h AS (SELECT *, (11 + k % 200) || '.' || (k // 200 % 250) || '.' || (k // 50000) || '.' || (1 + k % 250) AS ip, \
                    'web' || lpad(CAST(i % 20 AS VARCHAR), 2, '0') AS host FROM g) \
-             SELECT CAST(i * 100 AS UBIGINT), CAST(t AS DATE), t, t + INTERVAL 1 SECOND, strftime(t, '%b %d %H:%M:%S'), \
+             SELECT 1, 0, 15, CAST(t AS DATE), t, t + INTERVAL 1 SECOND, NULL, \
                'event', 'sshd', 'authentication', 'start', 'ssh_login', CASE WHEN ok THEN 'success' ELSE 'failure' END, \
                host, ip, port, NULL, NULL, usr, 'sshd', pid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
                '/var/log/auth.log', CAST(i * 100 AS UBIGINT), 'local', '{{\"ssh.method\":\"password\"}}', \
