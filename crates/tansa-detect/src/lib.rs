@@ -41,6 +41,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use tansa_event::{Event, Field, Nanos};
@@ -170,6 +171,8 @@ pub enum Condition {
         before: fn(&Event) -> bool,
         count: u32,
     },
+    /// A Sigma correlation rule: the correlator decides, the key is its group.
+    Correlated,
 }
 
 /// The field a distinct-count rule counts.
@@ -204,8 +207,22 @@ pub struct Features {
     pub web: Vec<web::Class>,
     /// A scanner or attack tool's User-Agent.
     pub scanner_agent: bool,
-    /// Sigma rules (indices into the loaded set) that match the event.
-    pub sigma: Vec<tansa_rules::Hit>,
+}
+
+/// The stateless detection work, shareable across parser threads ([`Engine::classifier`]).
+#[derive(Clone, Default)]
+pub struct Classifier {
+    sigma: Option<Arc<tansa_rules::SigmaRules>>,
+}
+
+impl Classifier {
+    /// Classifies `ev` ([`classify`]) and stores the Sigma rules it matches on it.
+    pub fn classify(&self, ev: &mut Event) {
+        classify(ev);
+        if let Some(sig) = &self.sigma {
+            ev.rule_hits = Some(sig.match_numbers(ev));
+        }
+    }
 }
 
 /// Bit of `Event::classes` for a scanner user agent (web classes use their own bits).
@@ -423,9 +440,10 @@ struct RuleState {
 /// The engine: rules, their per-key state, the alerts.
 pub struct Engine {
     rules: Vec<RuleState>,
-    /// For each rule, the Sigma rule it stands for (its matches come from `sigma`).
-    sigma_of: Vec<Option<usize>>,
-    sigma: Option<tansa_rules::SigmaRules>,
+    /// Rules `native..` stand for the loaded Sigma detection rules, then its correlations.
+    native: usize,
+    sigma: Option<Arc<tansa_rules::SigmaRules>>,
+    correlator: Option<tansa_rules::Correlator>,
     limits: Limits,
     alerts: Vec<Alert>,
     watermark: Nanos,
@@ -438,8 +456,9 @@ impl Engine {
     pub fn new(rules: Vec<Rule>, limits: Limits) -> Self {
         let n = rules.len();
         Engine {
-            sigma_of: vec![None; n],
+            native: n,
             sigma: None,
+            correlator: None,
             rules: rules
                 .into_iter()
                 .map(|rule| RuleState {
@@ -464,14 +483,24 @@ impl Engine {
         let mut all = rules;
         let native = all.len();
         for info in sigma.rules() {
-            all.push(sigma_rule(info));
+            all.push(sigma_rule(info, Condition::Each));
+        }
+        for info in sigma.correlations() {
+            all.push(sigma_rule(info, Condition::Correlated));
         }
         let mut e = Engine::new(all, limits);
-        for (k, slot) in e.sigma_of.iter_mut().skip(native).enumerate() {
-            *slot = Some(k);
-        }
-        e.sigma = Some(sigma);
+        e.native = native;
+        e.correlator = sigma.correlator();
+        e.sigma = Some(Arc::new(sigma));
         e
+    }
+
+    /// The stateless part of detection, for the parser threads: the web classifiers and the
+    /// Sigma detection rules, whose results are stored on the event.
+    pub fn classifier(&self) -> Classifier {
+        Classifier {
+            sigma: self.sigma.clone(),
+        }
     }
 
     pub fn rule_count(&self) -> usize {
@@ -491,22 +520,14 @@ impl Engine {
         }
         let mut features = std::mem::take(&mut self.features);
         Features::of(ev, &mut features);
-        match &self.sigma {
-            Some(sig) => sig.matches(ev, &mut features.sigma),
-            None => features.sigma.clear(),
-        }
-        for i in 0..self.rules.len() {
+        for i in 0..self.native {
             let (before_fn, matched) = {
                 let r = &self.rules[i].rule;
                 let bf = match r.condition {
                     Condition::After { before, .. } => Some(before),
                     _ => None,
                 };
-                let m = match self.sigma_of[i] {
-                    Some(k) => features.sigma.iter().any(|h| h.rule == k),
-                    None => (r.matches)(ev, &features),
-                };
-                (bf, m)
+                (bf, (r.matches)(ev, &features))
             };
             if let Some(before) = before_fn {
                 if before(ev) {
@@ -519,6 +540,47 @@ impl Engine {
             }
         }
         self.features = features;
+        if let Some(sig) = &self.sigma {
+            let computed;
+            let hits: &[u32] = match &ev.rule_hits {
+                Some(h) => h,
+                None => {
+                    computed = sig.match_numbers(ev);
+                    &computed
+                }
+            };
+            let fired = match self.correlator.as_mut() {
+                Some(c) if !hits.is_empty() => c.feed(sig, ev, hits),
+                _ => Vec::new(),
+            };
+            let own: Vec<usize> = hits
+                .iter()
+                .map(|&h| h as usize)
+                .filter(|&h| sig.generates(h))
+                .collect();
+            let detections = sig.loaded();
+            for h in own {
+                self.counters.matched += 1;
+                self.on_match(self.native + h, ev);
+            }
+            for c in fired {
+                self.counters.matched += 1;
+                let key = Key::Text(
+                    c.group
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                        .into_boxed_str(),
+                );
+                self.on_match_key(
+                    self.native + detections + c.rule,
+                    ev,
+                    key,
+                    Some(c.value as u64),
+                );
+            }
+        }
         // sweep expired state once per minute of event time
         if self.watermark - self.last_sweep > 60 * SEC {
             self.sweep();
@@ -549,13 +611,20 @@ impl Engine {
     }
 
     fn on_match(&mut self, i: usize, ev: &Event) {
+        let Some(key) = self.rules[i].rule.key.key(ev) else {
+            return;
+        };
+        self.on_match_key(i, ev, key, None);
+    }
+
+    /// A match of rule `i` for entity `key`; `value` is the aggregate a correlation counted.
+    fn on_match_key(&mut self, i: usize, ev: &Event, key: Key, value: Option<u64>) {
         let limits = self.limits;
         let rs = &mut self.rules[i];
         let rule = &rs.rule;
-        let Some(key) = rule.key.key(ev) else { return };
         let t = ev.timestamp;
         let fire = match &rule.condition {
-            Condition::Each => true,
+            Condition::Each | Condition::Correlated => true,
             Condition::Count { .. } | Condition::Distinct { .. } => false,
             Condition::After { count, .. } => rs
                 .before
@@ -615,7 +684,10 @@ impl Engine {
         if let Some(ai) = st.open.filter(|_| absorbs) {
             let a = &mut self.alerts[ai];
             if t <= a.last_seen + rule.window {
-                a.count += 1;
+                a.count = match value {
+                    Some(v) => a.count.max(v),
+                    None => a.count + 1,
+                };
                 a.last_seen = a.last_seen.max(t);
                 a.first_seen = a.first_seen.min(t);
                 if a.events.len() < limits.max_refs {
@@ -639,7 +711,7 @@ impl Engine {
         let count = match &rule.condition {
             Condition::Count { .. } => st.times.len() as u64,
             Condition::Distinct { .. } => st.distinct.len() as u64,
-            _ => 1,
+            _ => value.unwrap_or(1),
         };
         let id = alert_id(rule.id, &key, first);
         let alert = Alert {
@@ -711,7 +783,7 @@ impl Engine {
 
 /// An engine rule for a loaded Sigma rule. Its strings live as long as the process (rules
 /// are loaded once), like interned names.
-fn sigma_rule(info: &tansa_rules::RuleInfo) -> Rule {
+fn sigma_rule(info: &tansa_rules::RuleInfo, condition: Condition) -> Rule {
     fn leak(s: &str) -> &'static str {
         Box::leak(s.to_owned().into_boxed_str())
     }
@@ -729,7 +801,7 @@ fn sigma_rule(info: &tansa_rules::RuleInfo) -> Rule {
         tags: Box::leak(tags.into_boxed_slice()),
         key: KeyBy::SourceOrHost,
         window: 3600 * SEC,
-        condition: Condition::Each,
+        condition,
         matches: |_, _| false,
     }
 }
@@ -898,6 +970,42 @@ mod tests {
         assert_eq!(a[0].severity, Severity::High);
         assert_eq!(a[0].count, 3);
         assert_eq!(a[0].tags, &["attack.t1110"]);
+    }
+
+    #[test]
+    fn sigma_hits_from_parser_threads_and_correlations_make_the_same_alerts() {
+        let yaml = "title: Failed\nname: failed\nlogsource: {product: linux, service: sshd}\ndetection:\n  s: {User|startswith: r}\n  condition: s\nlevel: low\n---\ntitle: Spray\nid: 5d1f0000-0000-4000-8000-0000000000c1\ncorrelation:\n  type: value_count\n  rules: [failed]\n  group-by: [SourceIp]\n  timespan: 10m\n  condition: {field: User, gte: 3}\nlevel: critical\n";
+        let run = |classify_first: bool| {
+            let sigma = tansa_rules::SigmaRules::from_yaml("t.yml", yaml);
+            let mut e = Engine::with_sigma(vec![], sigma, Limits::default());
+            let c = e.classifier();
+            for (i, user) in ["root", "rob", "rob", "alice", "ruth", "rex"]
+                .iter()
+                .enumerate()
+            {
+                let mut ev = fail("192.0.2.9", user, i as i64);
+                if classify_first {
+                    c.classify(&mut ev);
+                    assert!(ev.rule_hits.is_some());
+                }
+                e.process(&ev);
+            }
+            e.finish()
+        };
+        let a = run(true);
+        assert_eq!(
+            format!("{a:?}"),
+            format!("{:?}", run(false)),
+            "the same alerts whoever evaluates the rules"
+        );
+        // the detection rule feeds the correlation and raises nothing itself
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].rule_id, "5d1f0000-0000-4000-8000-0000000000c1");
+        assert_eq!(a[0].severity, Severity::Critical);
+        // root, rob, ruth: the third distinct user fires; rex raises the count
+        assert_eq!(a[0].first_seen, 4 * SEC);
+        assert_eq!(a[0].count, 4);
+        assert_eq!(a[0].key.to_string(), "SourceIp=192.0.2.9");
     }
 
     #[test]

@@ -275,6 +275,9 @@ pub struct Event {
     /// the classifier defines; `tansa_detect::web::Class` for web requests). `None` until
     /// classified, so that detection classifies events nobody classified before.
     pub classes: Option<u32>,
+    /// Numbers of the loaded Sigma rules that match the event, when the parser threads
+    /// evaluated them (`None`: not evaluated yet; detection does it then).
+    pub rule_hits: Option<Box<[u32]>>,
 }
 
 impl Event {
@@ -300,6 +303,7 @@ impl Event {
             origin,
             fields: SmallVec::new(),
             classes: None,
+            rule_hits: None,
         }
     }
 

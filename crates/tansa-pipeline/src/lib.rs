@@ -126,6 +126,7 @@ fn read_source(
     opts: &Options,
     progress: &Progress,
     workers: usize,
+    classifier: &tansa_detect::Classifier,
     recycle: &Receiver<Vec<Event>>,
     send: &dyn Fn(Vec<Event>) -> bool,
 ) -> (Stats, Option<String>) {
@@ -133,7 +134,7 @@ fn read_source(
         .map(|m| m.len() >= opts.parallel_min_bytes)
         .unwrap_or(false);
     if workers > 1 && big {
-        read_source_parallel(src, opts, progress, workers, recycle, send)
+        read_source_parallel(src, opts, progress, workers, classifier, recycle, send)
     } else {
         read_source_serial(src, opts, progress, recycle, send)
     }
@@ -160,6 +161,7 @@ fn read_source_parallel(
     opts: &Options,
     progress: &Progress,
     workers: usize,
+    classifier: &tansa_detect::Classifier,
     recycle: &Receiver<Vec<Event>>,
     send: &dyn Fn(Vec<Event>) -> bool,
 ) -> (Stats, Option<String>) {
@@ -199,7 +201,7 @@ fn read_source_parallel(
                         let n = out.len();
                         parser.parse_line(line, off, &mut out);
                         for ev in &mut out[n..] {
-                            tansa_detect::classify(ev);
+                            classifier.classify(ev);
                         }
                     }
                     // a group held at the end of a chunk is the next chunk's context
@@ -390,7 +392,10 @@ pub fn parse(
             // the producer owns the sender: when it returns, the channel ends
             let progress = &progress;
             let h = s.spawn(move || {
-                read_source(src, opts, progress, 1, &back_rx, &|b| tx.send(b).is_ok())
+                let plain = tansa_detect::Classifier::default();
+                read_source(src, opts, progress, 1, &plain, &back_rx, &|b| {
+                    tx.send(b).is_ok()
+                })
             });
             for batch in rx.iter() {
                 if !keep_going {
@@ -482,6 +487,8 @@ pub fn analyze_sources(
     } else {
         (cores / sources.len()).max(1)
     };
+    let classifier = engine.classifier();
+    let classifier = &classifier;
     let results = std::thread::scope(|s| {
         let mut handles = Vec::new();
         let mut heads = Vec::new();
@@ -489,7 +496,7 @@ pub fn analyze_sources(
             let (tx, rx) = bounded::<Vec<Event>>(QUEUE);
             let (back, back_rx) = bounded::<Vec<Event>>(QUEUE);
             handles.push(s.spawn(move || {
-                read_source(src, opts, progress, workers, &back_rx, &|b| {
+                read_source(src, opts, progress, workers, classifier, &back_rx, &|b| {
                     tx.send(b).is_ok()
                 })
             }));

@@ -6,8 +6,16 @@
 //! line), and the rest of a directory loads when one file is broken. Evaluation runs
 //! `rsigma-eval`'s matchers directly on Tansa's event through [`SigmaEvent`] (no JSON per
 //! event): Sigma field names are translated by a mapping file (`mappings/linux.yml`, embedded
-//! by default), and each event is routed to the rules of its Sigma logsource
-//! ([`logsource_of`]).
+//! by default, resolved to fields once).
+//!
+//! Rules are indexed by log source: there is one rsigma engine per kind of event Tansa
+//! produces (sshd, sudo, cron, auditd, … × process_creation/firewall, nginx, apache), holding
+//! only the rules whose logsource covers it, so an sshd line never meets a web rule. Inside an
+//! engine, rsigma-eval's candidate index (Aho-Corasick over the rules' literal needles, exact
+//! values, field presence) selects the few rules worth evaluating. Detection is stateless and
+//! runs on the parser threads ([`SigmaRules::match_numbers`]); correlation rules
+//! (`event_count`, `value_count`, `temporal`, `temporal_ordered`, metric types) keep their
+//! windows in a [`Correlator`] fed in event time on the detection thread.
 //!
 //! ```
 //! use tansa_rules::SigmaRules;
@@ -28,8 +36,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rsigma_eval::event::{Event as SigmaEventTrait, EventValue};
-use rsigma_eval::Engine;
-use rsigma_parser::{LogSource, SigmaCollection};
+use rsigma_eval::result::{EvaluationResult, ResultBody};
+use rsigma_eval::{
+    compile_rule, CompiledRule, CorrelationConfig, CorrelationEngine, Engine, TimestampFallback,
+};
+use rsigma_parser::{CorrelationRule, FilterRule, LogSource, SigmaCollection, SigmaRule};
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use tansa_event::{Category, Event, Field, Val};
 
@@ -49,6 +61,9 @@ pub enum RulesError {
 pub struct Mapping {
     pub version: u32,
     pub fields: HashMap<String, String>,
+    /// `fields` resolved to Tansa fields once (rules ask for a field on every evaluation).
+    #[serde(skip)]
+    resolved: FxHashMap<String, Option<Field>>,
 }
 
 impl Mapping {
@@ -63,6 +78,12 @@ impl Mapping {
                 message: format!("unsupported mapping version {}", m.version),
             });
         }
+        let mut m = m;
+        m.resolved = m
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), Field::lookup(v)))
+            .collect();
         Ok(m)
     }
 
@@ -117,7 +138,7 @@ pub struct Hit {
     pub rule: usize,
 }
 
-/// Metadata of a loaded detection rule.
+/// Metadata of a loaded detection or correlation rule.
 #[derive(Debug, Clone)]
 pub struct RuleInfo {
     pub id: String,
@@ -128,14 +149,16 @@ pub struct RuleInfo {
     pub logsource: LogSource,
 }
 
-/// Loaded, compiled Sigma rules.
-pub struct SigmaRules {
-    engine: Engine,
-    rules: Vec<RuleInfo>,
-    /// Rule index by id (or title, for rules without an id), as results name them.
-    by_key: HashMap<String, usize>,
-    reports: Vec<RuleReport>,
-    mapping: Mapping,
+impl RuleInfo {
+    fn new(id: &Option<String>, title: &str, level: Option<&str>, tags: &[String]) -> Self {
+        RuleInfo {
+            id: id.clone().unwrap_or_else(|| format!("sigma:{title}")),
+            title: title.to_owned(),
+            level: level.unwrap_or("medium").to_owned(),
+            tags: tags.to_vec(),
+            logsource: LogSource::default(),
+        }
+    }
 }
 
 /// Logsource products and categories Tansa produces events for.
@@ -170,6 +193,118 @@ fn unsupported_logsource(ls: &LogSource) -> Option<String> {
     None
 }
 
+/// The kinds of events Tansa produces, as Sigma logsources: a product, the Sigma services an
+/// event of it belongs to (an sshd line in auth.log is both `sshd` and `auth`), a category.
+struct EventSource {
+    product: &'static str,
+    services: &'static [&'static str],
+    category: Option<&'static str>,
+}
+
+const LINUX_SERVICES: &[&[&str]] = &[
+    &["sshd", "auth"],
+    &["sudo", "auth"],
+    &["auth"],
+    &["cron", "syslog"],
+    &["auditd"],
+    &["vsftpd"],
+    &["syslog"],
+];
+const LINUX_CATEGORIES: &[Option<&str>] = &[None, Some("process_creation"), Some("firewall")];
+const WEB_PRODUCTS: &[&str] = &["nginx", "apache"];
+
+fn event_sources() -> Vec<EventSource> {
+    let mut v = Vec::new();
+    for services in LINUX_SERVICES {
+        for category in LINUX_CATEGORIES {
+            v.push(EventSource {
+                product: "linux",
+                services,
+                category: *category,
+            });
+        }
+    }
+    for product in WEB_PRODUCTS {
+        v.push(EventSource {
+            product,
+            services: &[],
+            category: Some("webserver"),
+        });
+    }
+    v
+}
+
+/// Index into [`event_sources`] of an event's logsource.
+fn source_index(ev: &Event) -> usize {
+    if ev.category == Category::Web {
+        let apache = usize::from(ev.dataset.starts_with("apache"));
+        return LINUX_SERVICES.len() * LINUX_CATEGORIES.len() + apache;
+    }
+    let service = match ev.dataset {
+        "sshd" => 0,
+        "sudo" => 1,
+        "su" | "shadow-utils" | "login" | "systemd-logind" => 2,
+        "cron" => 3,
+        "auditd" => 4,
+        "vsftpd" => 5,
+        _ => 6,
+    };
+    let category = if ev.action == Some("process_started")
+        || (ev.dataset == "sudo" && ev.get(Field::PROCESS_COMMAND_LINE).is_some())
+    {
+        1
+    } else if ev.action.is_some_and(|a| a.starts_with("firewall_")) {
+        2
+    } else {
+        0
+    };
+    service * LINUX_CATEGORIES.len() + category
+}
+
+/// Whether a rule's logsource covers events of `src`: every dimension the rule sets must
+/// agree (Sigma's logsource semantics; `unix` rules apply to Linux).
+fn applies(rule: &LogSource, src: &EventSource) -> bool {
+    let product = match rule.product.as_deref() {
+        None => true,
+        Some("unix") => src.product == "linux",
+        Some(p) => p == src.product,
+    };
+    let service = rule
+        .service
+        .as_deref()
+        .is_none_or(|s| src.services.contains(&s));
+    let category = rule
+        .category
+        .as_deref()
+        .is_none_or(|c| src.category == Some(c));
+    product && service && category
+}
+
+/// Loaded, compiled Sigma rules. Detection is stateless (`&self`, so parser threads share
+/// one set); correlation state lives in a [`Correlator`].
+pub struct SigmaRules {
+    /// One engine per kind of event ([`event_sources`]), holding only the rules whose
+    /// logsource covers it: an event is matched against its own rules, and rsigma-eval's
+    /// candidate index (Aho-Corasick over the rules' needles, exact values, field presence)
+    /// picks the few of those worth evaluating.
+    engines: Vec<Engine>,
+    compiled: Vec<CompiledRule>,
+    parsed: Vec<SigmaRule>,
+    filters: Vec<FilterRule>,
+    correlations: Vec<CorrelationRule>,
+    rules: Vec<RuleInfo>,
+    /// Correlation rules, after the detection rules in alert numbering.
+    correlation_info: Vec<RuleInfo>,
+    /// Rule index by id, name and title, as results and correlations name them.
+    by_key: HashMap<String, usize>,
+    /// Detection rules that emit alerts of their own (not `generate: false` correlation inputs).
+    generates: Vec<bool>,
+    /// Detection rules some correlation counts.
+    correlated: Vec<bool>,
+    reports: Vec<RuleReport>,
+    mapping: Mapping,
+}
+
 impl SigmaRules {
     /// Loads every `.yml`/`.yaml` file under `paths` (files or directories, recursively).
     pub fn load(paths: &[PathBuf]) -> Self {
@@ -191,6 +326,7 @@ impl SigmaRules {
                 }),
             }
         }
+        me.build();
         me
     }
 
@@ -198,14 +334,22 @@ impl SigmaRules {
     pub fn from_yaml(name: &str, text: &str) -> Self {
         let mut me = Self::empty();
         me.add_file(Path::new(name), text);
+        me.build();
         me
     }
 
     fn empty() -> Self {
         SigmaRules {
-            engine: Engine::new(),
+            engines: Vec::new(),
+            compiled: Vec::new(),
+            parsed: Vec::new(),
+            filters: Vec::new(),
+            correlations: Vec::new(),
             rules: Vec::new(),
+            correlation_info: Vec::new(),
             by_key: HashMap::new(),
+            generates: Vec::new(),
+            correlated: Vec::new(),
             reports: Vec::new(),
             mapping: Mapping::default_linux(),
         }
@@ -254,26 +398,23 @@ impl SigmaRules {
             if let Some(why) = unsupported_logsource(&rule.logsource) {
                 report.status = Status::Unsupported(why);
             } else {
-                match self.engine.add_rule(rule) {
-                    Ok(()) => {
+                match compile_rule(rule) {
+                    Ok(compiled) => {
                         let idx = self.rules.len();
-                        let id = rule
-                            .id
-                            .clone()
-                            .unwrap_or_else(|| format!("sigma:{}", rule.title));
-                        self.by_key
-                            .insert(rule.id.clone().unwrap_or_else(|| rule.title.clone()), idx);
-                        self.rules.push(RuleInfo {
-                            id,
-                            title: rule.title.clone(),
-                            level: rule
-                                .level
-                                .as_ref()
-                                .map(|l| l.as_str().to_owned())
-                                .unwrap_or_else(|| "medium".into()),
-                            tags: rule.tags.clone(),
-                            logsource: rule.logsource.clone(),
-                        });
+                        for k in [&rule.id, &rule.name].into_iter().flatten() {
+                            self.by_key.insert(k.clone(), idx);
+                        }
+                        self.by_key.entry(rule.title.clone()).or_insert(idx);
+                        let mut info = RuleInfo::new(
+                            &rule.id,
+                            &rule.title,
+                            rule.level.as_ref().map(|l| l.as_str()),
+                            &rule.tags,
+                        );
+                        info.logsource = rule.logsource.clone();
+                        self.rules.push(info);
+                        self.compiled.push(compiled);
+                        self.parsed.push(rule.clone());
                     }
                     Err(e) => report.status = Status::Unsupported(e.to_string()),
                 }
@@ -281,21 +422,38 @@ impl SigmaRules {
             self.reports.push(report);
         }
         for corr in &c.correlations {
+            let status = match rsigma_eval::CorrelationEngine::new(Default::default())
+                .add_correlation(corr)
+            {
+                Ok(()) => {
+                    self.correlations.push(corr.clone());
+                    let mut info = RuleInfo::new(
+                        &corr.id,
+                        &corr.title,
+                        corr.level.as_ref().map(|l| l.as_str()),
+                        &corr.tags,
+                    );
+                    info.logsource.category = Some("correlation".into());
+                    self.correlation_info.push(info);
+                    Status::Loaded
+                }
+                Err(e) => Status::Unsupported(e.to_string()),
+            };
             self.reports.push(RuleReport {
                 path: path.into(),
                 title: corr.title.clone(),
                 id: corr.id.clone(),
                 kind: "correlation",
-                // parsed and valid; the streaming correlation stage is not wired in yet
-                status: Status::Unsupported(
-                    "correlation rules parse; their evaluation is not wired into the engine yet"
-                        .into(),
-                ),
+                status,
             });
         }
         for f in &c.filters {
-            let status = match self.engine.apply_filter(f) {
-                Ok(()) => Status::Loaded,
+            let mut probe = Engine::new();
+            let status = match probe.apply_filter(f) {
+                Ok(()) => {
+                    self.filters.push(f.clone());
+                    Status::Loaded
+                }
                 Err(e) => Status::Unsupported(e.to_string()),
             };
             self.reports.push(RuleReport {
@@ -308,17 +466,72 @@ impl SigmaRules {
         }
     }
 
+    /// Builds the per-source engines once every file is read.
+    fn build(&mut self) {
+        self.engines = event_sources()
+            .iter()
+            .map(|src| {
+                let mut e = Engine::new();
+                e.extend_compiled_rules(
+                    self.rules
+                        .iter()
+                        .zip(&self.compiled)
+                        .filter(|(info, _)| applies(&info.logsource, src))
+                        .map(|(_, c)| c.clone()),
+                );
+                for f in &self.filters {
+                    // a filter whose rules are elsewhere changes nothing here
+                    let _ = e.apply_filter(f);
+                }
+                e
+            })
+            .collect();
+        self.compiled = Vec::new();
+        let n = self.rules.len();
+        self.generates = vec![true; n];
+        self.correlated = vec![false; n];
+        for corr in &self.correlations {
+            for r in &corr.rules {
+                if let Some(&i) = self.by_key.get(r) {
+                    self.correlated[i] = true;
+                    if !corr.generate {
+                        self.generates[i] = false;
+                    }
+                }
+            }
+        }
+    }
+
     /// Number of detection rules loaded.
     pub fn loaded(&self) -> usize {
         self.rules.len()
     }
 
+    /// The detection rules, in hit numbering.
     pub fn rules(&self) -> &[RuleInfo] {
         &self.rules
     }
 
+    /// The correlation rules; a correlation's alerts are numbered after the detection rules.
+    pub fn correlations(&self) -> &[RuleInfo] {
+        &self.correlation_info
+    }
+
+    /// Whether detection rule `i` raises alerts itself (`false` for the inputs of
+    /// correlations that do not `generate` them).
+    pub fn generates(&self, i: usize) -> bool {
+        self.generates.get(i).copied().unwrap_or(true)
+    }
+
     pub fn reports(&self) -> &[RuleReport] {
         &self.reports
+    }
+
+    fn sigma_event<'a>(&'a self, ev: &'a Event) -> SigmaEvent<'a> {
+        SigmaEvent {
+            ev,
+            map: &self.mapping,
+        }
     }
 
     /// The detection rules that match `ev`, routed by the event's logsource.
@@ -327,17 +540,130 @@ impl SigmaRules {
         if self.rules.is_empty() {
             return;
         }
-        let se = SigmaEvent {
-            ev,
-            map: &self.mapping,
+        let Some(engine) = self.engines.get(source_index(ev)) else {
+            return;
         };
-        let ls = logsource_of(ev);
-        for r in self.engine.evaluate_with_logsource(&se, &ls) {
-            let key = r.header.rule_id.as_ref().unwrap_or(&r.header.rule_title);
-            if let Some(&i) = self.by_key.get(key) {
+        if engine.rule_count() == 0 {
+            return;
+        }
+        for r in engine.evaluate(&self.sigma_event(ev)) {
+            if let Some(i) = self.index_of(&r) {
                 out.push(Hit { rule: i });
             }
         }
+    }
+
+    /// [`matches`](Self::matches) as rule numbers (what parser threads store on the event).
+    pub fn match_numbers(&self, ev: &Event) -> Box<[u32]> {
+        let mut hits = Vec::new();
+        self.matches(ev, &mut hits);
+        hits.iter().map(|h| h.rule as u32).collect()
+    }
+
+    fn index_of(&self, r: &EvaluationResult) -> Option<usize> {
+        let key = r.header.rule_id.as_ref().unwrap_or(&r.header.rule_title);
+        self.by_key
+            .get(key)
+            .or_else(|| self.by_key.get(&r.header.rule_title))
+            .copied()
+    }
+
+    /// A correlator for these rules' correlations (`None` when there are none).
+    pub fn correlator(&self) -> Option<Correlator> {
+        if self.correlations.is_empty() {
+            return None;
+        }
+        let mut ce = CorrelationEngine::new(CorrelationConfig {
+            timestamp_fallback: TimestampFallback::Skip,
+            max_state_entries: 1_000_000,
+            max_group_entries: Some(10_000),
+            ..Default::default()
+        });
+        for r in &self.parsed {
+            // registers the rule's id and name for correlation references
+            let _ = ce.add_rule(r);
+        }
+        for c in &self.correlations {
+            let _ = ce.add_correlation(c);
+        }
+        let mut by_key = HashMap::new();
+        for (i, c) in self.correlations.iter().enumerate() {
+            for k in [&c.id, &c.name].into_iter().flatten() {
+                by_key.insert(k.clone(), i);
+            }
+            by_key.entry(c.title.clone()).or_insert(i);
+        }
+        Some(Correlator { ce, by_key })
+    }
+}
+
+/// A correlation rule that fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrelationHit {
+    /// Index in [`SigmaRules::correlations`].
+    pub rule: usize,
+    /// The group-by fields and their values.
+    pub group: Vec<(String, String)>,
+    /// The count (or other aggregate) that met the condition.
+    pub value: f64,
+}
+
+/// Sigma correlation state (`event_count`, `value_count`, `temporal`, `temporal_ordered`
+/// and the metric types) over the detection hits of a time-ordered event stream; the
+/// window arithmetic is rsigma-eval's `CorrelationEngine`, fed with event time.
+pub struct Correlator {
+    ce: CorrelationEngine,
+    by_key: HashMap<String, usize>,
+}
+
+impl Correlator {
+    /// Feeds the detection hits of one event; returns the correlations that fired.
+    pub fn feed(&mut self, rules: &SigmaRules, ev: &Event, hits: &[u32]) -> Vec<CorrelationHit> {
+        if !hits
+            .iter()
+            .any(|&h| rules.correlated.get(h as usize).copied().unwrap_or(false))
+        {
+            return Vec::new();
+        }
+        // the results carry what the correlation stage reads; hits are rare, so evaluating
+        // the event again here costs less than carrying results from the parser threads
+        let Some(engine) = rules.engines.get(source_index(ev)) else {
+            return Vec::new();
+        };
+        let se = rules.sigma_event(ev);
+        let mut detections = engine.evaluate(&se);
+        // rsigma-eval finds a result's rule by id; a rule referenced by its name has none
+        for d in &mut detections {
+            if d.header.rule_id.is_none() {
+                if let Some(&i) = rules.by_key.get(&d.header.rule_title) {
+                    d.header.rule_id = rules.parsed[i].name.clone();
+                }
+            }
+        }
+        let ts = ev.timestamp.div_euclid(1_000_000_000);
+        let mut out = Vec::new();
+        for r in self.ce.process_with_detections(&se, detections, ts) {
+            if let ResultBody::Correlation(body) = &r.body {
+                let key = r.header.rule_id.as_ref().unwrap_or(&r.header.rule_title);
+                if let Some(&i) = self
+                    .by_key
+                    .get(key)
+                    .or_else(|| self.by_key.get(&r.header.rule_title))
+                {
+                    out.push(CorrelationHit {
+                        rule: i,
+                        group: body.group_key.clone(),
+                        value: body.aggregated_value,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Groups held in correlation windows (for memory figures).
+    pub fn state_count(&self) -> usize {
+        self.ce.state_count()
     }
 }
 
@@ -353,43 +679,15 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The Sigma logsource of an event.
+/// The Sigma logsource of an event (the most specific service: `sshd` rather than `auth`).
 pub fn logsource_of(ev: &Event) -> LogSource {
-    let mut ls = LogSource::default();
-    match ev.category {
-        Category::Web => {
-            ls.category = Some("webserver".into());
-            ls.product = Some(
-                if ev.dataset.starts_with("apache") {
-                    "apache"
-                } else {
-                    "nginx"
-                }
-                .into(),
-            );
-        }
-        _ => {
-            ls.product = Some("linux".into());
-            let service = match ev.dataset {
-                "sshd" => Some("sshd"),
-                "sudo" => Some("sudo"),
-                "cron" => Some("cron"),
-                "auditd" => Some("auditd"),
-                "su" | "shadow-utils" | "login" | "systemd-logind" => Some("auth"),
-                "vsftpd" => Some("vsftpd"),
-                _ => Some("syslog"),
-            };
-            ls.service = service.map(Into::into);
-            if ev.action == Some("process_started")
-                || (ev.dataset == "sudo" && ev.get(Field::PROCESS_COMMAND_LINE).is_some())
-            {
-                ls.category = Some("process_creation".into());
-            } else if ev.action.is_some_and(|a| a.starts_with("firewall_")) {
-                ls.category = Some("firewall".into());
-            }
-        }
+    let src = &event_sources()[source_index(ev)];
+    LogSource {
+        product: Some(src.product.into()),
+        service: src.services.first().map(|s| (*s).into()),
+        category: src.category.map(Into::into),
+        ..Default::default()
     }
-    ls
 }
 
 /// Tansa's event as seen by `rsigma-eval`: fields through the mapping, keywords on the line.
@@ -404,13 +702,10 @@ fn to_value(v: Cow<'_, str>) -> EventValue<'_> {
 
 impl SigmaEventTrait for SigmaEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        let ecs = self
-            .map
-            .fields
-            .get(path)
-            .map(String::as_str)
-            .unwrap_or(path);
-        let field = Field::lookup(ecs)?;
+        let field = match self.map.resolved.get(path) {
+            Some(f) => (*f)?,
+            None => Field::lookup(path)?,
+        };
         match field {
             Field::SOURCE_PORT => return self.ev.source_port.map(|p| EventValue::Int(p as i64)),
             Field::DESTINATION_PORT => {
@@ -520,6 +815,77 @@ tags: [attack.t1078]
             .reports()
             .iter()
             .any(|r| r.title == "bad" && !matches!(r.status, Status::Loaded)));
+    }
+
+    #[test]
+    fn an_sshd_line_is_also_an_auth_log_line() {
+        let rules = SigmaRules::from_yaml(
+            "t.yml",
+            "title: a\nlogsource: {product: linux, service: auth}\ndetection:\n  k: ['Invalid user']\n  condition: k\n---\ntitle: c\nlogsource: {product: linux, service: cron}\ndetection:\n  k: ['Invalid user']\n  condition: k\n",
+        );
+        assert_eq!(rules.loaded(), 2);
+        let mut hits = vec![];
+        rules.matches(&sshd_event("Invalid user x from 1.2.3.4", "x"), &mut hits);
+        assert_eq!(hits, vec![Hit { rule: 0 }]);
+        assert_eq!(
+            &*rules.match_numbers(&sshd_event("Invalid user y", "y")),
+            &[0]
+        );
+    }
+
+    const CORRELATION: &str = r#"
+title: Failed ssh login
+name: failed_ssh
+logsource: {product: linux, service: sshd}
+detection:
+  k: ['Failed password']
+  condition: k
+level: low
+---
+title: Many failed logins for one user
+id: 2a3b6f40-0000-4000-8000-00000000c001
+correlation:
+  type: event_count
+  rules: [failed_ssh]
+  group-by: [User]
+  timespan: 5m
+  condition: {gte: 3}
+level: high
+"#;
+
+    #[test]
+    fn correlations_count_detections_in_event_time_per_group() {
+        let rules = SigmaRules::from_yaml("c.yml", CORRELATION);
+        assert_eq!(rules.loaded(), 1);
+        assert_eq!(rules.correlations().len(), 1);
+        assert!(
+            rules.reports().iter().all(|r| r.status == Status::Loaded),
+            "{:?}",
+            rules.reports()
+        );
+        // the input of a correlation without `generate: true` raises no alert of its own
+        assert!(!rules.generates(0));
+        let mut c = rules.correlator().unwrap();
+        let feed = |c: &mut Correlator, user: &str, secs: i64| {
+            let mut ev = sshd_event("Failed password for x", user);
+            ev.timestamp = 1_700_000_000_000_000_000 + secs * 1_000_000_000;
+            let hits = rules.match_numbers(&ev);
+            c.feed(&rules, &ev, &hits)
+        };
+        assert!(feed(&mut c, "root", 0).is_empty());
+        assert!(feed(&mut c, "admin", 10).is_empty());
+        assert!(feed(&mut c, "root", 20).is_empty());
+        // 10 minutes later: the first root attempt left the window
+        assert!(feed(&mut c, "root", 400).is_empty());
+        assert!(feed(&mut c, "root", 410).is_empty());
+        let fired = feed(&mut c, "root", 420);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].rule, 0);
+        assert_eq!(
+            fired[0].group,
+            vec![("User".to_string(), "root".to_string())]
+        );
+        assert_eq!(fired[0].value, 3.0);
     }
 
     #[test]
