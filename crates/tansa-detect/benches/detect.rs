@@ -81,5 +81,60 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// SigmaHQ rule files under `rules/linux` and `rules/web` of the conformance data.
+fn sigmahq_files() -> Vec<std::path::PathBuf> {
+    let Some(root) = std::env::var_os("TANSA_CONFORMANCE") else {
+        eprintln!("TANSA_CONFORMANCE is not set: the Sigma rule-count benches are skipped");
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    let mut dirs: Vec<std::path::PathBuf> = ["sigma/rules/linux", "sigma/rules/web"]
+        .iter()
+        .map(|d| std::path::Path::new(&root).join(d))
+        .collect();
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Sigma detection (the stateless part, as the parser threads run it) as the rule count
+/// grows: the per-logsource engines and the literal prefilter keep the cost nearly flat.
+fn bench_sigma(c: &mut Criterion) {
+    let files = sigmahq_files();
+    if files.is_empty() {
+        return;
+    }
+    let n = 20_000;
+    for (name, tpl) in [("auth.log", AUTH), ("access.log", ACCESS)] {
+        let evs = events(tpl, n);
+        let mut g = c.benchmark_group(format!("sigma/{name}"));
+        g.throughput(Throughput::Elements(n as u64));
+        for k in [10, 100, files.len()] {
+            // spread the subset over both directories
+            let step = (files.len() / k).max(1);
+            let subset: Vec<_> = files.iter().step_by(step).take(k).cloned().collect();
+            let rules = tansa_rules::SigmaRules::load(&subset);
+            let loaded = rules.loaded();
+            g.bench_function(format!("{loaded} rules"), |b| {
+                b.iter(|| {
+                    evs.iter()
+                        .map(|e| rules.match_numbers(e).len())
+                        .sum::<usize>()
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench, bench_sigma);
 criterion_main!(benches);

@@ -34,6 +34,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rsigma_eval::event::{Event as SigmaEventTrait, EventValue};
 use rsigma_eval::result::{EvaluationResult, ResultBody};
@@ -287,7 +288,11 @@ pub struct SigmaRules {
     /// logsource covers it: an event is matched against its own rules, and rsigma-eval's
     /// candidate index (Aho-Corasick over the rules' needles, exact values, field presence)
     /// picks the few of those worth evaluating.
-    engines: Vec<Engine>,
+    ///
+    /// Engines are built on first use (building all of them would cost more than a small
+    /// run; a log of one kind needs one or two).
+    engines: Vec<OnceLock<Engine>>,
+    sources: Vec<EventSource>,
     compiled: Vec<CompiledRule>,
     parsed: Vec<SigmaRule>,
     filters: Vec<FilterRule>,
@@ -341,6 +346,7 @@ impl SigmaRules {
     fn empty() -> Self {
         SigmaRules {
             engines: Vec::new(),
+            sources: event_sources(),
             compiled: Vec::new(),
             parsed: Vec::new(),
             filters: Vec::new(),
@@ -466,27 +472,29 @@ impl SigmaRules {
         }
     }
 
-    /// Builds the per-source engines once every file is read.
+    /// The engine for events of source `k`, built on first use.
+    fn engine(&self, k: usize) -> Option<&Engine> {
+        let src = self.sources.get(k)?;
+        Some(self.engines.get(k)?.get_or_init(|| {
+            let mut e = Engine::new();
+            e.extend_compiled_rules(
+                self.rules
+                    .iter()
+                    .zip(&self.compiled)
+                    .filter(|(info, _)| applies(&info.logsource, src))
+                    .map(|(_, c)| c.clone()),
+            );
+            for f in &self.filters {
+                // a filter whose rules are elsewhere changes nothing here
+                let _ = e.apply_filter(f);
+            }
+            e
+        }))
+    }
+
+    /// Prepares the per-source engines and correlation inputs once every file is read.
     fn build(&mut self) {
-        self.engines = event_sources()
-            .iter()
-            .map(|src| {
-                let mut e = Engine::new();
-                e.extend_compiled_rules(
-                    self.rules
-                        .iter()
-                        .zip(&self.compiled)
-                        .filter(|(info, _)| applies(&info.logsource, src))
-                        .map(|(_, c)| c.clone()),
-                );
-                for f in &self.filters {
-                    // a filter whose rules are elsewhere changes nothing here
-                    let _ = e.apply_filter(f);
-                }
-                e
-            })
-            .collect();
-        self.compiled = Vec::new();
+        self.engines = self.sources.iter().map(|_| OnceLock::new()).collect();
         let n = self.rules.len();
         self.generates = vec![true; n];
         self.correlated = vec![false; n];
@@ -540,7 +548,7 @@ impl SigmaRules {
         if self.rules.is_empty() {
             return;
         }
-        let Some(engine) = self.engines.get(source_index(ev)) else {
+        let Some(engine) = self.engine(source_index(ev)) else {
             return;
         };
         if engine.rule_count() == 0 {
@@ -627,7 +635,7 @@ impl Correlator {
         }
         // the results carry what the correlation stage reads; hits are rare, so evaluating
         // the event again here costs less than carrying results from the parser threads
-        let Some(engine) = rules.engines.get(source_index(ev)) else {
+        let Some(engine) = rules.engine(source_index(ev)) else {
             return Vec::new();
         };
         let se = rules.sigma_event(ev);

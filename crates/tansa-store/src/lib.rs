@@ -443,8 +443,21 @@ impl DuckStore {
     }
 
     /// Bytes on disk: the database file and the cold files.
+    /// Bytes of the hot database in use (blocks that hold data: a day moved to the cold tier
+    /// frees its blocks for new data, though DuckDB keeps the file at its size) and of the
+    /// cold files.
     pub fn disk_bytes(&self) -> (u64, u64) {
-        let hot = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+        let used: Option<u64> = self
+            .conn
+            .query_row(
+                "SELECT CAST(used_blocks * block_size AS UBIGINT) FROM pragma_database_size() \
+                 WHERE database_name = current_database()",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        let file = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let hot = used.map_or(file, |u| u.min(file))
             + std::fs::metadata(self.path.with_extension("duckdb.wal"))
                 .map(|m| m.len())
                 .unwrap_or(0);
