@@ -120,7 +120,7 @@ fn bench_sigma(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         for k in [10, 100, files.len()] {
             // spread the subset over both directories
-            let step = (files.len() / k).max(1);
+            let step = files.len().div_ceil(k).max(1);
             let subset: Vec<_> = files.iter().step_by(step).take(k).cloned().collect();
             let rules = tansa_rules::SigmaRules::load(&subset);
             let loaded = rules.loaded();
