@@ -34,7 +34,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use rsigma_eval::event::{Event as SigmaEventTrait, EventValue};
 use rsigma_eval::result::{EvaluationResult, ResultBody};
@@ -214,7 +214,8 @@ const LINUX_SERVICES: &[&[&str]] = &[
 const LINUX_CATEGORIES: &[Option<&str>] = &[None, Some("process_creation"), Some("firewall")];
 const WEB_PRODUCTS: &[&str] = &["nginx", "apache"];
 
-fn event_sources() -> Vec<EventSource> {
+/// Every kind of event, in [`source_index`] order.
+static SOURCES: LazyLock<Vec<EventSource>> = LazyLock::new(|| {
     let mut v = Vec::new();
     for services in LINUX_SERVICES {
         for category in LINUX_CATEGORIES {
@@ -233,9 +234,9 @@ fn event_sources() -> Vec<EventSource> {
         });
     }
     v
-}
+});
 
-/// Index into [`event_sources`] of an event's logsource.
+/// Index into [`SOURCES`] of an event's logsource.
 fn source_index(ev: &Event) -> usize {
     if ev.category == Category::Web {
         let apache = usize::from(ev.dataset.starts_with("apache"));
@@ -284,7 +285,7 @@ fn applies(rule: &LogSource, src: &EventSource) -> bool {
 /// Loaded, compiled Sigma rules. Detection is stateless (`&self`, so parser threads share
 /// one set); correlation state lives in a [`Correlator`].
 pub struct SigmaRules {
-    /// One engine per kind of event ([`event_sources`]), holding only the rules whose
+    /// One engine per kind of event ([`SOURCES`]), holding only the rules whose
     /// logsource covers it: an event is matched against its own rules, and rsigma-eval's
     /// candidate index (Aho-Corasick over the rules' needles, exact values, field presence)
     /// picks the few of those worth evaluating.
@@ -292,7 +293,6 @@ pub struct SigmaRules {
     /// Engines are built on first use (building all of them would cost more than a small
     /// run; a log of one kind needs one or two).
     engines: Vec<OnceLock<Engine>>,
-    sources: Vec<EventSource>,
     compiled: Vec<CompiledRule>,
     parsed: Vec<SigmaRule>,
     filters: Vec<FilterRule>,
@@ -346,7 +346,6 @@ impl SigmaRules {
     fn empty() -> Self {
         SigmaRules {
             engines: Vec::new(),
-            sources: event_sources(),
             compiled: Vec::new(),
             parsed: Vec::new(),
             filters: Vec::new(),
@@ -474,7 +473,7 @@ impl SigmaRules {
 
     /// The engine for events of source `k`, built on first use.
     fn engine(&self, k: usize) -> Option<&Engine> {
-        let src = self.sources.get(k)?;
+        let src = SOURCES.get(k)?;
         Some(self.engines.get(k)?.get_or_init(|| {
             let mut e = Engine::new();
             e.extend_compiled_rules(
@@ -494,7 +493,7 @@ impl SigmaRules {
 
     /// Prepares the per-source engines and correlation inputs once every file is read.
     fn build(&mut self) {
-        self.engines = self.sources.iter().map(|_| OnceLock::new()).collect();
+        self.engines = SOURCES.iter().map(|_| OnceLock::new()).collect();
         let n = self.rules.len();
         self.generates = vec![true; n];
         self.correlated = vec![false; n];
@@ -689,7 +688,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) {
 
 /// The Sigma logsource of an event (the most specific service: `sshd` rather than `auth`).
 pub fn logsource_of(ev: &Event) -> LogSource {
-    let src = &event_sources()[source_index(ev)];
+    let src = &SOURCES[source_index(ev)];
     LogSource {
         product: Some(src.product.into()),
         service: src.services.first().map(|s| (*s).into()),

@@ -1,24 +1,9 @@
 //! The command line as a user runs it: the binary on the bundled example logs.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-fn tansa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tansa"));
-    c.current_dir(root());
-    c
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
+mod common;
+use common::{json_lines, root, tansa};
 
 #[test]
 fn analyze_the_bundled_day_finds_the_intrusion() {

@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-fn tansa() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tansa"))
-}
+mod common;
+use common::{json_lines, tansa};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tansa-clistore-{name}-{}", std::process::id()));
@@ -166,12 +165,6 @@ fn run_ok(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn json_lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn search_stats_and_retention_from_the_command_line() {
     let d = tmp("search");
@@ -199,7 +192,7 @@ fn search_stats_and_retention_from_the_command_line() {
     let n = |q: &[&str]| {
         let mut args = vec!["--format", "json", "search"];
         args.extend_from_slice(q);
-        json_lines(&run_ok(&data, &args)).len()
+        json_lines(run_ok(&data, &args).as_bytes()).len()
     };
     assert_eq!(n(&["source.ip:203.0.113.9", "--limit", "100000"]), 12);
     assert_eq!(
@@ -246,7 +239,7 @@ fn search_stats_and_retention_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("search query"));
 
     // stats: sections as JSON lines
-    let stats = json_lines(&run_ok(&data, &["--format", "json", "stats"]));
+    let stats = json_lines(run_ok(&data, &["--format", "json", "stats"]).as_bytes());
     let top = stats
         .iter()
         .find(|r| r["section"] == "Top source IPs by failures")
