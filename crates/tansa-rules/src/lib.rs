@@ -46,6 +46,9 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use tansa_event::{Category, Event, Field, Val};
 
+mod prefilter;
+use prefilter::Prefilter;
+
 /// The default field mapping, shipped in the binary.
 pub const DEFAULT_MAPPING: &str = include_str!("../../../mappings/linux.yml");
 
@@ -292,7 +295,7 @@ pub struct SigmaRules {
     ///
     /// Engines are built on first use (building all of them would cost more than a small
     /// run; a log of one kind needs one or two).
-    engines: Vec<OnceLock<Engine>>,
+    engines: Vec<OnceLock<SourceEngine>>,
     compiled: Vec<CompiledRule>,
     parsed: Vec<SigmaRule>,
     filters: Vec<FilterRule>,
@@ -472,23 +475,13 @@ impl SigmaRules {
     }
 
     /// The engine for events of source `k`, built on first use.
-    fn engine(&self, k: usize) -> Option<&Engine> {
+    fn engine(&self, k: usize) -> Option<&SourceEngine> {
         let src = SOURCES.get(k)?;
-        Some(self.engines.get(k)?.get_or_init(|| {
-            let mut e = Engine::new();
-            e.extend_compiled_rules(
-                self.rules
-                    .iter()
-                    .zip(&self.compiled)
-                    .filter(|(info, _)| applies(&info.logsource, src))
-                    .map(|(_, c)| c.clone()),
-            );
-            for f in &self.filters {
-                // a filter whose rules are elsewhere changes nothing here
-                let _ = e.apply_filter(f);
-            }
-            e
-        }))
+        Some(
+            self.engines
+                .get(k)?
+                .get_or_init(|| SourceEngine::new(self, src)),
+        )
     }
 
     /// Prepares the per-source engines and correlation inputs once every file is read.
@@ -550,10 +543,29 @@ impl SigmaRules {
         let Some(engine) = self.engine(source_index(ev)) else {
             return;
         };
-        if engine.rule_count() == 0 {
+        engine.evaluate(&self.sigma_event(ev), |r| {
+            if let Some(i) = self.index_of(&r) {
+                out.push(Hit { rule: i });
+            }
+        });
+    }
+
+    /// [`matches`](Self::matches) without the literal prefilter: every rule of the event's
+    /// logsource evaluated. The reference the prefilter is tested against.
+    #[doc(hidden)]
+    pub fn matches_exhaustive(&self, ev: &Event, out: &mut Vec<Hit>) {
+        out.clear();
+        let Some(engine) = self.engine(source_index(ev)) else {
             return;
-        }
-        for r in engine.evaluate(&self.sigma_event(ev)) {
+        };
+        let se = self.sigma_event(ev);
+        let results = engine.rest.evaluate(&se).into_iter().chain(
+            engine
+                .literal
+                .iter()
+                .filter_map(|r| rsigma_eval::evaluate_rule(r, &se)),
+        );
+        for r in results {
             if let Some(i) = self.index_of(&r) {
                 out.push(Hit { rule: i });
             }
@@ -604,6 +616,105 @@ impl SigmaRules {
     }
 }
 
+/// The rules of one kind of event: those a literal prefilter can rule out, and the rest.
+struct SourceEngine {
+    /// Rules that can match without any literal (regexes, numbers, negations, exact field
+    /// values): rsigma-eval's engine, whose candidate index selects them by field shape.
+    rest: Engine,
+    /// Rules that need one of their literals, evaluated only when the prefilter finds one.
+    literal: Vec<CompiledRule>,
+    prefilter: Prefilter,
+    /// Fields of the literal rules whose values may not be slices of the raw line.
+    fields: Vec<Field>,
+}
+
+impl SourceEngine {
+    fn new(rules: &SigmaRules, src: &EventSource) -> Self {
+        // filters first: they rewrite the rules they name
+        let mut all = Engine::new();
+        all.extend_compiled_rules(
+            rules
+                .rules
+                .iter()
+                .zip(&rules.compiled)
+                .filter(|(info, _)| applies(&info.logsource, src))
+                .map(|(_, c)| c.clone()),
+        );
+        for f in &rules.filters {
+            // a filter whose rules are elsewhere changes nothing here
+            let _ = all.apply_filter(f);
+        }
+        let mut literal = Vec::new();
+        let mut needs = Vec::new();
+        let mut rest = Vec::new();
+        let mut names = Vec::new();
+        for r in all.rules() {
+            match prefilter::requirement(r) {
+                Some(n) => {
+                    prefilter::fields(r, &mut names);
+                    needs.push(n);
+                    literal.push(r.clone());
+                }
+                None => rest.push(r.clone()),
+            }
+        }
+        let mut fields: Vec<Field> = names
+            .iter()
+            .filter_map(|n| match rules.mapping.resolved.get(n.as_str()) {
+                Some(f) => *f,
+                None => Field::lookup(n),
+            })
+            .collect();
+        fields.sort_unstable_by_key(|f| f.0);
+        fields.dedup();
+        let mut e = Engine::new();
+        e.extend_compiled_rules(rest);
+        SourceEngine {
+            rest: e,
+            literal,
+            prefilter: Prefilter::new(&needs),
+            fields,
+        }
+    }
+
+    /// Calls `found` with every rule that matches.
+    fn evaluate(&self, se: &SigmaEvent<'_>, mut found: impl FnMut(EvaluationResult)) {
+        if self.rest.rule_count() > 0 {
+            self.rest.evaluate(se).into_iter().for_each(&mut found);
+        }
+        if self.literal.is_empty() {
+            return;
+        }
+        let ev = se.ev;
+        let mut small = [0u64; 64];
+        let mut big = Vec::new();
+        let met: &mut [u64] = if self.literal.len() <= small.len() {
+            &mut small[..self.literal.len()]
+        } else {
+            big.resize(self.literal.len(), 0);
+            &mut big
+        };
+        self.prefilter.scan(ev.raw_str(), met);
+        for &f in &self.fields {
+            if matches!(ev.get(f), Some(Val::Span(..))) {
+                continue; // a slice of the line, scanned with it
+            }
+            if let Some(text) = ev.get_str(f) {
+                if !std::ptr::eq(text.as_ptr(), ev.raw_str().as_ptr()) {
+                    self.prefilter.scan(&text, met);
+                }
+            }
+        }
+        for (i, rule) in self.literal.iter().enumerate() {
+            if self.prefilter.candidate(i, met) {
+                if let Some(r) = rsigma_eval::evaluate_rule(rule, se) {
+                    found(r);
+                }
+            }
+        }
+    }
+}
+
 /// A correlation rule that fired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorrelationHit {
@@ -638,7 +749,8 @@ impl Correlator {
             return Vec::new();
         };
         let se = rules.sigma_event(ev);
-        let mut detections = engine.evaluate(&se);
+        let mut detections = Vec::new();
+        engine.evaluate(&se, |r| detections.push(r));
         // rsigma-eval finds a result's rule by id; a rule referenced by its name has none
         for d in &mut detections {
             if d.header.rule_id.is_none() {

@@ -277,29 +277,22 @@ impl DuckStore {
         let path = dir.join("tansa.duckdb");
         let conn = Connection::open(&path).map_err(|source| open_error(&path, source))?;
         conn.register_table_function::<ArrowVTab>("arrow")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(&columns::create_table(HOT))?;
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .ok();
-        match version {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)",
-                    params![SCHEMA_VERSION.to_string()],
-                )?;
-            }
-            Some(v) if v != SCHEMA_VERSION.to_string() => {
-                return Err(StoreError::Invalid(format!(
-                    "{}: store schema version {v}, this tansa writes {SCHEMA_VERSION}; move the old store aside",
-                    path.display()
-                )))
-            }
-            Some(_) => {}
+        // one transaction: a run killed while creating the store leaves all of it or none
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA}; {}; INSERT INTO meta SELECT 'schema_version', '{SCHEMA_VERSION}' \
+             WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version'); COMMIT;",
+            columns::create_table(HOT)
+        ))?;
+        let version: String = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        if version != SCHEMA_VERSION.to_string() {
+            return Err(StoreError::Invalid(format!(
+                "{}: store schema version {version}, this tansa writes {SCHEMA_VERSION}; move the old store aside",
+                path.display()
+            )));
         }
         let cold = cold.map(Path::to_owned).unwrap_or_else(|| dir.join("cold"));
         let s = DuckStore { conn, path, cold };
@@ -321,6 +314,17 @@ impl DuckStore {
         let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)?;
         let conn = Connection::open_with_flags(&path, config)
             .map_err(|source| open_error(&path, source))?;
+        let created: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'meta'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !created {
+            return Err(StoreError::Invalid(format!(
+                "the store in {} holds nothing yet (the run that created it stopped before its first commit)",
+                dir.display()
+            )));
+        }
         let cold = cold.map(Path::to_owned).unwrap_or_else(|| dir.join("cold"));
         let s = DuckStore { conn, path, cold };
         s.prepare_session()?;
@@ -886,6 +890,28 @@ mod tests {
         assert_eq!(t.rows[0][1], "2026-03-14 10:00:00");
         assert_eq!(t.rows[0][2], "root");
         assert_eq!(t.rows[0][3], serde_json::json!(columns::event_id(7, 0)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_store_killed_before_its_first_commit_is_reported_not_half_opened() {
+        let d = dir("uncommitted");
+        std::fs::create_dir_all(&d).unwrap();
+        // a database file without Tansa's tables, as a run killed while creating it leaves
+        drop(Connection::open(d.join("tansa.duckdb")).unwrap());
+        let e = DuckStore::open_read_only(&d, None).err().expect("refused");
+        assert!(e.to_string().contains("holds nothing yet"), "{e}");
+        // the next writer creates the schema in one transaction and works
+        let mut s = DuckStore::open(&d, None).unwrap();
+        s.write(&batch(vec![ev(0, 0)], 100)).unwrap();
+        drop(s);
+        assert_eq!(
+            DuckStore::open_read_only(&d, None)
+                .unwrap()
+                .event_count()
+                .unwrap(),
+            1
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 

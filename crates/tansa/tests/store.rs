@@ -132,6 +132,15 @@ fn kill_9_in_the_middle_then_rerun_stores_every_line_exactly_once() {
         if !data.join("tansa.duckdb").exists() {
             continue;
         }
+        let probe = tansa()
+            .arg("--data")
+            .arg(&data)
+            .args(["sql", "SELECT 1"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&probe.stderr).contains("holds nothing yet") {
+            continue; // killed while creating the store: nothing committed, said so clearly
+        }
         let (n, distinct) = counts(&data);
         assert_eq!(n, distinct, "no line stored twice, even when killed");
         if n > 0 && n < total {
