@@ -29,7 +29,12 @@ type Need = Option<Vec<Clause>>;
 type Clause = Vec<String>;
 
 /// At most this many clauses per rule are checked (dropping clauses only widens the filter).
-pub const MAX_CLAUSES: usize = 64;
+pub const MAX_CLAUSES: usize = 8;
+
+/// Clauses after the most selective are kept only from this selectivity on: a clause of
+/// short or common literals (`:`, `get`) matches nearly every line, so checking it costs a
+/// match per line and rules out little.
+const MIN_EXTRA_SELECTIVITY: usize = 4;
 
 fn literal(s: &str) -> Need {
     if s.is_empty() || !s.is_ascii() {
@@ -39,11 +44,16 @@ fn literal(s: &str) -> Need {
     Some(vec![vec![s.to_ascii_lowercase()]])
 }
 
-/// How selective a clause looks: its shortest literal (a short literal matches often), then
-/// fewer literals.
+/// How selective a literal looks: its length, one more when it holds a character ordinary
+/// log text seldom has.
+fn score(l: &str) -> usize {
+    l.len() + usize::from(l.bytes().any(|b| b"=<>(){}[]$|;'\"`%@!~^*\\".contains(&b)))
+}
+
+/// How selective a clause looks: its least selective literal, then fewer literals.
 fn selectivity(c: &Clause) -> (usize, usize) {
-    let shortest = c.iter().map(String::len).min().unwrap_or(0);
-    (shortest.min(8), usize::MAX - c.len())
+    let weakest = c.iter().map(|l| score(l)).min().unwrap_or(0);
+    (weakest.min(8), usize::MAX - c.len())
 }
 
 /// One of the parts must hold: every part must be constrained; the union of one clause of
@@ -74,9 +84,13 @@ fn all(parts: impl IntoIterator<Item = Need>) -> Need {
     }
     out.sort();
     out.dedup();
-    // the most selective first, so the cap keeps the useful ones
+    // the most selective first; weak ones after it are not worth their matches
     out.sort_by_key(|c| std::cmp::Reverse(selectivity(c)));
-    out.truncate(MAX_CLAUSES);
+    let mut keep = 0;
+    out.retain(|c| {
+        keep += 1;
+        keep == 1 || (keep <= MAX_CLAUSES && selectivity(c).0 >= MIN_EXTRA_SELECTIVITY)
+    });
     Some(out)
 }
 
@@ -389,9 +403,14 @@ mod tests {
         ));
         assert_eq!(clauses(n), [["x"]]);
         let n = need(&rule(
+            "  a: {User: xyzzy}\n  b: {CommandLine|contains: 'wget http'}\n  condition: a and b",
+        ));
+        assert_eq!(clauses(n), [vec!["wget http"], vec!["xyzzy"]]);
+        // a weak clause after a selective one is left out (it would match nearly every line)
+        let n = need(&rule(
             "  a: {User: x}\n  b: {CommandLine|contains: 'wget http'}\n  condition: a and b",
         ));
-        assert_eq!(clauses(n), [vec!["wget http"], vec!["x"]]);
+        assert_eq!(clauses(n), [["wget http"]]);
         assert!(need(&rule("  a: {User: x}\n  condition: not a")).is_none());
         // or with an unconstrained side: nothing
         assert!(need(&rule(
@@ -403,7 +422,7 @@ mod tests {
         ));
         assert_eq!(clauses(n), [["/nc", "root"]]);
         let n = need(&rule(
-            "  sel_a: {User: root}\n  sel_b: {Image|endswith: '/nc'}\n  condition: all of sel_*",
+            "  sel_a: {User: root}\n  sel_b: {Image|endswith: '/netcat'}\n  condition: all of sel_*",
         ));
         assert_eq!(clauses(n).len(), 2);
         // CIDR, numeric comparisons constrain nothing
