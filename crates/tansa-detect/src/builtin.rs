@@ -271,6 +271,13 @@ pub fn rules() -> Vec<Rule> {
             |e, f| web(e, f, Class::Sqli),
         ),
         web_rule(
+            "tansa.web.php_injection",
+            "PHP code injection attempt",
+            Severity::High,
+            &["attack.initial_access", "attack.t1190"],
+            |e, f| web(e, f, Class::PhpInjection),
+        ),
+        web_rule(
             "tansa.web.xss",
             "Cross-site scripting attempt",
             Severity::Medium,

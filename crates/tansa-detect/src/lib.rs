@@ -270,18 +270,9 @@ impl Features {
                 if fld == Field::USER_AGENT && web::scanner_agent(&v) {
                     f.scanner_agent = true;
                 }
-                // payloads in headers (Shellshock, Log4Shell, XSS in Referer)
-                if v.contains("() {") || v.contains("${jndi:") || v.contains("<script") {
-                    let mut extra = Vec::new();
-                    web::classify_url(&v, &mut extra);
-                    for c in extra {
-                        if !f.web.contains(&c) {
-                            f.web.push(c);
-                        }
-                    }
-                    if v.contains("() {") || v.contains("${jndi:") {
-                        f.web.push(web::Class::CommandInjection);
-                    }
+                // payloads in headers (Shellshock, Log4Shell, XSS or SQL in Referer/User-Agent)
+                if v.as_ref() != "-" {
+                    web::classify_header(&v, &mut f.web);
                 }
             }
         }
