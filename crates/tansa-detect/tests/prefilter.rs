@@ -7,25 +7,14 @@
 //! covered) and web server lines (path, query, User-Agent, Referer), each as written, in
 //! upper case, and with Unicode characters that fold to ASCII (`K` Kelvin sign, `ſ`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tansa_event::{Event, Origin};
 use tansa_parse::{Format, Parser, TimeCtx};
 use tansa_rules::SigmaRules;
-
-fn corpus() -> PathBuf {
-    let base = std::env::var_os("TANSA_CONFORMANCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        });
-    assert!(
-        base.join("sigma").is_dir(),
-        "Sigma corpus not found: set TANSA_CONFORMANCE"
-    );
-    base
-}
 
 fn files(p: &Path, ext: &[&str], out: &mut Vec<PathBuf>) {
     if p.is_dir() {
@@ -139,7 +128,7 @@ fn parse(text: &str, name: &str, out: &mut Vec<Event>) {
 
 #[test]
 fn prefilter_agrees_with_evaluating_every_rule() {
-    let base = corpus();
+    let base = common::corpus("sigma");
     let dirs = [base.join("sigma/rules/linux"), base.join("sigma/rules/web")];
     let rules = SigmaRules::load(&dirs);
     let mut rule_files = Vec::new();

@@ -16,6 +16,8 @@
 //! The floors asserted are the figures reached so far, so a regression fails; the issue's
 //! targets (≥ 95% per family, ≤ 1% benign alerted) are printed next to them.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -24,19 +26,6 @@ use std::sync::Arc;
 use tansa_detect::{builtin, Engine, Limits};
 use tansa_event::{Event, Origin};
 use tansa_parse::{Format, Parser, TimeCtx};
-
-fn corpus() -> PathBuf {
-    let base = std::env::var_os("TANSA_CONFORMANCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        });
-    assert!(
-        base.join("coreruleset").is_dir(),
-        "conformance corpus not found: set TANSA_CONFORMANCE"
-    );
-    base
-}
 
 /// Percent-encodes what a client must encode in a request target; `%` stays (payloads are
 /// often encoded already).
@@ -248,7 +237,7 @@ fn ip_of(line: &str) -> String {
 
 #[test]
 fn crs_regression_cases_per_family() {
-    let cases = crs_cases(&corpus());
+    let cases = crs_cases(&common::corpus("coreruleset"));
     let lines: Vec<String> = cases.iter().map(|c| c.line.clone()).collect();
     let hit = alerted(&lines);
     // family → (must-trigger, detected, must-not, alerted)
@@ -342,7 +331,7 @@ fn share(lines: &[String]) -> (usize, usize) {
 
 #[test]
 fn libinjection_vectors() {
-    let dir = corpus().join("libinjection/data");
+    let dir = common::corpus("coreruleset").join("libinjection/data");
     let pct = |(a, b): (usize, usize)| 100.0 * a as f64 / b.max(1) as f64;
     let sqli = share(&query_lines(&vectors(&dir, "sqli-")));
     let xss = share(&query_lines(&vectors(&dir, "xss")));
