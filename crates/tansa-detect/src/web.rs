@@ -521,13 +521,13 @@ fn tokenize(v: &str, out: &mut Vec<Class>) {
 
 /// The classes a request URL carries (at most one of each).
 pub fn classify_url(url: &str, out: &mut Vec<Class>) {
-    let norm = normalize(url);
-    scan(&norm, out);
+    // nginx's log escapes first, once: the parts below are split from the unescaped text
     let unescaped: Cow<'_, str> = if url.contains("\\x") {
         Cow::Owned(unescape_log(url))
     } else {
         Cow::Borrowed(url)
     };
+    scan(&normalize(&unescaped), out);
     let (path, query) = unescaped
         .split_once('?')
         .unwrap_or((unescaped.as_ref(), ""));

@@ -91,6 +91,14 @@ impl Mapping {
         Ok(m)
     }
 
+    /// The Tansa field a Sigma field name stands for (mapped, else an ECS name as is).
+    pub fn field(&self, name: &str) -> Option<Field> {
+        match self.resolved.get(name) {
+            Some(f) => *f,
+            None => Field::lookup(name),
+        }
+    }
+
     pub fn default_linux() -> Self {
         Self::parse("mappings/linux.yml", DEFAULT_MAPPING).expect("the shipped mapping parses")
     }
@@ -660,10 +668,7 @@ impl SourceEngine {
         }
         let mut fields: Vec<Field> = names
             .iter()
-            .filter_map(|n| match rules.mapping.resolved.get(n.as_str()) {
-                Some(f) => *f,
-                None => Field::lookup(n),
-            })
+            .filter_map(|n| rules.mapping.field(n))
             .collect();
         fields.sort_unstable_by_key(|f| f.0);
         fields.dedup();
@@ -821,10 +826,7 @@ fn to_value(v: Cow<'_, str>) -> EventValue<'_> {
 
 impl SigmaEventTrait for SigmaEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        let field = match self.map.resolved.get(path) {
-            Some(f) => (*f)?,
-            None => Field::lookup(path)?,
-        };
+        let field = self.map.field(path)?;
         match field {
             Field::SOURCE_PORT => return self.ev.source_port.map(|p| EventValue::Int(p as i64)),
             Field::DESTINATION_PORT => {

@@ -32,12 +32,7 @@ fn numbered_log(path: &Path, lines: usize) {
 }
 
 fn sql(data: &Path, q: &str) -> Vec<serde_json::Value> {
-    let out = tansa()
-        .arg("--data")
-        .arg(data)
-        .args(["--format", "json", "sql", q])
-        .output()
-        .unwrap();
+    let out = run(data, &["--format", "json", "sql", q]);
     assert!(
         out.status.success(),
         "{}",
@@ -132,12 +127,7 @@ fn kill_9_in_the_middle_then_rerun_stores_every_line_exactly_once() {
         if !data.join("tansa.duckdb").exists() {
             continue;
         }
-        let probe = tansa()
-            .arg("--data")
-            .arg(&data)
-            .args(["sql", "SELECT 1"])
-            .output()
-            .unwrap();
+        let probe = run(&data, &["sql", "SELECT 1"]);
         if String::from_utf8_lossy(&probe.stderr).contains("holds nothing yet") {
             continue; // killed while creating the store: nothing committed, said so clearly
         }
@@ -164,8 +154,13 @@ fn kill_9_in_the_middle_then_rerun_stores_every_line_exactly_once() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// `tansa --data DATA ARGS…`, its output.
+fn run(data: &Path, args: &[&str]) -> std::process::Output {
+    tansa().arg("--data").arg(data).args(args).output().unwrap()
+}
+
 fn run_ok(data: &Path, args: &[&str]) -> String {
-    let out = tansa().arg("--data").arg(data).args(args).output().unwrap();
+    let out = run(data, args);
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -238,12 +233,7 @@ fn search_stats_and_retention_from_the_command_line() {
         "{text}"
     );
     // a bad query is an error that says where
-    let out = tansa()
-        .arg("--data")
-        .arg(&data)
-        .args(["search", "user.name:(root"])
-        .output()
-        .unwrap();
+    let out = run(&data, &["search", "user.name:(root"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("search query"));
 
@@ -294,12 +284,7 @@ fn search_stats_and_retention_from_the_command_line() {
 fn sql_is_read_only_and_needs_a_store() {
     let d = tmp("ro");
     let data = d.join("data");
-    let out = tansa()
-        .arg("--data")
-        .arg(&data)
-        .args(["sql", "SELECT 1"])
-        .output()
-        .unwrap();
+    let out = run(&data, &["sql", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no store"));
     let log = d.join("auth.log");
@@ -309,12 +294,7 @@ fn sql_is_read_only_and_needs_a_store() {
         "DELETE FROM events_hot",
         "WITH x AS (SELECT 1) DELETE FROM events_hot",
     ] {
-        let out = tansa()
-            .arg("--data")
-            .arg(&data)
-            .args(["sql", bad])
-            .output()
-            .unwrap();
+        let out = run(&data, &["sql", bad]);
         assert_eq!(out.status.code(), Some(1), "{bad}");
     }
     assert_eq!(counts(&data), (10, 10));
