@@ -36,6 +36,7 @@ use tansa_detect::Alert;
 use tansa_event::Event;
 
 pub use retention::{Policy, RetentionReport};
+pub use search::Param;
 pub use writer::ParallelWriter;
 
 /// Errors of the store.
@@ -245,6 +246,9 @@ pub trait Backend: Send {
     ) -> Result<()>;
     /// A read-only SQL statement.
     fn sql(&self, sql: &str) -> Result<Table>;
+    /// A read-only SQL statement with `?` placeholders bound to `params` (for callers such as
+    /// the traceback that put log values, which attackers control, into queries).
+    fn query(&self, sql: &str, params: &[search::Param]) -> Result<Table>;
     /// Events matching a search, in time order.
     fn search(&self, req: &SearchRequest) -> Result<Table>;
     /// The overview: events per source/host/day, top failing sources, alerts, disk use.
@@ -613,6 +617,10 @@ impl Backend for DuckStore {
     }
 
     fn sql(&self, sql: &str) -> Result<Table> {
+        self.query(sql, &[])
+    }
+
+    fn query(&self, sql: &str, params: &[search::Param]) -> Result<Table> {
         let first = sql
             .split_whitespace()
             .next()
@@ -625,7 +633,7 @@ impl Backend for DuckStore {
         ) {
             return Err(StoreError::NotReadOnly(first));
         }
-        self.table(sql, &[])
+        self.table(sql, params)
     }
 
     fn search(&self, req: &SearchRequest) -> Result<Table> {

@@ -19,7 +19,8 @@ pub struct Cli {
     /// disk). Default: DATA/cold.
     #[arg(long, global = true, env = "TANSA_COLD")]
     pub cold: Option<PathBuf>,
-    /// Output format: a readable table, or one JSON object per line.
+    /// Output format: a readable table, one JSON object per line, or (for `trace`) one
+    /// self-contained HTML page.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     #[command(subcommand)]
@@ -30,6 +31,7 @@ pub struct Cli {
 pub enum OutputFormat {
     Text,
     Json,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +52,10 @@ pub enum Command {
     /// Hot/cold tiers and deletion.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Follow an attacker through the store: `tansa trace 45.141.87.23`, `45.141.87.0/24`,
+    /// `AS12345`, `user:deploy`, `host:web01` or an alert id. One timeline across every log
+    /// and host it reached, each step with its phase, and a summary above it.
+    Trace(TraceArgs),
     /// Sigma rules: check that they load.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -59,6 +65,35 @@ pub enum Command {
 pub struct SqlArgs {
     /// The query, e.g. "SELECT source_ip, count(*) FROM events WHERE outcome = 'failure' GROUP BY 1 ORDER BY 2 DESC LIMIT 10".
     pub query: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// What to trace: an address, a netblock (IPv4 CIDR), an ASN, user:NAME, host:NAME, or an
+    /// alert id.
+    pub entity: String,
+    /// Only events of the last DURATION (e.g. 30m, 2h, 7d, 1w).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events at or after this time (RFC 3339, or YYYY-MM-DD[ HH:MM:SS] in UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only events before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Hops followed from host to host.
+    #[arg(long, default_value_t = 3)]
+    pub depth: u32,
+    /// Host inventory (`[hosts.NAME] addresses = [...]`, `timezone = "..."`); default
+    /// DATA/hosts.toml when it exists.
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// Minutes without activity after which a session with no logged end is over.
+    #[arg(long, default_value_t = 30)]
+    pub idle_minutes: i64,
+    /// Write the output to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ mod analyze;
 mod parse;
 mod rules;
 mod store;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -13,11 +14,15 @@ use tansa_pipeline::Options;
 use crate::cli::{Cli, Command, InputArgs};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if cli.format == crate::cli::OutputFormat::Html && !matches!(cli.command, Command::Trace(_)) {
+        anyhow::bail!("--format html is for `tansa trace`; use text or json here");
+    }
     match cli.command {
         Command::Analyze(a) => analyze::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Parse(a) => parse::run(&a, cli.format),
         Command::Sql(a) => store::sql(&a.query, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Search(a) => store::search(&a, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Trace(a) => trace::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
             store::retention(

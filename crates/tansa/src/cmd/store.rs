@@ -12,7 +12,7 @@ use tansa_store::{Backend, DuckStore, Request, Response, SearchRequest, Section,
 use crate::cli::{OutputFormat, RetentionArgs, SearchArgs};
 use crate::output::{cell, io_error};
 
-fn open_read_only(data: &Path, cold: Option<&Path>) -> Result<DuckStore> {
+pub(crate) fn open_read_only(data: &Path, cold: Option<&Path>) -> Result<DuckStore> {
     DuckStore::open_read_only(data, cold).context("opening the store")
 }
 
@@ -56,24 +56,11 @@ pub fn search(
     data: &Path,
     cold: Option<&Path>,
 ) -> Result<ExitCode> {
-    let mut from = a
-        .from
-        .as_deref()
-        .map(utc_time)
-        .transpose()
-        .context("--from")?;
-    if let Some(since) = &a.since {
-        let span: jiff::Span = parse_duration(since)
-            .with_context(|| format!("--since: `{since}` is not a duration like 30m, 2h, 7d"))?;
-        let t = jiff::Timestamp::now()
-            .checked_sub(jiff::SignedDuration::try_from(span)?)
-            .context("--since")?;
-        from = Some(sql_time(t));
-    }
+    let (from, to) = time_bounds(a.since.as_deref(), a.from.as_deref(), a.to.as_deref())?;
     let req = Request::Search(SearchRequest {
         query: a.query.clone(),
         from,
-        to: a.to.as_deref().map(utc_time).transpose().context("--to")?,
+        to,
         limit: a.limit,
         newest_first: a.newest,
     });
@@ -141,7 +128,7 @@ pub fn retention(
             serde_json::to_writer(&mut out, &rep).map_err(io_error)?;
             out.write_all(b"\n")?;
         }
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Html => {
             for (day, n, file) in &rep.moved {
                 writeln!(out, "moved   {day}  {n:>10} events  → {}", cell(file, 200))?;
             }
@@ -167,6 +154,25 @@ pub fn retention_summary(r: &tansa_store::RetentionReport) -> String {
         r.deleted_events,
         r.clustered.len()
     )
+}
+
+/// `--since`, `--from`, `--to` as the store's UTC text (lower bound, upper bound).
+pub(crate) fn time_bounds(
+    since: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<String>, Option<String>)> {
+    let mut lower = from.map(utc_time).transpose().context("--from")?;
+    if let Some(since) = since {
+        let span: jiff::Span = parse_duration(since)
+            .with_context(|| format!("--since: `{since}` is not a duration like 30m, 2h, 7d"))?;
+        let t = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::try_from(span)?)
+            .context("--since")?;
+        lower = Some(sql_time(t));
+    }
+    let upper = to.map(utc_time).transpose().context("--to")?;
+    Ok((lower, upper))
 }
 
 /// `30m`, `2h`, `7d`, `1w`, or anything jiff's friendly format reads (`2h30m`).

@@ -1,0 +1,1863 @@
+//! Intrusion traceback (入侵溯源): from one entity — an address, a netblock, an ASN, a user,
+//! a host or an alert — everything the attacker did, in order, across every log and host it
+//! reached, each step labelled with its phase.
+//!
+//! Last box of the data path (`… → store → investigate`): reads the store only, through
+//! [`tansa_store::Backend::query`] with bound parameters (log text never becomes SQL).
+//!
+//! How the chain is followed, each link bounded in time and recorded on the step it added:
+//! - **address** → every event with it as source or destination, and events whose command
+//!   line, URL or other fields mention it (as a whole address);
+//! - **successful login** → its session: the sshd connection's lines (same host, same pid,
+//!   up to the close), the logind session that started with it, the auditd processes it ran
+//!   (children of the sshd pid, then everything of their audit session `ses`), sudo/su by the
+//!   user, account and cron changes on the host — until the session closes, or (when no close
+//!   is logged) until the host stays quiet for [`Options::idle`];
+//! - **hop** → a login on another host from one of this host's addresses (the inventory and
+//!   the addresses the host's own logs show) during the session, or right after an
+//!   `ssh`/`scp`/`mysql` command to it; its session is followed in turn, to [`Options::depth`];
+//! - **indicators** found on the way (URLs and hosts in commands, addresses in them, user
+//!   names created) are searched for everywhere, and logins of created users are followed.
+//!
+//! Phases come from the ATT&CK tags of the alerts on a step's events, else from the event
+//! ([`phase`]). Runs of the same kind of direct activity (a brute force's hundreds of lines)
+//! become one step with a count.
+
+pub mod html;
+pub mod inventory;
+pub mod phase;
+pub mod query;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+use tansa_store::{Backend, Param};
+
+pub use inventory::Inventory;
+pub use phase::Phase;
+use query::{fetch, list, mentions, rfc3339, sql_ts, Ev, Micros, Q, DAY, HOUR, MINUTE, SECOND};
+
+/// Errors of the traceback.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(transparent)]
+    Store(#[from] tansa_store::StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {msg}")]
+    Inventory { path: PathBuf, msg: String },
+    #[error("`{0}` is not something to trace: give an address (203.0.113.9), a netblock (45.141.87.0/24), an ASN (AS12345), user:NAME, host:NAME or an alert id")]
+    Entity(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// What a trace starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entity {
+    Ip(IpAddr),
+    /// An IPv4 block: first and last address, prefix length.
+    Net(Ipv4Addr, Ipv4Addr, u8),
+    Asn(u32),
+    User(String),
+    Host(String),
+    Alert(String),
+}
+
+impl FromStr for Entity {
+    type Err = TraceError;
+
+    fn from_str(s: &str) -> Result<Entity, TraceError> {
+        let s = s.trim();
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(Entity::Ip(ip));
+        }
+        if let Some((a, l)) = s.split_once('/') {
+            if let (Ok(a), Ok(l)) = (a.parse::<Ipv4Addr>(), l.parse::<u8>()) {
+                if l <= 32 {
+                    let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+                    let lo = u32::from(a) & mask;
+                    return Ok(Entity::Net(lo.into(), (lo | !mask).into(), l));
+                }
+            }
+            return Err(TraceError::Entity(s.into()));
+        }
+        let upper = s.to_ascii_uppercase();
+        if let Some(n) = upper.strip_prefix("AS").and_then(|n| n.parse().ok()) {
+            return Ok(Entity::Asn(n));
+        }
+        if let Some(u) = s.strip_prefix("user:").filter(|u| !u.is_empty()) {
+            return Ok(Entity::User(u.into()));
+        }
+        if let Some(h) = s.strip_prefix("host:").filter(|h| !h.is_empty()) {
+            return Ok(Entity::Host(h.into()));
+        }
+        if let Some(a) = s.strip_prefix("alert:").filter(|a| !a.is_empty()) {
+            return Ok(Entity::Alert(a.into()));
+        }
+        if !s.is_empty() && s.len() <= 200 && !s.contains(char::is_whitespace) {
+            return Ok(Entity::Alert(s.into()));
+        }
+        Err(TraceError::Entity(s.into()))
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entity::Ip(ip) => write!(f, "{ip}"),
+            Entity::Net(lo, _, l) => write!(f, "{lo}/{l}"),
+            Entity::Asn(n) => write!(f, "AS{n}"),
+            Entity::User(u) => write!(f, "user:{u}"),
+            Entity::Host(h) => write!(f, "host:{h}"),
+            Entity::Alert(a) => write!(f, "alert:{a}"),
+        }
+    }
+}
+
+/// Bounds of a trace.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only events at or after (UTC microseconds).
+    pub from: Option<Micros>,
+    /// Only events before.
+    pub to: Option<Micros>,
+    /// Hops followed from host to host.
+    pub depth: u32,
+    /// A session with no logged end ends after this long without activity.
+    pub idle: Micros,
+    /// Longest session followed.
+    pub max_session: Micros,
+    pub inventory: Inventory,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            from: None,
+            to: None,
+            depth: 3,
+            idle: 30 * MINUTE,
+            max_session: 24 * HOUR,
+            inventory: Inventory::default(),
+        }
+    }
+}
+
+/// How an event came into the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The address (or user, host) itself.
+    Direct,
+    /// Mentions the address in a command line, URL or other field.
+    Mention,
+    /// Part of a session opened by a login of the chain.
+    Session,
+    /// A login on another host from a host of the chain.
+    Hop,
+    /// Mentions an indicator found on the way.
+    Indicator,
+}
+
+/// One step of the timeline (one event, or a run of alike direct events).
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// UTC, RFC 3339.
+    pub time: String,
+    /// The last event's time when the step is a run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    /// The host's local time (inventory zone, else the offset its logs show).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
+    pub host: Option<String>,
+    /// The log it came from (dataset: sshd, nginx.access, auditd…).
+    pub source: String,
+    pub phase: Phase,
+    pub summary: String,
+    /// The first event's line as written.
+    pub raw: String,
+    pub count: u64,
+    pub source_ip: Option<String>,
+    pub user: Option<String>,
+    pub role: Role,
+    /// Why the step is in the chain.
+    pub link: String,
+    /// Hops from the first host.
+    pub depth: u32,
+    /// Titles of the rules that fired on its events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    pub log_path: Option<String>,
+    pub log_offset: Option<u64>,
+    /// Every event of the step (store ids).
+    pub event_ids: Vec<u64>,
+    #[serde(skip)]
+    last_t: Micros,
+    /// Of a run: kinds of events with counts, user names, ports.
+    #[serde(skip)]
+    tally: Tally,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    kinds: BTreeMap<String, u64>,
+    users: BTreeSet<String>,
+    ports: BTreeSet<i64>,
+}
+
+impl Tally {
+    fn add(&mut self, ev: &Ev) {
+        *self.kinds.entry(kind_of(ev)).or_default() += 1;
+        if let Some(u) = &ev.user {
+            self.users.insert(u.clone());
+        }
+        if let Some(p) = ev.destination_port {
+            self.ports.insert(p);
+        }
+    }
+
+    /// `141 events: failed login ×107, invalid user ×34; users: admin, test (+10); ports: 22`
+    fn describe(&self, count: u64) -> String {
+        let mut kinds: Vec<(&String, &u64)> = self.kinds.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let mut out = format!(
+            "{count} events: {}",
+            kinds
+                .iter()
+                .map(|(k, n)| format!("{k} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let few = |items: Vec<String>| {
+            let n = items.len();
+            let mut s = items.into_iter().take(8).collect::<Vec<_>>().join(", ");
+            if n > 8 {
+                s.push_str(&format!(" (+{} more)", n - 8));
+            }
+            s
+        };
+        if !self.users.is_empty() {
+            out.push_str(&format!("; users: {}", few(self.users.iter().cloned().collect())));
+        }
+        if !self.ports.is_empty() {
+            out.push_str(&format!("; ports: {}", few(self.ports.iter().map(|p| p.to_string()).collect())));
+        }
+        out
+    }
+}
+
+/// A run's word for one event: `failed ssh login`, `firewall block`, `GET 404`…
+fn kind_of(ev: &Ev) -> String {
+    if ev.is("authentication") && ev.failed() {
+        return match ev.dataset.as_deref() {
+            Some("sshd") => "failed ssh login".into(),
+            _ => "failed login".into(),
+        };
+    }
+    if ev.is("web") {
+        return format!(
+            "{} {}",
+            ev.http_method.as_deref().unwrap_or("?"),
+            ev.http_status.map(|s| s.to_string()).unwrap_or_default()
+        );
+    }
+    match &ev.action {
+        Some(a) => a.replace('_', " "),
+        None => ev.dataset.clone().unwrap_or_else(|| "event".into()),
+    }
+}
+
+/// A session the chain entered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub host: String,
+    pub user: Option<String>,
+    pub from: Option<String>,
+    pub pid: Option<i64>,
+    pub start: String,
+    /// When the session's close is logged.
+    pub end: Option<String>,
+    /// Last activity seen in it.
+    pub last_activity: String,
+    pub logind_session: Option<String>,
+    pub audit_sessions: Vec<String>,
+    pub depth: u32,
+    /// Another session of the same user on the host overlapped it: steps without a session
+    /// key (sudo lines) are attributed by time.
+    pub shared: bool,
+    /// How access was gained (`password login as deploy from 45.141.87.23`).
+    pub how: String,
+}
+
+/// Something found on the way that is followed too.
+#[derive(Debug, Clone, Serialize)]
+pub struct Indicator {
+    pub kind: String,
+    pub value: String,
+    /// Where it was first seen (host).
+    pub host: Option<String>,
+    pub first_seen: String,
+    /// Events that mention it.
+    pub events: u64,
+}
+
+/// An address near the traced ones (same /24) active in the same window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Neighbour {
+    pub ip: String,
+    pub events: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub roles: Vec<String>,
+}
+
+/// An alert related to the chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRef {
+    pub id: String,
+    pub rule: String,
+    pub severity: String,
+    pub first_seen: String,
+    pub count: u64,
+    pub entity: String,
+}
+
+/// One member of a netblock (the /24 "C段" view).
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub ip: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub events: u64,
+    pub firewall_hits: u64,
+    pub ports: u64,
+    pub auth_failures: u64,
+    pub users_tried: u64,
+    pub logins: u64,
+    pub web_requests: u64,
+    pub roles: Vec<String>,
+    pub alerts: Vec<String>,
+}
+
+/// The netblock view: members, roles, totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct Netblock {
+    pub block: String,
+    pub members: Vec<Member>,
+    pub scanners: usize,
+    pub brute_forcers: usize,
+    pub got_in: usize,
+    pub web_attackers: usize,
+    pub events: u64,
+}
+
+/// The summary above the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub entity: String,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    /// Hosts where the attacker had a session.
+    pub hosts_reached: Vec<String>,
+    /// Hosts with any step.
+    pub hosts_touched: Vec<String>,
+    pub accounts: Vec<String>,
+    pub access: Vec<String>,
+    pub changes: Vec<String>,
+    /// Addresses of the chain outside the inventory (the attacker's).
+    pub addresses: Vec<String>,
+    /// Country/ASN when the events carry enrichment.
+    pub origin: Vec<String>,
+    pub phases: Vec<Phase>,
+    pub events: u64,
+}
+
+/// A whole trace.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub summary: Summary,
+    pub sessions: Vec<Session>,
+    pub indicators: Vec<Indicator>,
+    pub neighbours: Vec<Neighbour>,
+    pub alerts: Vec<AlertRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netblock: Option<Netblock>,
+    /// What the trace could not do (limits reached, enrichment missing).
+    pub notes: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+/// Traces an entity through a store.
+pub fn trace(store: &dyn Backend, entity: &Entity, opts: &Options) -> Result<Trace, TraceError> {
+    let mut t = Tracer::new(store, opts)?;
+    let mut netblock = None;
+    match entity {
+        Entity::Ip(ip) => t.from_addresses(&[ip.to_string()])?,
+        Entity::Net(lo, hi, len) => {
+            let nb = t.netblock(*lo, *hi, *len)?;
+            let members: Vec<String> = nb.members.iter().map(|m| m.ip.clone()).collect();
+            netblock = Some(nb);
+            t.from_addresses(&members)?;
+        }
+        Entity::Asn(n) => {
+            let ips = t.addresses_of_asn(*n)?;
+            t.from_addresses(&ips)?;
+        }
+        Entity::User(u) => t.from_user(u)?,
+        Entity::Host(h) => t.from_host(h)?,
+        Entity::Alert(id) => t.from_alert(id)?,
+    }
+    t.follow_indicators()?;
+    let mut out = t.finish(entity)?;
+    out.netblock = netblock;
+    Ok(out)
+}
+
+struct Draft {
+    ev: Ev,
+    role: Role,
+    link: String,
+    depth: u32,
+    /// A login that starts a session of the chain through a hop.
+    hop: bool,
+}
+
+/// Sshd, logind and PAM actions that end a session.
+const CLOSES: &[&str] = &[
+    "session_closed",
+    "ssh_disconnect",
+    "ssh_connection_closed",
+    "logind_session_removed",
+    "logind_session_logout",
+];
+
+/// The state of one trace while it is followed.
+pub struct Tracer<'a> {
+    store: &'a dyn Backend,
+    opts: &'a Options,
+    drafts: HashMap<u64, Draft>,
+    sessions: Vec<Session>,
+    seen_logins: HashSet<u64>,
+    /// Host → its addresses (inventory and learned from its logs).
+    host_addrs: BTreeMap<String, BTreeSet<String>>,
+    indicators: BTreeMap<(String, String), Indicator>,
+    followed_indicators: HashSet<String>,
+    seeds: BTreeSet<String>,
+    notes: Vec<String>,
+}
+
+fn text(s: &str) -> Param {
+    Param::Text(s.to_owned())
+}
+
+impl<'a> Tracer<'a> {
+    fn new(store: &'a dyn Backend, opts: &'a Options) -> Result<Tracer<'a>, TraceError> {
+        let mut t = Tracer {
+            store,
+            opts,
+            drafts: HashMap::new(),
+            sessions: Vec::new(),
+            seen_logins: HashSet::new(),
+            host_addrs: BTreeMap::new(),
+            indicators: BTreeMap::new(),
+            followed_indicators: HashSet::new(),
+            seeds: BTreeSet::new(),
+            notes: Vec::new(),
+        };
+        for (name, h) in &opts.inventory.hosts {
+            t.host_addrs
+                .entry(name.clone())
+                .or_default()
+                .extend(h.addresses.iter().map(|a| a.to_string()));
+        }
+        t.learn_addresses()?;
+        Ok(t)
+    }
+
+    /// The addresses a host's own logs give it: the destination of inbound firewall lines and
+    /// of connections its services accepted. An address seen on more than one host (a shared
+    /// NAT or load balancer) says nothing and is dropped.
+    fn learn_addresses(&mut self) -> Result<(), TraceError> {
+        let t = query::table(
+            self.store,
+            "SELECT destination_ip, list(DISTINCT host) FROM events \
+             WHERE destination_ip IS NOT NULL AND host IS NOT NULL \
+             AND (action = 'firewall_block' OR category IN ('authentication', 'session')) \
+             AND json_extract_string(fields, '$.\"observer.egress.interface.name\"') IS NULL \
+             GROUP BY 1 HAVING count(DISTINCT host) = 1",
+            &[],
+        )?;
+        for row in &t.rows {
+            let (Some(ip), Some(hosts)) = (row[0].as_str(), row[1].as_array()) else {
+                continue;
+            };
+            if let Some(h) = hosts.first().and_then(|h| h.as_str()) {
+                if self.opts.inventory.host_of(ip).is_none() {
+                    self.host_addrs
+                        .entry(h.to_owned())
+                        .or_default()
+                        .insert(ip.to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn window(&self, q: Q) -> Q {
+        let from = self.opts.from.unwrap_or(0);
+        let to = self.opts.to.unwrap_or(4_102_444_800 * SECOND); // 2100-01-01
+        q.between(from, to)
+    }
+
+    /// `q` limited to `[from, to)` within the trace's window.
+    fn within(&self, q: Q, from: Micros, to: Micros) -> Q {
+        let from = from.max(self.opts.from.unwrap_or(i64::MIN));
+        let to = to.min(self.opts.to.unwrap_or(i64::MAX));
+        q.between(from, to.max(from))
+    }
+
+    fn add(&mut self, ev: Ev, role: Role, link: impl Into<String>, depth: u32) -> bool {
+        if self.drafts.contains_key(&ev.id) {
+            return false;
+        }
+        self.drafts.insert(
+            ev.id,
+            Draft {
+                ev,
+                role,
+                link: link.into(),
+                depth,
+                hop: false,
+            },
+        );
+        true
+    }
+
+    /// Everything of a set of addresses, then the sessions of their logins.
+    pub fn from_addresses(&mut self, ips: &[String]) -> Result<(), TraceError> {
+        if ips.is_empty() {
+            return Ok(());
+        }
+        self.seeds.extend(ips.iter().cloned());
+        let mut logins = Vec::new();
+        for chunk in ips.chunks(500) {
+            let (marks, p) = list(chunk.iter().cloned());
+            let mut params = p.clone();
+            params.extend(p);
+            let q = Q::new(
+                &format!("source_ip IN ({marks}) OR destination_ip IN ({marks})"),
+                params,
+            );
+            let evs = fetch(self.store, &self.window(q))?;
+            self.cap_note(evs.len(), "events of the traced addresses");
+            for ev in evs {
+                if ev.is_login() {
+                    logins.push(ev.clone());
+                }
+                let ip = ev.source_ip.clone().unwrap_or_default();
+                let link = if chunk.contains(&ip) {
+                    format!("source address {ip}")
+                } else {
+                    format!(
+                        "destination address {}",
+                        ev.destination_ip.as_deref().unwrap_or("")
+                    )
+                };
+                self.add(ev, Role::Direct, link, 0);
+            }
+        }
+        for ip in ips.iter().take(64) {
+            self.mentions_of(ip, Role::Mention, 0, None)?;
+        }
+        if ips.len() > 64 {
+            self.notes.push(format!(
+                "{} addresses traced: mentions in commands and URLs searched for the first 64",
+                ips.len()
+            ));
+        }
+        for login in logins {
+            self.follow_session(&login, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Events whose command line, URL or other fields name `value`; within `[from, to)` when
+    /// given. Returns how many matched.
+    fn mentions_of(
+        &mut self,
+        value: &str,
+        role: Role,
+        depth: u32,
+        span: Option<(Micros, Micros)>,
+    ) -> Result<u64, TraceError> {
+        let q = Q::new(
+            "contains(command_line, ?) OR contains(url, ?) OR contains(fields, ?) \
+             OR contains(referrer, ?)",
+            vec![text(value), text(value), text(value), text(value)],
+        );
+        let q = match span {
+            Some((a, b)) => self.within(q, a, b),
+            None => self.window(q),
+        };
+        let is_addr = value.parse::<IpAddr>().is_ok();
+        let mut n = 0;
+        for ev in fetch(self.store, &q)? {
+            let hay = [
+                ev.command_line.as_deref(),
+                ev.url.as_deref(),
+                Some(ev.raw.as_str()),
+            ];
+            let hit = hay.iter().flatten().any(|h| {
+                if is_addr {
+                    mentions(h, value)
+                } else {
+                    h.contains(value)
+                }
+            });
+            if !hit {
+                continue;
+            }
+            n += 1;
+            let link = match role {
+                Role::Mention => format!("mentions {value}"),
+                _ => format!("mentions indicator {value}"),
+            };
+            self.add(ev, role, link, depth);
+        }
+        Ok(n)
+    }
+
+    /// Follows the session a login opened; returns nothing, adds steps, sessions and hops.
+    fn follow_session(&mut self, login: &Ev, depth: u32) -> Result<(), TraceError> {
+        if !self.seen_logins.insert(login.id) {
+            return Ok(());
+        }
+        let Some(host) = login.host.clone() else {
+            return Ok(());
+        };
+        let t0 = login.t;
+        let max_end = t0 + self.opts.max_session;
+        let user = login.user.clone();
+        let mut evidence: Vec<(Ev, String)> = Vec::new();
+        let mut end: Option<Micros> = None;
+
+        // 1. the connection's own lines: same host, same pid, until it closes
+        if let Some(pid) = login.pid {
+            let q = Q::new(
+                "host = ? AND process_pid = ? AND dataset IS NOT DISTINCT FROM ?",
+                vec![
+                    text(&host),
+                    Param::Int(pid),
+                    Param::Text(login.dataset.clone().unwrap_or_default()),
+                ],
+            );
+            for ev in fetch(self.store, &self.within(q, t0, max_end))? {
+                if ev.id == login.id {
+                    continue;
+                }
+                let closes = ev.action.as_deref().is_some_and(|a| CLOSES.contains(&a));
+                let t = ev.t;
+                evidence.push((ev, format!("same connection (pid {pid}) as the login")));
+                if closes {
+                    end = Some(t);
+                    break;
+                }
+            }
+        }
+        // 2. the logind session that started with it
+        let mut logind = None;
+        if let Some(u) = &user {
+            let q = Q::new(
+                "host = ? AND action = 'logind_session_new' AND user_name = ?",
+                vec![text(&host), text(u)],
+            );
+            if let Some(ev) = fetch(self.store, &self.within(q, t0, t0 + 10 * SECOND))?
+                .into_iter()
+                .next()
+            {
+                logind = ev.field("session.id");
+                evidence.push((ev, "logind session of the login".into()));
+            }
+            if let (Some(id), None) = (&logind, end) {
+                let q = Q::new(
+                    "host = ? AND action IN ('logind_session_removed', 'logind_session_logout') \
+                     AND json_extract_string(fields, '$.\"session.id\"') = ?",
+                    vec![text(&host), text(id)],
+                );
+                if let Some(ev) = fetch(self.store, &self.within(q, t0, max_end))?
+                    .into_iter()
+                    .next()
+                {
+                    end = Some(ev.t);
+                    evidence.push((ev, format!("logind session {id} of the login")));
+                }
+            }
+        }
+        let bound = end.unwrap_or(max_end);
+        // 3. auditd: processes the sshd pid started, then all of their audit sessions
+        let mut audit_sessions = BTreeSet::new();
+        if let Some(pid) = login.pid {
+            let q = Q::new(
+                "host = ? AND dataset = 'auditd' AND TRY_CAST(json_extract(fields, '$.\"process.parent.pid\"') AS BIGINT) = ?",
+                vec![text(&host), Param::Int(pid)],
+            );
+            for ev in fetch(self.store, &self.within(q, t0, bound))? {
+                if let Some(ses) = ev.field("session.id") {
+                    audit_sessions.insert(ses);
+                }
+                evidence.push((ev, format!("process started by the session's sshd (pid {pid})")));
+            }
+            if !audit_sessions.is_empty() {
+                let (marks, params) = list(audit_sessions.iter().cloned());
+                let mut p = vec![text(&host)];
+                p.extend(params);
+                let q = Q::new(
+                    &format!(
+                        "host = ? AND dataset = 'auditd' AND json_extract_string(fields, '$.\"session.id\"') IN ({marks})"
+                    ),
+                    p,
+                );
+                for ev in fetch(self.store, &self.within(q, t0, bound))? {
+                    let ses = ev.field("session.id").unwrap_or_default();
+                    evidence.push((ev, format!("audit session {ses} of the login")));
+                }
+            }
+        }
+        // 4. what the user did on the host: sudo/su, account and cron changes (no session
+        // key on these lines: attributed by time)
+        let mut by_time = HashSet::new();
+        if let Some(u) = &user {
+            let q = Q::new(
+                "host = ? AND ((user_name = ? AND dataset IN ('sudo', 'su')) \
+                 OR json_extract_string(fields, '$.\"user.effective.name\"') = ? \
+                 OR category = 'iam' OR action LIKE 'crontab%')",
+                vec![text(&host), text(u), text(u)],
+            );
+            for ev in fetch(self.store, &self.within(q, t0, bound))? {
+                by_time.insert(ev.id);
+                let why = if ev.is("iam") || ev.action.as_deref().is_some_and(|a| a.starts_with("crontab")) {
+                    format!("account/cron change on {host} during the session")
+                } else {
+                    format!("by {u} on {host} during the session")
+                };
+                evidence.push((ev, why));
+            }
+        }
+        // a session whose end is not logged lasts while the host stays busy with it
+        evidence.sort_by_key(|(e, _)| (e.t, e.id));
+        let mut last = t0;
+        let mut kept = Vec::new();
+        for (ev, why) in evidence {
+            if end.is_none() && ev.t - last > self.opts.idle {
+                break;
+            }
+            last = last.max(ev.t);
+            kept.push((ev, why));
+        }
+        let active_until = end.unwrap_or(last + self.opts.idle);
+        let mut shared = false;
+        if let Some(u) = &user {
+            if kept.iter().any(|(e, _)| by_time.contains(&e.id)) {
+                shared = self.other_session_open(login, u, t0, active_until)?;
+            }
+        }
+        if shared {
+            for (e, why) in &mut kept {
+                if by_time.contains(&e.id) {
+                    why.push_str(" (another session of the same user was open: attributed by time)");
+                }
+            }
+        }
+        let how = format!(
+            "{} login as {} from {}",
+            login
+                .field("ssh.method")
+                .unwrap_or_else(|| login.dataset.clone().unwrap_or_else(|| "a".into())),
+            user.as_deref().unwrap_or("?"),
+            login.source_ip.as_deref().unwrap_or("?")
+        );
+        self.sessions.push(Session {
+            host: host.clone(),
+            user: user.clone(),
+            from: login.source_ip.clone(),
+            pid: login.pid,
+            start: rfc3339(t0),
+            end: end.map(rfc3339),
+            last_activity: rfc3339(last),
+            logind_session: logind,
+            audit_sessions: audit_sessions.into_iter().collect(),
+            depth,
+            shared,
+            how,
+        });
+        let commands: Vec<Ev> = kept
+            .iter()
+            .filter(|(e, _)| e.command_line.is_some())
+            .map(|(e, _)| e.clone())
+            .collect();
+        let created: Vec<Ev> = kept
+            .iter()
+            .filter(|(e, _)| e.action_is("user_created"))
+            .map(|(e, _)| e.clone())
+            .collect();
+        for (ev, why) in kept {
+            self.add(ev, Role::Session, why, depth);
+        }
+        for ev in &commands {
+            self.note_indicators(ev);
+        }
+        for ev in &created {
+            if let Some(u) = &ev.user {
+                self.indicator("user", u, ev);
+            }
+        }
+        // 5. hops to other hosts
+        if depth < self.opts.depth {
+            self.hops(&host, t0, active_until, &commands, depth)?;
+        } else {
+            self.notes.push(format!(
+                "hops from {host} not followed: depth {} reached",
+                self.opts.depth
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether another login of `user` on the login's host was open in `[t0, bound)`.
+    fn other_session_open(
+        &self,
+        login: &Ev,
+        user: &str,
+        t0: Micros,
+        bound: Micros,
+    ) -> Result<bool, TraceError> {
+        let host = login.host.as_deref().unwrap_or("");
+        let q = Q::new(
+            "host = ? AND category = 'authentication' AND outcome = 'success' AND user_name = ? AND id <> ?",
+            vec![text(host), text(user), Param::Int(login.id as i64)],
+        );
+        let others = fetch(self.store, &self.within(q, t0 - self.opts.max_session, bound))?;
+        for o in others {
+            let Some(pid) = o.pid else { return Ok(true) };
+            let q = Q::new(
+                &format!(
+                    "host = ? AND process_pid = ? AND action IN ({})",
+                    CLOSES
+                        .iter()
+                        .map(|c| format!("'{c}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                vec![text(host), Param::Int(pid)],
+            );
+            let close = fetch(self.store, &self.within(q, o.t, bound))?
+                .into_iter()
+                .next()
+                .map(|e| e.t);
+            if close.is_none_or(|c| c > t0) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Logins on other hosts from `host` during `[t0, until)`, or after a command that names
+    /// the other host; each one's session is followed.
+    fn hops(
+        &mut self,
+        host: &str,
+        t0: Micros,
+        until: Micros,
+        commands: &[Ev],
+        depth: u32,
+    ) -> Result<(), TraceError> {
+        let mut found: Vec<(Ev, String)> = Vec::new();
+        let addrs: Vec<String> = self
+            .host_addrs
+            .get(host)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        if !addrs.is_empty() {
+            let (marks, p) = list(addrs.iter().cloned());
+            let mut params = vec![text(host)];
+            params.extend(p);
+            let q = Q::new(
+                &format!(
+                    "category = 'authentication' AND outcome = 'success' AND host IS NOT NULL \
+                     AND host <> ? AND source_ip IN ({marks})"
+                ),
+                params,
+            );
+            for ev in fetch(self.store, &self.within(q, t0, until))? {
+                let why = format!(
+                    "login on {} from {host}'s address {} during the session on {host}",
+                    ev.host.as_deref().unwrap_or("?"),
+                    ev.source_ip.as_deref().unwrap_or("?")
+                );
+                found.push((ev, why));
+            }
+        }
+        // commands that reach another host by name or address
+        for c in commands {
+            let Some(target) = c.command_line.as_deref().and_then(remote_target) else {
+                continue;
+            };
+            let next = self
+                .opts
+                .inventory
+                .host_of(&target)
+                .map(str::to_owned)
+                .or_else(|| {
+                    self.host_addrs
+                        .iter()
+                        .find(|(h, a)| **h == target || a.contains(&target))
+                        .map(|(h, _)| h.clone())
+                });
+            let Some(next) = next.filter(|n| n != host) else {
+                continue;
+            };
+            let q = Q::new(
+                "category = 'authentication' AND outcome = 'success' AND host = ?",
+                vec![text(&next)],
+            );
+            for ev in fetch(self.store, &self.within(q, c.t, c.t + 2 * MINUTE))? {
+                let why = format!(
+                    "login on {next} right after `{}` on {host}",
+                    c.command_line.as_deref().unwrap_or("")
+                );
+                found.push((ev, why));
+            }
+        }
+        for (ev, why) in found {
+            if self.seen_logins.contains(&ev.id) {
+                continue;
+            }
+            let login = ev.clone();
+            self.add(ev, Role::Hop, why, depth + 1);
+            if let Some(d) = self.drafts.get_mut(&login.id) {
+                d.hop = true;
+            }
+            self.follow_session(&login, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn indicator(&mut self, kind: &str, value: &str, ev: &Ev) {
+        self.indicators
+            .entry((kind.to_owned(), value.to_owned()))
+            .or_insert_with(|| Indicator {
+                kind: kind.to_owned(),
+                value: value.to_owned(),
+                host: ev.host.clone(),
+                first_seen: rfc3339(ev.t),
+                events: 0,
+            });
+    }
+
+    /// URLs, their hosts and public addresses in a command line.
+    fn note_indicators(&mut self, ev: &Ev) {
+        static URL: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r#"(?i)\b(?:https?|ftp)://([^\s/'"<>:?#]+)[^\s'"<>]*"#).expect("url regex")
+        });
+        static ADDR: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").expect("address regex")
+        });
+        let Some(cmd) = ev.command_line.clone() else {
+            return;
+        };
+        for m in URL.captures_iter(&cmd) {
+            self.indicator("url", &m[0], ev);
+            let h = m[1].to_owned();
+            let kind = if h.parse::<IpAddr>().is_ok() { "ip" } else { "domain" };
+            self.indicator(kind, &h, ev);
+        }
+        for m in ADDR.find_iter(&cmd) {
+            if let Ok(IpAddr::V4(a)) = m.as_str().parse::<IpAddr>() {
+                if !(a.is_private() || a.is_loopback() || a.is_link_local()) {
+                    self.indicator("ip", m.as_str(), ev);
+                }
+            }
+        }
+    }
+
+    /// Searches every indicator (once) across all hosts; created users' logins are followed.
+    fn follow_indicators(&mut self) -> Result<(), TraceError> {
+        for _round in 0..3 {
+            let todo: Vec<(String, String)> = self
+                .indicators
+                .keys()
+                .filter(|k| !self.followed_indicators.contains(&format!("{}\0{}", k.0, k.1)))
+                .cloned()
+                .collect();
+            if todo.is_empty() {
+                break;
+            }
+            let (first, last) = self.span().unwrap_or((0, 0));
+            let span = (first - DAY, last + DAY);
+            for (kind, value) in todo {
+                self.followed_indicators.insert(format!("{kind}\0{value}"));
+                let n = match kind.as_str() {
+                    "user" => self.follow_user_logins(&value, span)?,
+                    "url" | "domain" => self.mentions_of(&value, Role::Indicator, 0, Some(span))?,
+                    _ => {
+                        let q = Q::new(
+                            "source_ip = ? OR destination_ip = ?",
+                            vec![text(&value), text(&value)],
+                        );
+                        let evs = fetch(self.store, &self.within(q, span.0, span.1))?;
+                        let mut n = evs.len() as u64;
+                        for ev in evs {
+                            self.add(ev, Role::Indicator, format!("address {value} found in the chain"), 0);
+                        }
+                        n += self.mentions_of(&value, Role::Indicator, 0, Some(span))?;
+                        n
+                    }
+                };
+                if let Some(i) = self.indicators.get_mut(&(kind, value)) {
+                    i.events = n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Logins of a user the attacker created (persistence in use), and their sessions.
+    fn follow_user_logins(&mut self, user: &str, span: (Micros, Micros)) -> Result<u64, TraceError> {
+        let q = Q::new(
+            "user_name = ? AND (category = 'authentication' OR category = 'iam')",
+            vec![text(user)],
+        );
+        let evs = fetch(self.store, &self.within(q, span.0, span.1 + 29 * DAY))?;
+        let n = evs.len() as u64;
+        for ev in evs {
+            let login = ev.is_login().then(|| ev.clone());
+            self.add(ev, Role::Indicator, format!("account {user} created in the chain"), 0);
+            if let Some(l) = login {
+                self.follow_session(&l, 0)?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn span(&self) -> Option<(Micros, Micros)> {
+        let first = self.drafts.values().map(|d| d.ev.t).min()?;
+        let last = self.drafts.values().map(|d| d.ev.t).max()?;
+        Some((first, last))
+    }
+
+    fn cap_note(&mut self, n: usize, what: &str) {
+        if n >= query::CAP {
+            self.notes.push(format!(
+                "{what}: the first {} only (narrow the time with --from/--to)",
+                query::CAP
+            ));
+        }
+    }
+
+    /// Users: their logins (from anywhere) and sessions, failures against them, changes to
+    /// their account.
+    pub fn from_user(&mut self, user: &str) -> Result<(), TraceError> {
+        let q = Q::new("user_name = ?", vec![text(user)]);
+        let evs = fetch(self.store, &self.window(q))?;
+        self.cap_note(evs.len(), "events of the user");
+        let mut logins = Vec::new();
+        for ev in evs {
+            if ev.is_login() {
+                logins.push(ev.clone());
+                if let Some(ip) = &ev.source_ip {
+                    if self.opts.inventory.host_of(ip).is_none() {
+                        self.seeds.insert(ip.clone());
+                    }
+                }
+            }
+            self.add(ev, Role::Direct, format!("user {user}"), 0);
+        }
+        for l in logins {
+            self.follow_session(&l, 0)?;
+        }
+        Ok(())
+    }
+
+    /// A host: the addresses its alerts name, traced.
+    pub fn from_host(&mut self, host: &str) -> Result<(), TraceError> {
+        let mut q = Q::new("host = ?", vec![text(host)]);
+        let mut w = Vec::new();
+        if let Some(f) = self.opts.from {
+            w.push("last_seen >= CAST(? AS TIMESTAMP)");
+            q.params.push(Param::Text(sql_ts(f)));
+        }
+        if let Some(t) = self.opts.to {
+            w.push("first_seen < CAST(? AS TIMESTAMP)");
+            q.params.push(Param::Text(sql_ts(t)));
+        }
+        for c in w {
+            q.sql = format!("{} AND {c}", q.sql);
+        }
+        let t = query::table(
+            self.store,
+            &format!(
+                "SELECT DISTINCT source_ip FROM alerts WHERE {} AND source_ip IS NOT NULL",
+                q.sql
+            ),
+            &q.params,
+        )?;
+        let ips: Vec<String> = t
+            .rows
+            .iter()
+            .filter_map(|r| r[0].as_str().map(str::to_owned))
+            .filter(|ip| self.opts.inventory.host_of(ip).is_none())
+            .collect();
+        if ips.is_empty() {
+            let n = query::table(
+                self.store,
+                "SELECT count(*) FROM events WHERE host = ?",
+                &[text(host)],
+            )?;
+            if n.rows.first().and_then(|r| r[0].as_u64()) == Some(0) {
+                return Err(TraceError::NotFound(format!("no events of host {host}")));
+            }
+            self.notes
+                .push(format!("no alert names an address on {host}: nothing to trace"));
+        }
+        self.from_addresses(&ips)
+    }
+
+    /// An alert: its entity, in its time (a day either side).
+    pub fn from_alert(&mut self, id: &str) -> Result<(), TraceError> {
+        let t = query::table(
+            self.store,
+            "SELECT source_ip, user_name, host, first_seen, last_seen, entity_field, entity FROM alerts WHERE id = ?",
+            &[text(id)],
+        )?;
+        let Some(row) = t.rows.first() else {
+            return Err(TraceError::NotFound(format!("no alert with id {id}")));
+        };
+        let s = |i: usize| row[i].as_str().map(str::to_owned);
+        if let Some(ip) = s(0) {
+            return self.from_addresses(&[ip]);
+        }
+        if let Some(u) = s(1) {
+            return self.from_user(&u);
+        }
+        match s(2) {
+            Some(h) => self.from_host(&h),
+            None => Err(TraceError::NotFound(format!(
+                "alert {id} names no address, user or host"
+            ))),
+        }
+    }
+
+    fn addresses_of_asn(&mut self, asn: u32) -> Result<Vec<String>, TraceError> {
+        let t = query::table(
+            self.store,
+            "SELECT DISTINCT source_ip FROM events WHERE source_ip IS NOT NULL \
+             AND json_extract_string(fields, '$.\"source.as.number\"') = ?",
+            &[Param::Text(asn.to_string())],
+        )?;
+        let ips: Vec<String> = t
+            .rows
+            .iter()
+            .filter_map(|r| r[0].as_str().map(str::to_owned))
+            .collect();
+        if ips.is_empty() {
+            return Err(TraceError::NotFound(format!(
+                "no stored event has source.as.number {asn} (ASNs come from GeoIP/ASN enrichment at ingest)"
+            )));
+        }
+        Ok(ips)
+    }
+
+    /// The members of a netblock with what each one did.
+    fn netblock(&mut self, lo: Ipv4Addr, hi: Ipv4Addr, len: u8) -> Result<Netblock, TraceError> {
+        let (prefix, params) = block_filter(lo, hi, len);
+        let mut p = params.clone();
+        let window = self.window(Q::new("TRUE", vec![]));
+        p.extend(window.params.clone());
+        let t = query::table(
+            self.store,
+            &format!(
+                "SELECT source_ip, min(ts), max(ts), count(*), \
+                 count(*) FILTER (action = 'firewall_block' OR category = 'network'), \
+                 count(DISTINCT destination_port) FILTER (action = 'firewall_block' OR category = 'network'), \
+                 count(*) FILTER (category = 'authentication' AND outcome = 'failure'), \
+                 count(DISTINCT user_name) FILTER (category = 'authentication' AND outcome = 'failure'), \
+                 count(*) FILTER (category = 'authentication' AND outcome = 'success'), \
+                 count(*) FILTER (category = 'web') \
+                 FROM events WHERE {prefix} AND {} GROUP BY 1 ORDER BY min(ts)",
+                window.sql
+            ),
+            &p,
+        )?;
+        let alerts = query::table(
+            self.store,
+            &format!(
+                "SELECT source_ip, list(DISTINCT rule_title ORDER BY rule_title), \
+                 bool_or(list_contains(tags, 'attack.t1190')) FROM alerts WHERE {prefix} GROUP BY 1"
+            ),
+            &params,
+        )?;
+        let mut by_ip: HashMap<String, (Vec<String>, bool)> = HashMap::new();
+        for r in &alerts.rows {
+            let ip = r[0].as_str().unwrap_or_default().to_owned();
+            let titles = r[1]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            by_ip.insert(ip, (titles, r[2].as_bool().unwrap_or(false)));
+        }
+        let n = |r: &[serde_json::Value], i: usize| r[i].as_u64().unwrap_or(0);
+        let ts = |r: &[serde_json::Value], i: usize| {
+            r[i].as_str()
+                .and_then(query::parse_ts)
+                .map(rfc3339)
+                .unwrap_or_default()
+        };
+        let mut members = Vec::new();
+        for r in &t.rows {
+            let ip = r[0].as_str().unwrap_or_default().to_owned();
+            let (alerts, web_attack) = by_ip.remove(&ip).unwrap_or_default();
+            let mut m = Member {
+                first_seen: ts(r, 1),
+                last_seen: ts(r, 2),
+                events: n(r, 3),
+                firewall_hits: n(r, 4),
+                ports: n(r, 5),
+                auth_failures: n(r, 6),
+                users_tried: n(r, 7),
+                logins: n(r, 8),
+                web_requests: n(r, 9),
+                roles: Vec::new(),
+                alerts,
+                ip,
+            };
+            if m.firewall_hits > 0 || m.ports >= 3 {
+                m.roles.push("scanner".into());
+            }
+            if m.auth_failures >= 5 {
+                m.roles.push("brute force".into());
+            }
+            if m.logins > 0 {
+                m.roles.push("got in".into());
+            }
+            if web_attack {
+                m.roles.push("web attacker".into());
+            }
+            members.push(m);
+        }
+        let count = |role: &str| members.iter().filter(|m| m.roles.iter().any(|r| r == role)).count();
+        Ok(Netblock {
+            block: format!("{lo}/{len}"),
+            scanners: count("scanner"),
+            brute_forcers: count("brute force"),
+            got_in: count("got in"),
+            web_attackers: count("web attacker"),
+            events: members.iter().map(|m| m.events).sum(),
+            members,
+        })
+    }
+
+    /// Other addresses of the traced addresses' /24 active in the chain's time.
+    fn neighbours(&self, first: Micros, last: Micros) -> Result<Vec<Neighbour>, TraceError> {
+        let mut blocks = BTreeSet::new();
+        for ip in self.seeds.iter().take(16) {
+            if let Ok(IpAddr::V4(a)) = ip.parse::<IpAddr>() {
+                if !(a.is_private() || a.is_loopback()) {
+                    let lo = u32::from(a) & 0xffff_ff00;
+                    blocks.insert(lo);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for lo in blocks {
+            let (clause, mut p) = block_filter(lo.into(), (lo | 0xff).into(), 24);
+            let w = self.within(Q::new("TRUE", vec![]), first - HOUR, last + HOUR);
+            p.extend(w.params);
+            let t = query::table(
+                self.store,
+                &format!(
+                    "SELECT source_ip, count(*), min(ts), max(ts), \
+                     count(*) FILTER (action = 'firewall_block' OR category = 'network'), \
+                     count(*) FILTER (category = 'authentication' AND outcome = 'failure'), \
+                     count(*) FILTER (category = 'authentication' AND outcome = 'success'), \
+                     count(*) FILTER (category = 'web') \
+                     FROM events WHERE {clause} AND {} GROUP BY 1 ORDER BY 2 DESC LIMIT 256",
+                    w.sql
+                ),
+                &p,
+            )?;
+            for r in &t.rows {
+                let ip = r[0].as_str().unwrap_or_default().to_owned();
+                if self.seeds.contains(&ip) {
+                    continue;
+                }
+                let n = |i: usize| r[i].as_u64().unwrap_or(0);
+                let mut roles = Vec::new();
+                if n(4) > 0 {
+                    roles.push("scanner".to_owned());
+                }
+                if n(5) > 0 {
+                    roles.push("brute force".to_owned());
+                }
+                if n(6) > 0 {
+                    roles.push("got in".to_owned());
+                }
+                if n(7) > 0 {
+                    roles.push("web".to_owned());
+                }
+                let ts = |i: usize| {
+                    r[i].as_str()
+                        .and_then(query::parse_ts)
+                        .map(rfc3339)
+                        .unwrap_or_default()
+                };
+                out.push(Neighbour {
+                    events: n(1),
+                    first_seen: ts(2),
+                    last_seen: ts(3),
+                    roles,
+                    ip,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Alerts on the chain's events: event id → (title, tags); and the related alerts.
+    fn alerts(&self) -> Result<(HashMap<u64, Vec<(String, Vec<String>)>>, Vec<AlertRef>), TraceError> {
+        let ids: Vec<u64> = self.drafts.keys().copied().collect();
+        let mut on: HashMap<u64, Vec<(String, Vec<String>)>> = HashMap::new();
+        let mut related: BTreeMap<String, AlertRef> = BTreeMap::new();
+        for chunk in ids.chunks(2000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let params: Vec<Param> = chunk.iter().map(|&i| Param::Int(i as i64)).collect();
+            let t = query::table(
+                self.store,
+                &format!(
+                    "SELECT ae.event_id, a.id, a.rule_title, a.tags, a.severity, a.first_seen, a.count, \
+                     coalesce(a.entity, a.source_ip, a.host) FROM alert_events ae JOIN alerts a ON a.id = ae.alert_id \
+                     WHERE ae.event_id IN ({marks})"
+                ),
+                &params,
+            )?;
+            for r in &t.rows {
+                let Some(ev) = r[0].as_u64() else { continue };
+                let s = |i: usize| r[i].as_str().unwrap_or_default().to_owned();
+                let tags: Vec<String> = r[3]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                on.entry(ev).or_default().push((s(2), tags));
+                related.entry(s(1)).or_insert_with(|| AlertRef {
+                    id: s(1),
+                    rule: s(2),
+                    severity: s(4),
+                    first_seen: r[5]
+                        .as_str()
+                        .and_then(query::parse_ts)
+                        .map(rfc3339)
+                        .unwrap_or_default(),
+                    count: r[6].as_u64().unwrap_or(0),
+                    entity: s(7),
+                });
+            }
+        }
+        let mut rel: Vec<AlertRef> = related.into_values().collect();
+        rel.sort_by(|a, b| (&a.first_seen, &a.rule).cmp(&(&b.first_seen, &b.rule)));
+        Ok((on, rel))
+    }
+
+    /// Orders, labels and groups the steps; writes the summary.
+    fn finish(mut self, entity: &Entity) -> Result<Trace, TraceError> {
+        let (alerts_on, related) = self.alerts()?;
+        let mut drafts: Vec<Draft> = std::mem::take(&mut self.drafts).into_values().collect();
+        drafts.sort_by_key(|d| (d.ev.t, d.ev.id));
+        let offsets = host_offsets(&drafts, &self.opts.inventory);
+        let mut steps: Vec<Step> = Vec::new();
+        // direct runs: (source ip, host, phase) → index of the open step
+        let mut open: HashMap<(Option<String>, Option<String>, Phase, Option<String>), usize> = HashMap::new();
+        for d in &drafts {
+            let rules_here = alerts_on.get(&d.ev.id);
+            let phase = phase_of(d, rules_here);
+            let mut rules: Vec<String> = rules_here
+                .map(|v| v.iter().map(|(t, _)| t.clone()).collect())
+                .unwrap_or_default();
+            rules.sort();
+            rules.dedup();
+            let groupable = d.role == Role::Direct && !d.ev.is_login() && !d.hop;
+            let key = (d.ev.source_ip.clone(), d.ev.host.clone(), phase, d.ev.dataset.clone());
+            if groupable {
+                if let Some(&i) = open.get(&key) {
+                    let s = &mut steps[i];
+                    if d.ev.t - s.last_t <= 10 * MINUTE {
+                        s.count += 1;
+                        s.last_t = d.ev.t;
+                        s.tally.add(&d.ev);
+                        s.event_ids.push(d.ev.id);
+                        s.last = Some(rfc3339(d.ev.t));
+                        for r in rules {
+                            if !s.rules.contains(&r) {
+                                s.rules.push(r);
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+            // a step of another kind from the same address closes its runs
+            if !groupable {
+                open.retain(|k, _| k.0 != d.ev.source_ip || k.0.is_none());
+            }
+            let local = d
+                .ev
+                .host
+                .as_ref()
+                .and_then(|h| offsets.get(h))
+                .map(|z| local_time(d.ev.t, z));
+            steps.push(Step {
+                time: rfc3339(d.ev.t),
+                last: None,
+                local,
+                host: d.ev.host.clone(),
+                source: d
+                    .ev
+                    .dataset
+                    .clone()
+                    .or_else(|| d.ev.log_path.clone())
+                    .unwrap_or_default(),
+                phase,
+                summary: summarize(&d.ev),
+                raw: d.ev.raw.clone(),
+                count: 1,
+                source_ip: d.ev.source_ip.clone(),
+                user: d.ev.user.clone(),
+                role: d.role,
+                link: d.link.clone(),
+                depth: d.depth,
+                rules,
+                log_path: d.ev.log_path.clone(),
+                log_offset: d.ev.log_offset,
+                event_ids: vec![d.ev.id],
+                last_t: d.ev.t,
+                tally: {
+                    let mut t = Tally::default();
+                    t.add(&d.ev);
+                    t
+                },
+            });
+            if groupable {
+                open.insert(key, steps.len() - 1);
+            }
+        }
+        for s in &mut steps {
+            if s.count > 1 {
+                s.summary = format!(
+                    "{} until {}",
+                    s.tally.describe(s.count),
+                    s.last.as_deref().unwrap_or("")
+                );
+            }
+        }
+        let first = drafts.first().map(|d| d.ev.t);
+        let last = drafts.last().map(|d| d.ev.t);
+        let neighbours = match (first, last) {
+            (Some(f), Some(l)) => self.neighbours(f, l)?,
+            _ => Vec::new(),
+        };
+        let summary = self.summary(entity, &drafts, &steps, first, last);
+        let mut indicators: Vec<Indicator> = std::mem::take(&mut self.indicators).into_values().collect();
+        indicators.sort_by(|a, b| (&a.first_seen, &a.kind, &a.value).cmp(&(&b.first_seen, &b.kind, &b.value)));
+        let mut sessions = std::mem::take(&mut self.sessions);
+        sessions.sort_by(|a, b| a.start.cmp(&b.start));
+        self.notes.sort();
+        self.notes.dedup();
+        Ok(Trace {
+            summary,
+            sessions,
+            indicators,
+            neighbours,
+            alerts: related,
+            netblock: None,
+            notes: self.notes,
+            steps,
+        })
+    }
+
+    fn summary(
+        &self,
+        entity: &Entity,
+        drafts: &[Draft],
+        steps: &[Step],
+        first: Option<Micros>,
+        last: Option<Micros>,
+    ) -> Summary {
+        let mut accounts = BTreeSet::new();
+        let mut access = Vec::new();
+        let mut changes = Vec::new();
+        let mut addresses = BTreeSet::new();
+        let mut origin = BTreeSet::new();
+        for s in &self.sessions {
+            if let Some(u) = &s.user {
+                accounts.insert(u.clone());
+            }
+            if s.depth == 0 {
+                // failures before the login from the same address
+                let failures = drafts
+                    .iter()
+                    .filter(|d| {
+                        d.ev.failed()
+                            && d.ev.is("authentication")
+                            && d.ev.source_ip == s.from
+                            && d.ev.host.as_deref() == Some(s.host.as_str())
+                            && rfc3339(d.ev.t) <= s.start
+                    })
+                    .count();
+                let after = if failures > 0 {
+                    format!(" after {failures} failed attempts")
+                } else {
+                    String::new()
+                };
+                access.push(format!("{} on {} at {}{after}", s.how, s.host, s.start));
+            } else {
+                access.push(format!("{} on {} at {} (hop {})", s.how, s.host, s.start, s.depth));
+            }
+        }
+        for d in drafts {
+            if let Some(t) = d.ev.field("user.target.name") {
+                if d.role == Role::Session {
+                    accounts.insert(t);
+                }
+            }
+            if let Some(ip) = &d.ev.source_ip {
+                if d.role == Role::Direct && self.opts.inventory.host_of(ip).is_none() {
+                    addresses.insert(ip.clone());
+                }
+            }
+            for f in ["source.geo.country_iso_code", "source.as.organization.name"] {
+                if d.role == Role::Direct {
+                    if let Some(v) = d.ev.field(f) {
+                        origin.insert(v);
+                    }
+                }
+            }
+        }
+        for s in steps {
+            if matches!(s.phase, Phase::Persistence | Phase::DefenseEvasion) && s.role != Role::Direct {
+                changes.push(format!(
+                    "{} {}: {}",
+                    s.time,
+                    s.host.as_deref().unwrap_or("?"),
+                    s.summary
+                ));
+            }
+        }
+        let hosts_reached: BTreeSet<String> = self.sessions.iter().map(|s| s.host.clone()).collect();
+        let hosts_touched: BTreeSet<String> = steps.iter().filter_map(|s| s.host.clone()).collect();
+        let phases: BTreeSet<Phase> = steps.iter().map(|s| s.phase).collect();
+        Summary {
+            entity: entity.to_string(),
+            first_seen: first.map(rfc3339),
+            last_seen: last.map(rfc3339),
+            hosts_reached: hosts_reached.into_iter().collect(),
+            hosts_touched: hosts_touched.into_iter().collect(),
+            accounts: accounts.into_iter().collect(),
+            access,
+            changes,
+            addresses: addresses.into_iter().collect(),
+            origin: origin.into_iter().collect(),
+            phases: phases.into_iter().collect(),
+            events: drafts.len() as u64,
+        }
+    }
+}
+
+/// A `WHERE` part selecting a block's source addresses: a text prefix first (the store's
+/// zone maps skip row groups by it), then the exact numeric range.
+fn block_filter(lo: Ipv4Addr, hi: Ipv4Addr, len: u8) -> (String, Vec<Param>) {
+    let octets = (len / 8) as usize;
+    let prefix: String = lo.octets()[..octets]
+        .iter()
+        .map(|o| format!("{o}."))
+        .collect();
+    (
+        "source_ip LIKE ? AND tansa_ip4(source_ip) BETWEEN ? AND ?".into(),
+        vec![
+            Param::Text(format!("{prefix}%")),
+            Param::Int(u32::from(lo) as i64),
+            Param::Int(u32::from(hi) as i64),
+        ],
+    )
+}
+
+/// The host an `ssh`/`scp`/`mysql`/… command reaches (`user@host`, `-h host`, `host:path`).
+fn remote_target(cmd: &str) -> Option<String> {
+    static RE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[\s/])(?:ssh|scp|sftp|rsync|sshpass|mysql|psql|mongo|mongosh|redis-cli)\s(.*)").expect("hop regex")
+    });
+    let rest = RE.captures(cmd)?.get(1)?.as_str();
+    // options that take a value (ssh, scp, mysql, psql, redis-cli)
+    const VALUED: &[&str] = &[
+        "-p", "-P", "-i", "-l", "-o", "-F", "-J", "-L", "-R", "-D", "-b", "-c", "-e", "-m", "-O",
+        "-S", "-W", "-w", "-E", "-B", "-u", "-U", "-d", "--port", "--user",
+    ];
+    let mut words = rest.split_whitespace();
+    while let Some(w) = words.next() {
+        if matches!(w, "-h" | "--host" | "-H") {
+            return words.next().map(str::to_owned);
+        }
+        if VALUED.contains(&w) {
+            words.next();
+            continue;
+        }
+        if let Some(h) = w.strip_prefix("--host=") {
+            return Some(h.to_owned());
+        }
+        if let Some(h) = w.strip_prefix("-h").filter(|h| !h.is_empty()) {
+            return Some(h.to_owned());
+        }
+        if w.starts_with('-') {
+            continue;
+        }
+        let h = w.rsplit_once('@').map(|(_, h)| h).unwrap_or(w);
+        let h = h.split(':').next().unwrap_or(h);
+        if !h.is_empty() && (h.parse::<IpAddr>().is_ok() || w.contains('@') || w.contains(':') || !h.contains('/')) {
+            return Some(h.to_owned());
+        }
+    }
+    None
+}
+
+/// The phase of one event of the chain.
+fn phase_of(d: &Draft, alerts: Option<&Vec<(String, Vec<String>)>>) -> Phase {
+    if d.hop {
+        return Phase::LateralMovement;
+    }
+    let ev = &d.ev;
+    // what a command does says more than the tactic of a rule that fired on it (a rule on
+    // `curl` calls it a download; `curl -T file URL` is an upload)
+    if let Some(p) = ev.command_line.as_deref().and_then(phase::of_command) {
+        return p;
+    }
+    if let Some(p) = alerts.and_then(|v| {
+        v.iter()
+            .flat_map(|(_, tags)| tags.iter())
+            .find_map(|t| Phase::from_tag(t))
+    }) {
+        return p;
+    }
+    let action = ev.action.as_deref().unwrap_or("");
+    if ev.is("iam") || action.starts_with("crontab") {
+        return Phase::Persistence;
+    }
+    if ev.dataset.as_deref() == Some("sudo") || ev.dataset.as_deref() == Some("su") {
+        return Phase::PrivilegeEscalation;
+    }
+    if ev.is("session") && ev.field("user.effective.name").is_some() {
+        return Phase::PrivilegeEscalation;
+    }
+    if ev.is("authentication") {
+        return if ev.failed() {
+            Phase::CredentialAccess
+        } else {
+            Phase::InitialAccess
+        };
+    }
+    if ev.is("session") {
+        return if d.depth > 0 {
+            Phase::LateralMovement
+        } else {
+            Phase::InitialAccess
+        };
+    }
+    if ev.is("process") {
+        return Phase::Execution;
+    }
+    if ev.is("web") && ev.http_status.is_some_and(|s| (200..400).contains(&s)) && d.role == Role::Direct && alerts.is_some() {
+        return Phase::InitialAccess;
+    }
+    Phase::Reconnaissance
+}
+
+/// A short line a person reads for one event.
+fn summarize(ev: &Ev) -> String {
+    let user = ev.user.as_deref().unwrap_or("?");
+    let from = ev.source_ip.as_deref().unwrap_or("?");
+    let action = ev.action.as_deref().unwrap_or("");
+    let ds = ev.dataset.as_deref().unwrap_or("");
+    if ev.is("authentication") {
+        let what = if ds == "sshd" { "ssh login" } else { "login" };
+        let method = ev.field("ssh.method").map(|m| format!(" ({m})")).unwrap_or_default();
+        return if ev.failed() {
+            format!("failed {what} as {user} from {from}")
+        } else {
+            format!("{what} as {user} from {from}{method}")
+        };
+    }
+    if ds == "sudo" || ds == "su" {
+        if let Some(c) = &ev.command_line {
+            let target = ev.field("user.target.name").unwrap_or_else(|| "root".into());
+            return format!("{ds} by {user} as {target}: {c}");
+        }
+    }
+    if let Some(c) = &ev.command_line {
+        return format!("ran {c}");
+    }
+    if ev.is("web") {
+        return format!(
+            "{} {} → {}",
+            ev.http_method.as_deref().unwrap_or("?"),
+            ev.url.as_deref().unwrap_or(""),
+            ev.http_status.map(|s| s.to_string()).unwrap_or_default()
+        );
+    }
+    if action == "firewall_block" {
+        return format!(
+            "blocked {from} → port {}",
+            ev.destination_port.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    if ev.is("iam") {
+        let group = ev.field("group.name").map(|g| format!(" (group {g})")).unwrap_or_default();
+        return format!("{}: {user}{group}", action.replace('_', " "));
+    }
+    if !action.is_empty() {
+        return format!("{}: {user}", action.replace('_', " "));
+    }
+    // the message after a syslog header, else the line
+    ev.raw
+        .split_once("]: ")
+        .or_else(|| ev.raw.split_once(": "))
+        .map(|(_, m)| m.to_owned())
+        .unwrap_or_else(|| ev.raw.clone())
+        .chars()
+        .take(160)
+        .collect()
+}
+
+/// How a host's local time is shown.
+#[derive(Debug, Clone)]
+enum Zone {
+    Tz(jiff::tz::TimeZone),
+    Offset(i32),
+}
+
+fn local_time(t: Micros, z: &Zone) -> String {
+    let Ok(ts) = jiff::Timestamp::from_microsecond(t) else {
+        return String::new();
+    };
+    let tz = match z {
+        Zone::Tz(tz) => tz.clone(),
+        Zone::Offset(s) => jiff::tz::TimeZone::fixed(
+            jiff::tz::Offset::from_seconds(*s).unwrap_or(jiff::tz::Offset::UTC),
+        ),
+    };
+    ts.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S %:z").to_string()
+}
+
+/// Each host's zone: the inventory's, else the offset most of its stamps show (written with
+/// an offset, or a local wall clock compared with the event's UTC time).
+fn host_offsets(drafts: &[Draft], inv: &Inventory) -> HashMap<String, Zone> {
+    let mut votes: HashMap<String, HashMap<i32, usize>> = HashMap::new();
+    for d in drafts {
+        let (Some(h), Some(tt)) = (&d.ev.host, &d.ev.time_text) else {
+            continue;
+        };
+        if let Some(off) = stamp_offset(tt, d.ev.t) {
+            *votes.entry(h.clone()).or_default().entry(off).or_default() += 1;
+        }
+    }
+    let mut out: HashMap<String, Zone> = votes
+        .into_iter()
+        .filter_map(|(h, v)| {
+            let best = v.into_iter().max_by_key(|(o, n)| (*n, -o.abs()))?.0;
+            Some((h, Zone::Offset(best)))
+        })
+        .collect();
+    for (name, h) in &inv.hosts {
+        if let Some(tz) = h.timezone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok()) {
+            out.insert(name.clone(), Zone::Tz(tz));
+        }
+    }
+    out
+}
+
+/// The UTC offset (seconds) a stamp as written shows: `+0900`/`+09:00`/`Z` at its end, or a
+/// wall clock (`HH:MM:SS` in it) compared with the UTC time. Epoch stamps show none.
+fn stamp_offset(text: &str, t: Micros) -> Option<i32> {
+    static OFF: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?:([+-])(\d{2}):?(\d{2})|(Z))$").expect("offset regex"));
+    static CLOCK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b(\d{2}):(\d{2}):(\d{2})\b").expect("clock regex"));
+    let text = text.trim();
+    if let Some(c) = OFF.captures(text) {
+        if c.get(4).is_some() {
+            return Some(0);
+        }
+        let h: i32 = c[2].parse().ok()?;
+        let m: i32 = c[3].parse().ok()?;
+        let s = if &c[1] == "-" { -1 } else { 1 };
+        return Some(s * (h * 3600 + m * 60));
+    }
+    let c = CLOCK.captures(text)?;
+    let wall: i64 = c[1].parse::<i64>().ok()? * 3600 + c[2].parse::<i64>().ok()? * 60 + c[3].parse::<i64>().ok()?;
+    let utc = (t / SECOND).rem_euclid(86_400);
+    let mut d = (wall - utc).rem_euclid(86_400);
+    if d > 14 * 3600 {
+        d -= 86_400;
+    }
+    // offsets are whole quarter hours
+    let q = ((d as f64) / 900.0).round() as i64 * 900;
+    ((q - d).abs() <= 60).then_some(q as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_parse() {
+        assert_eq!("203.0.113.9".parse::<Entity>().unwrap(), Entity::Ip("203.0.113.9".parse().unwrap()));
+        assert_eq!(
+            "45.141.87.77/24".parse::<Entity>().unwrap(),
+            Entity::Net("45.141.87.0".parse().unwrap(), "45.141.87.255".parse().unwrap(), 24)
+        );
+        assert_eq!("AS12345".parse::<Entity>().unwrap(), Entity::Asn(12345));
+        assert_eq!("as9009".parse::<Entity>().unwrap(), Entity::Asn(9009));
+        assert_eq!("user:deploy".parse::<Entity>().unwrap(), Entity::User("deploy".into()));
+        assert_eq!("host:web01".parse::<Entity>().unwrap(), Entity::Host("host:web01"[5..].into()));
+        assert_eq!("a1b2c3".parse::<Entity>().unwrap(), Entity::Alert("a1b2c3".into()));
+        assert!("10.0.0.0/40".parse::<Entity>().is_err());
+        assert!("user:".parse::<Entity>().is_err());
+        assert!("two words".parse::<Entity>().is_err());
+    }
+
+    #[test]
+    fn stamps_give_their_offsets() {
+        let t = query::parse_ts("2026-03-14 09:14:48").unwrap();
+        assert_eq!(stamp_offset("Mar 14 18:14:48", t), Some(9 * 3600));
+        assert_eq!(stamp_offset("14/Mar/2026:18:14:48 +0900", t), Some(9 * 3600));
+        assert_eq!(stamp_offset("2026-03-14T09:14:48.000000+00:00", t), Some(0));
+        assert_eq!(stamp_offset("2026-03-14T04:14:48-05:00", t), Some(-5 * 3600));
+        assert_eq!(stamp_offset("1773479688.000", t), None);
+        assert_eq!(local_time(t, &Zone::Offset(9 * 3600)), "2026-03-14 18:14:48 +09:00");
+    }
+
+    #[test]
+    fn remote_targets_of_commands() {
+        assert_eq!(remote_target("ssh deploy@10.0.0.6").as_deref(), Some("10.0.0.6"));
+        assert_eq!(remote_target("/usr/bin/ssh -p 2222 db01").as_deref(), Some("db01"));
+        assert_eq!(remote_target("scp /tmp/x root@db01:/tmp/").as_deref(), Some("db01"));
+        assert_eq!(remote_target("mysql -h 10.0.0.6 -u root").as_deref(), Some("10.0.0.6"));
+        assert_eq!(remote_target("mysql -h10.0.0.7 shop").as_deref(), Some("10.0.0.7"));
+        assert_eq!(remote_target("ls -la"), None);
+    }
+}
