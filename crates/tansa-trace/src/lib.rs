@@ -441,6 +441,25 @@ const CLOSES: &[&str] = &[
     "logind_session_logout",
 ];
 
+fn closes_list() -> String {
+    CLOSES
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One login's window for [`Tracer::fetch_windows`].
+#[derive(Debug, Clone)]
+struct Win {
+    host: String,
+    pid: i64,
+    user: String,
+    dataset: String,
+    from: Micros,
+    to: Micros,
+}
+
 /// The state of one trace while it is followed.
 pub struct Tracer<'a> {
     store: &'a dyn Backend,
@@ -577,7 +596,7 @@ impl<'a> Tracer<'a> {
             }
         }
         for ip in ips.iter().take(64) {
-            self.mentions_of(ip, Role::Mention, 0, None)?;
+            self.mentions_of(ip, Role::Mention, 0, None, None)?;
         }
         if ips.len() > 64 {
             self.notes.push(format!(
@@ -585,33 +604,40 @@ impl<'a> Tracer<'a> {
                 ips.len()
             ));
         }
-        for login in logins {
-            self.follow_session(&login, 0)?;
-        }
+        self.follow_sessions(logins.into_iter().map(|l| (l, 0)).collect())?;
         Ok(())
     }
 
-    /// Events whose command line, URL or other fields name `value`; within `[from, to)` when
-    /// given. Returns how many matched.
+    /// Events whose command line or URL (on `host`: also other fields) name `value`; within
+    /// `[from, to)` when given. Returns how many matched.
     fn mentions_of(
         &mut self,
         value: &str,
         role: Role,
         depth: u32,
         span: Option<(Micros, Micros)>,
+        host: Option<&str>,
     ) -> Result<u64, TraceError> {
-        let q = Q::new(
-            "contains(command_line, ?) OR contains(url, ?) OR contains(fields, ?) \
-             OR contains(referrer, ?)",
-            vec![text(value), text(value), text(value), text(value)],
-        );
+        // command lines, URLs and referrers are short or mostly empty columns; the JSON of
+        // other fields (error messages, decoded records) is searched only on one host, the
+        // scan of every event's JSON being the dearest query of a trace
+        let q = match host {
+            None => Q::new(
+                "contains(command_line, ?) OR contains(url, ?) OR contains(referrer, ?)",
+                vec![text(value), text(value), text(value)],
+            ),
+            Some(h) => Q::new("host = ?", vec![text(h)]).and(
+                "contains(command_line, ?) OR contains(url, ?) OR contains(referrer, ?) OR contains(fields, ?)",
+                vec![text(value), text(value), text(value), text(value)],
+            ),
+        };
         let q = match span {
             Some((a, b)) => self.within(q, a, b),
             None => self.window(q),
         };
         let is_addr = value.parse::<IpAddr>().is_ok();
         let mut n = 0;
-        for ev in fetch(self.store, &q)? {
+        for ev in query::fetch_sparse(self.store, &q)? {
             let hay = [
                 ev.command_line.as_deref(),
                 ev.url.as_deref(),
@@ -637,200 +663,318 @@ impl<'a> Tracer<'a> {
         Ok(n)
     }
 
-    /// Follows the session a login opened; returns nothing, adds steps, sessions and hops.
-    fn follow_session(&mut self, login: &Ev, depth: u32) -> Result<(), TraceError> {
-        if !self.seen_logins.insert(login.id) {
-            return Ok(());
-        }
-        let Some(host) = login.host.clone() else {
-            return Ok(());
-        };
-        let t0 = login.t;
-        let max_end = t0 + self.opts.max_session;
-        let user = login.user.clone();
-        let mut evidence: Vec<(Ev, String)> = Vec::new();
-        let mut end: Option<Micros> = None;
-
-        // 1. the connection's own lines: same host, same pid, until it closes
-        if let Some(pid) = login.pid {
-            let q = Q::new(
-                "host = ? AND process_pid = ? AND dataset IS NOT DISTINCT FROM ?",
-                vec![
-                    text(&host),
-                    Param::Int(pid),
-                    Param::Text(login.dataset.clone().unwrap_or_default()),
-                ],
-            );
-            for ev in fetch(self.store, &self.within(q, t0, max_end))? {
-                if ev.id == login.id {
+    /// Follows sessions in waves: the logins of one wave are looked up together (one query
+    /// per kind of evidence, each login with its own host, pid, user and time window), their
+    /// hops form the next wave.
+    fn follow_sessions(&mut self, mut wave: Vec<(Ev, u32)>) -> Result<(), TraceError> {
+        while !wave.is_empty() {
+            wave.retain(|(l, _)| l.host.is_some() && self.seen_logins.insert(l.id));
+            let max = self.opts.max_session;
+            let win = |l: &Ev, from: Micros, to: Micros| Win {
+                host: l.host.clone().unwrap_or_default(),
+                pid: l.pid.unwrap_or(-1),
+                user: l.user.clone().unwrap_or_default(),
+                dataset: l.dataset.clone().unwrap_or_default(),
+                from,
+                to,
+            };
+            let long: Vec<Win> = wave.iter().map(|(l, _)| win(l, l.t, l.t + max)).collect();
+            // 1. the connection's own lines: same host, pid and log
+            let conn = self.fetch_windows(
+                &long,
+                "e.process_pid = s.p AND e.dataset = s.d",
+                "e.process_pid IS NOT NULL",
+            )?;
+            // 2. the logind session that started with the login
+            let short: Vec<Win> = wave.iter().map(|(l, _)| win(l, l.t, l.t + 10 * SECOND)).collect();
+            let logind = self.fetch_windows(
+                &short,
+                "e.user_name = s.u",
+                "e.action = 'logind_session_new'",
+            )?;
+            // 3. auditd processes the sshd pid started
+            let children = self.fetch_windows(
+                &long,
+                "TRY_CAST(json_extract(e.fields, '$.\"process.parent.pid\"') AS BIGINT) = s.p",
+                "e.dataset = 'auditd' AND e.category IS NOT NULL",
+            )?;
+            // 4. sudo/su by the user, account and cron changes on the host (no session key on
+            // these lines: attributed by time)
+            let acts = self.fetch_windows(
+                &long,
+                "((e.dataset IN ('sudo', 'su') AND (e.user_name = s.u OR json_extract_string(e.fields, '$.\"user.effective.name\"') = s.u)) \
+                 OR e.category = 'iam' OR e.action LIKE 'crontab%')",
+                "e.category IN ('process', 'session', 'iam', 'configuration')",
+            )?;
+            let mut by_login: Vec<Vec<(Ev, String, bool)>> = vec![Vec::new(); wave.len()];
+            let mut ends: Vec<Option<Micros>> = vec![None; wave.len()];
+            // the connection's lines up to its close, or up to a new connection with its pid
+            for (k, ev) in conn {
+                let (l, _) = &wave[k];
+                if ends[k].is_some() || ev.id == l.id {
+                    continue;
+                }
+                if ev.is("authentication") && (ev.source_ip != l.source_ip || ev.field("source.port") != l.field("source.port")) {
+                    ends[k] = Some(ev.t); // the pid was reused: the session had ended
                     continue;
                 }
                 let closes = ev.action.as_deref().is_some_and(|a| CLOSES.contains(&a));
-                let t = ev.t;
-                evidence.push((ev, format!("same connection (pid {pid}) as the login")));
                 if closes {
-                    end = Some(t);
-                    break;
+                    ends[k] = Some(ev.t);
+                }
+                let why = format!("same connection (pid {}) as the login", ev.pid.unwrap_or(0));
+                by_login[k].push((ev, why, false));
+            }
+            let mut logind_ids: Vec<Option<String>> = vec![None; wave.len()];
+            for (k, ev) in logind {
+                if logind_ids[k].is_none() {
+                    logind_ids[k] = ev.field("session.id");
+                    by_login[k].push((ev, "logind session of the login".into(), false));
                 }
             }
-        }
-        // 2. the logind session that started with it
-        let mut logind = None;
-        if let Some(u) = &user {
-            let q = Q::new(
-                "host = ? AND action = 'logind_session_new' AND user_name = ?",
-                vec![text(&host), text(u)],
-            );
-            if let Some(ev) = fetch(self.store, &self.within(q, t0, t0 + 10 * SECOND))?
-                .into_iter()
-                .next()
-            {
-                logind = ev.field("session.id");
-                evidence.push((ev, "logind session of the login".into()));
-            }
-            if let (Some(id), None) = (&logind, end) {
-                let q = Q::new(
-                    "host = ? AND action IN ('logind_session_removed', 'logind_session_logout') \
-                     AND json_extract_string(fields, '$.\"session.id\"') = ?",
-                    vec![text(&host), text(id)],
-                );
-                if let Some(ev) = fetch(self.store, &self.within(q, t0, max_end))?
-                    .into_iter()
-                    .next()
-                {
-                    end = Some(ev.t);
-                    evidence.push((ev, format!("logind session {id} of the login")));
+            let mut audit: Vec<BTreeSet<String>> = vec![BTreeSet::new(); wave.len()];
+            for (k, ev) in children {
+                if ends[k].is_some_and(|e| ev.t > e) {
+                    continue;
                 }
-            }
-        }
-        let bound = end.unwrap_or(max_end);
-        // 3. auditd: processes the sshd pid started, then all of their audit sessions
-        let mut audit_sessions = BTreeSet::new();
-        if let Some(pid) = login.pid {
-            let q = Q::new(
-                "host = ? AND dataset = 'auditd' AND TRY_CAST(json_extract(fields, '$.\"process.parent.pid\"') AS BIGINT) = ?",
-                vec![text(&host), Param::Int(pid)],
-            );
-            for ev in fetch(self.store, &self.within(q, t0, bound))? {
                 if let Some(ses) = ev.field("session.id") {
-                    audit_sessions.insert(ses);
+                    audit[k].insert(ses);
                 }
-                evidence.push((ev, format!("process started by the session's sshd (pid {pid})")));
+                let why = format!("process started by the session's sshd (pid {})", wave[k].0.pid.unwrap_or(0));
+                by_login[k].push((ev, why, false));
             }
-            if !audit_sessions.is_empty() {
-                let (marks, params) = list(audit_sessions.iter().cloned());
-                let mut p = vec![text(&host)];
-                p.extend(params);
-                let q = Q::new(
-                    &format!(
-                        "host = ? AND dataset = 'auditd' AND json_extract_string(fields, '$.\"session.id\"') IN ({marks})"
-                    ),
-                    p,
-                );
-                for ev in fetch(self.store, &self.within(q, t0, bound))? {
-                    let ses = ev.field("session.id").unwrap_or_default();
-                    evidence.push((ev, format!("audit session {ses} of the login")));
+            // everything of those audit sessions
+            let ses_wins: Vec<(usize, Win)> = wave
+                .iter()
+                .enumerate()
+                .flat_map(|(k, (l, _))| {
+                    audit[k].iter().map(move |ses| {
+                        (k, Win {
+                            host: l.host.clone().unwrap_or_default(),
+                            pid: -1,
+                            user: ses.clone(),
+                            dataset: String::new(),
+                            from: l.t,
+                            to: l.t + max,
+                        })
+                    })
+                })
+                .collect();
+            if !ses_wins.is_empty() {
+                let wins: Vec<Win> = ses_wins.iter().map(|(_, w)| w.clone()).collect();
+                for (i, ev) in self.fetch_windows(
+                    &wins,
+                    "json_extract_string(e.fields, '$.\"session.id\"') = s.u",
+                    "e.dataset = 'auditd' AND e.category IS NOT NULL",
+                )? {
+                    let k = ses_wins[i].0;
+                    let why = format!("audit session {} of the login", ses_wins[i].1.user);
+                    by_login[k].push((ev, why, false));
                 }
             }
-        }
-        // 4. what the user did on the host: sudo/su, account and cron changes (no session
-        // key on these lines: attributed by time)
-        let mut by_time = HashSet::new();
-        if let Some(u) = &user {
-            let q = Q::new(
-                "host = ? AND ((user_name = ? AND dataset IN ('sudo', 'su')) \
-                 OR json_extract_string(fields, '$.\"user.effective.name\"') = ? \
-                 OR category = 'iam' OR action LIKE 'crontab%')",
-                vec![text(&host), text(u), text(u)],
-            );
-            for ev in fetch(self.store, &self.within(q, t0, bound))? {
-                by_time.insert(ev.id);
+            for (k, ev) in acts {
+                let host = ev.host.clone().unwrap_or_default();
                 let why = if ev.is("iam") || ev.action.as_deref().is_some_and(|a| a.starts_with("crontab")) {
                     format!("account/cron change on {host} during the session")
                 } else {
-                    format!("by {u} on {host} during the session")
+                    format!("by {} on {host} during the session", wave[k].0.user.as_deref().unwrap_or("?"))
                 };
-                evidence.push((ev, why));
+                by_login[k].push((ev, why, true));
+            }
+            let mut next = Vec::new();
+            let mut hop_wins: Vec<(usize, String, Micros, Micros)> = Vec::new();
+            let mut session_commands: Vec<Vec<Ev>> = vec![Vec::new(); wave.len()];
+            for (k, evidence) in by_login.into_iter().enumerate() {
+                let (login, depth) = wave[k].clone();
+                let host = login.host.clone().unwrap_or_default();
+                let t0 = login.t;
+                let mut end = ends[k];
+                let mut evidence = evidence;
+                evidence.sort_by_key(|(e, _, _)| (e.t, e.id));
+                evidence.dedup_by_key(|(e, _, _)| e.id);
+                // a session whose end is not logged lasts while the host stays busy with it
+                let mut last = t0;
+                let mut kept = Vec::new();
+                for (ev, why, timed) in evidence {
+                    if end.is_some_and(|e| ev.t > e) {
+                        continue;
+                    }
+                    if end.is_none() && ev.t - last > self.opts.idle {
+                        break;
+                    }
+                    last = last.max(ev.t);
+                    kept.push((ev, why, timed));
+                }
+                if let (None, Some(id)) = (end, &logind_ids[k]) {
+                    // a logind session ends with its removal
+                    let q = Q::new(
+                        "host = ? AND action IN ('logind_session_removed', 'logind_session_logout') \
+                         AND json_extract_string(fields, '$.\"session.id\"') = ?",
+                        vec![text(&host), text(id)],
+                    );
+                    if let Some(ev) = fetch(self.store, &self.within(q, t0, last + self.opts.idle))?.into_iter().next() {
+                        end = Some(ev.t);
+                        kept.push((ev, format!("logind session {id} of the login"), false));
+                    }
+                }
+                let active_until = end.unwrap_or(last + self.opts.idle);
+                let mut shared = false;
+                if let Some(u) = &login.user {
+                    if kept.iter().any(|(_, _, timed)| *timed) {
+                        shared = self.other_session_open(&login, u, t0, active_until)?;
+                    }
+                }
+                let how = format!(
+                    "{} login as {} from {}",
+                    login
+                        .field("ssh.method")
+                        .unwrap_or_else(|| login.dataset.clone().unwrap_or_else(|| "a".into())),
+                    login.user.as_deref().unwrap_or("?"),
+                    login.source_ip.as_deref().unwrap_or("?")
+                );
+                self.sessions.push(Session {
+                    host: host.clone(),
+                    user: login.user.clone(),
+                    from: login.source_ip.clone(),
+                    pid: login.pid,
+                    start: rfc3339(t0),
+                    end: end.map(rfc3339),
+                    last_activity: rfc3339(last),
+                    logind_session: logind_ids[k].clone(),
+                    audit_sessions: audit[k].iter().cloned().collect(),
+                    depth,
+                    shared,
+                    how,
+                });
+                for (ev, mut why, timed) in kept {
+                    if shared && timed {
+                        why.push_str(" (another session of the same user was open: attributed by time)");
+                    }
+                    if ev.command_line.is_some() {
+                        self.note_indicators(&ev);
+                        session_commands[k].push(ev.clone());
+                    }
+                    if ev.action_is("user_created") {
+                        if let Some(u) = &ev.user {
+                            self.indicator("user", u, &ev);
+                        }
+                    }
+                    self.add(ev, Role::Session, why, depth);
+                }
+                if depth < self.opts.depth {
+                    hop_wins.push((k, host, t0, active_until));
+                } else {
+                    self.notes.push(format!(
+                        "hops from {host} not followed: depth {} reached",
+                        self.opts.depth
+                    ));
+                }
+            }
+            // 5. hops to other hosts
+            for (k, host, t0, until) in hop_wins {
+                let depth = wave[k].1;
+                for (ev, why) in self.hops(&host, t0, until, &session_commands[k])? {
+                    if self.seen_logins.contains(&ev.id) || self.drafts.contains_key(&ev.id) {
+                        continue;
+                    }
+                    let login = ev.clone();
+                    self.add(ev, Role::Hop, why, depth + 1);
+                    if let Some(d) = self.drafts.get_mut(&login.id) {
+                        d.hop = true;
+                    }
+                    next.push((login, depth + 1));
+                }
+            }
+            wave = next;
+        }
+        Ok(())
+    }
+
+    /// Events in per-login windows: `on` joins an event `e` to a window `s` (columns `h` host,
+    /// `p` pid, `u` user, `d` dataset, `t0`/`t1` the time), `filter` narrows `e` before the
+    /// join. Returns (window index, event) in time order.
+    fn fetch_windows(
+        &self,
+        wins: &[Win],
+        on: &str,
+        filter: &str,
+    ) -> Result<Vec<(usize, Ev)>, TraceError> {
+        let mut out = Vec::new();
+        // windows in time order, in chunks that span at most two days (each query then reads
+        // the days of its chunk only)
+        let mut order: Vec<usize> = (0..wins.len()).collect();
+        order.sort_by_key(|&i| wins[i].from);
+        let sorted: Vec<&Win> = order.iter().map(|&i| &wins[i]).collect();
+        let mut chunks: Vec<(usize, &[&Win])> = Vec::new();
+        let mut start = 0;
+        for i in 1..=sorted.len() {
+            if i == sorted.len() || i - start == 256 || sorted[i].to - sorted[start].from > 2 * DAY {
+                chunks.push((start, &sorted[start..i]));
+                start = i;
             }
         }
-        // a session whose end is not logged lasts while the host stays busy with it
-        evidence.sort_by_key(|(e, _)| (e.t, e.id));
-        let mut last = t0;
-        let mut kept = Vec::new();
-        for (ev, why) in evidence {
-            if end.is_none() && ev.t - last > self.opts.idle {
-                break;
+        for (c, chunk) in chunks {
+            let from = chunk.iter().map(|w| w.from).min().unwrap_or(0);
+            let to = chunk.iter().map(|w| w.to).max().unwrap_or(0);
+            let (from, to) = (
+                from.max(self.opts.from.unwrap_or(i64::MIN)),
+                to.min(self.opts.to.unwrap_or(i64::MAX)),
+            );
+            if from >= to {
+                continue;
             }
-            last = last.max(ev.t);
-            kept.push((ev, why));
-        }
-        let active_until = end.unwrap_or(last + self.opts.idle);
-        let mut shared = false;
-        if let Some(u) = &user {
-            if kept.iter().any(|(e, _)| by_time.contains(&e.id)) {
-                shared = self.other_session_open(login, u, t0, active_until)?;
+            let mut p = Vec::new();
+            let rows: Vec<String> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    p.extend([
+                        Param::Int((c + i) as i64),
+                        text(&w.host),
+                        Param::Int(w.pid),
+                        text(&w.user),
+                        text(&w.dataset),
+                        Param::Text(sql_ts(w.from)),
+                        Param::Text(sql_ts(w.to)),
+                    ]);
+                    "(?, ?, ?, ?, ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))".to_string()
+                })
+                .collect();
+            let w = Q::new("TRUE", vec![]).between(from, to);
+            p.extend(w.params);
+            // the same bounds as plain filters the scan applies before the join
+            let hosts: BTreeSet<&str> = chunk.iter().map(|w| w.host.as_str()).collect();
+            let (hmarks, hp) = list(hosts.iter().map(|h| h.to_string()));
+            p.extend(hp);
+            let mut pushed = format!("e.host IN ({hmarks})");
+            if on.contains("e.process_pid = s.p") {
+                let pids: BTreeSet<i64> = chunk.iter().map(|w| w.pid).collect();
+                pushed.push_str(&format!(
+                    " AND e.process_pid IN ({})",
+                    pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+                ));
             }
-        }
-        if shared {
-            for (e, why) in &mut kept {
-                if by_time.contains(&e.id) {
-                    why.push_str(" (another session of the same user was open: attributed by time)");
+            let sql = format!(
+                "WITH s(k, h, p, u, d, t0, t1) AS (VALUES {}) \
+                 SELECT s.k, {} FROM events e JOIN s ON e.host = s.h AND e.ts >= s.t0 AND e.ts < s.t1 AND {on} \
+                 WHERE ({filter}) AND {} AND {pushed}",
+                rows.join(", "),
+                query::COLS
+                    .split(", ")
+                    .map(|c| format!("e.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                w.sql.replace("day ", "e.day ").replace("ts ", "e.ts ")
+            );
+            let t = query::table(self.store, &sql, &p)?;
+            for r in &t.rows {
+                if let (Some(k), Some(ev)) = (r[0].as_u64(), query::Ev::from_row(&r[1..])) {
+                    out.push((order[k as usize], ev));
                 }
             }
         }
-        let how = format!(
-            "{} login as {} from {}",
-            login
-                .field("ssh.method")
-                .unwrap_or_else(|| login.dataset.clone().unwrap_or_else(|| "a".into())),
-            user.as_deref().unwrap_or("?"),
-            login.source_ip.as_deref().unwrap_or("?")
-        );
-        self.sessions.push(Session {
-            host: host.clone(),
-            user: user.clone(),
-            from: login.source_ip.clone(),
-            pid: login.pid,
-            start: rfc3339(t0),
-            end: end.map(rfc3339),
-            last_activity: rfc3339(last),
-            logind_session: logind,
-            audit_sessions: audit_sessions.into_iter().collect(),
-            depth,
-            shared,
-            how,
-        });
-        let commands: Vec<Ev> = kept
-            .iter()
-            .filter(|(e, _)| e.command_line.is_some())
-            .map(|(e, _)| e.clone())
-            .collect();
-        let created: Vec<Ev> = kept
-            .iter()
-            .filter(|(e, _)| e.action_is("user_created"))
-            .map(|(e, _)| e.clone())
-            .collect();
-        for (ev, why) in kept {
-            self.add(ev, Role::Session, why, depth);
-        }
-        for ev in &commands {
-            self.note_indicators(ev);
-        }
-        for ev in &created {
-            if let Some(u) = &ev.user {
-                self.indicator("user", u, ev);
-            }
-        }
-        // 5. hops to other hosts
-        if depth < self.opts.depth {
-            self.hops(&host, t0, active_until, &commands, depth)?;
-        } else {
-            self.notes.push(format!(
-                "hops from {host} not followed: depth {} reached",
-                self.opts.depth
-            ));
-        }
-        Ok(())
+        out.sort_by_key(|(_, e)| (e.t, e.id));
+        Ok(out)
     }
 
     /// Whether another login of `user` on the login's host was open in `[t0, bound)`.
@@ -850,14 +994,7 @@ impl<'a> Tracer<'a> {
         for o in others {
             let Some(pid) = o.pid else { return Ok(true) };
             let q = Q::new(
-                &format!(
-                    "host = ? AND process_pid = ? AND action IN ({})",
-                    CLOSES
-                        .iter()
-                        .map(|c| format!("'{c}'"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                &format!("host = ? AND process_pid = ? AND action IN ({})", closes_list()),
                 vec![text(host), Param::Int(pid)],
             );
             let close = fetch(self.store, &self.within(q, o.t, bound))?
@@ -872,15 +1009,14 @@ impl<'a> Tracer<'a> {
     }
 
     /// Logins on other hosts from `host` during `[t0, until)`, or after a command that names
-    /// the other host; each one's session is followed.
+    /// the other host.
     fn hops(
         &mut self,
         host: &str,
         t0: Micros,
         until: Micros,
         commands: &[Ev],
-        depth: u32,
-    ) -> Result<(), TraceError> {
+    ) -> Result<Vec<(Ev, String)>, TraceError> {
         let mut found: Vec<(Ev, String)> = Vec::new();
         let addrs: Vec<String> = self
             .host_addrs
@@ -938,18 +1074,7 @@ impl<'a> Tracer<'a> {
                 found.push((ev, why));
             }
         }
-        for (ev, why) in found {
-            if self.seen_logins.contains(&ev.id) {
-                continue;
-            }
-            let login = ev.clone();
-            self.add(ev, Role::Hop, why, depth + 1);
-            if let Some(d) = self.drafts.get_mut(&login.id) {
-                d.hop = true;
-            }
-            self.follow_session(&login, depth + 1)?;
-        }
-        Ok(())
+        Ok(found)
     }
 
     fn indicator(&mut self, kind: &str, value: &str, ev: &Ev) {
@@ -972,6 +1097,9 @@ impl<'a> Tracer<'a> {
         static ADDR: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").expect("address regex")
         });
+        static STAGED: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r#"(?:/tmp|/var/tmp|/dev/shm)/[^\s'";|&<>()]+"#).expect("staged file regex")
+        });
         let Some(cmd) = ev.command_line.clone() else {
             return;
         };
@@ -980,6 +1108,10 @@ impl<'a> Tracer<'a> {
             let h = m[1].to_owned();
             let kind = if h.parse::<IpAddr>().is_ok() { "ip" } else { "domain" };
             self.indicator(kind, &h, ev);
+        }
+        // files staged where attackers stage them: followed on the same host
+        for m in STAGED.find_iter(&cmd) {
+            self.indicator("file", m.as_str(), ev);
         }
         for m in ADDR.find_iter(&cmd) {
             if let Ok(IpAddr::V4(a)) = m.as_str().parse::<IpAddr>() {
@@ -1008,7 +1140,11 @@ impl<'a> Tracer<'a> {
                 self.followed_indicators.insert(format!("{kind}\0{value}"));
                 let n = match kind.as_str() {
                     "user" => self.follow_user_logins(&value, span)?,
-                    "url" | "domain" => self.mentions_of(&value, Role::Indicator, 0, Some(span))?,
+                    "url" | "domain" => self.mentions_of(&value, Role::Indicator, 0, Some(span), None)?,
+                    "file" => {
+                        let host = self.indicators.get(&(kind.clone(), value.clone())).and_then(|i| i.host.clone());
+                        self.mentions_of(&value, Role::Indicator, 0, Some(span), host.as_deref())?
+                    }
                     _ => {
                         let q = Q::new(
                             "source_ip = ? OR destination_ip = ?",
@@ -1019,7 +1155,7 @@ impl<'a> Tracer<'a> {
                         for ev in evs {
                             self.add(ev, Role::Indicator, format!("address {value} found in the chain"), 0);
                         }
-                        n += self.mentions_of(&value, Role::Indicator, 0, Some(span))?;
+                        n += self.mentions_of(&value, Role::Indicator, 0, Some(span), None)?;
                         n
                     }
                 };
@@ -1039,13 +1175,14 @@ impl<'a> Tracer<'a> {
         );
         let evs = fetch(self.store, &self.within(q, span.0, span.1 + 29 * DAY))?;
         let n = evs.len() as u64;
+        let mut logins = Vec::new();
         for ev in evs {
-            let login = ev.is_login().then(|| ev.clone());
-            self.add(ev, Role::Indicator, format!("account {user} created in the chain"), 0);
-            if let Some(l) = login {
-                self.follow_session(&l, 0)?;
+            if ev.is_login() {
+                logins.push((ev.clone(), 0));
             }
+            self.add(ev, Role::Indicator, format!("account {user} created in the chain"), 0);
         }
+        self.follow_sessions(logins)?;
         Ok(n)
     }
 
@@ -1082,79 +1219,184 @@ impl<'a> Tracer<'a> {
             }
             self.add(ev, Role::Direct, format!("user {user}"), 0);
         }
-        for l in logins {
-            self.follow_session(&l, 0)?;
-        }
+        self.follow_sessions(logins.into_iter().map(|l| (l, 0)).collect())?;
         Ok(())
     }
 
-    /// A host: the addresses its alerts name, traced.
+    /// A host: the addresses its alerts name, and for alerts that name none (a command run
+    /// on the host), the address their session came from — traced.
     pub fn from_host(&mut self, host: &str) -> Result<(), TraceError> {
+        let n = query::table(self.store, "SELECT count(*) FROM events WHERE host = ?", &[text(host)])?;
+        if n.rows.first().and_then(|r| r[0].as_u64()) == Some(0) {
+            return Err(TraceError::NotFound(format!("no events of host {host}")));
+        }
         let mut q = Q::new("host = ?", vec![text(host)]);
-        let mut w = Vec::new();
         if let Some(f) = self.opts.from {
-            w.push("last_seen >= CAST(? AS TIMESTAMP)");
-            q.params.push(Param::Text(sql_ts(f)));
+            q = q.and("last_seen >= CAST(? AS TIMESTAMP)", vec![Param::Text(sql_ts(f))]);
         }
         if let Some(t) = self.opts.to {
-            w.push("first_seen < CAST(? AS TIMESTAMP)");
-            q.params.push(Param::Text(sql_ts(t)));
-        }
-        for c in w {
-            q.sql = format!("{} AND {c}", q.sql);
+            q = q.and("first_seen < CAST(? AS TIMESTAMP)", vec![Param::Text(sql_ts(t))]);
         }
         let t = query::table(
             self.store,
-            &format!(
-                "SELECT DISTINCT source_ip FROM alerts WHERE {} AND source_ip IS NOT NULL",
-                q.sql
-            ),
+            &format!("SELECT id, source_ip FROM alerts WHERE {} ORDER BY first_seen", q.sql),
             &q.params,
         )?;
-        let ips: Vec<String> = t
-            .rows
-            .iter()
-            .filter_map(|r| r[0].as_str().map(str::to_owned))
-            .filter(|ip| self.opts.inventory.host_of(ip).is_none())
-            .collect();
-        if ips.is_empty() {
-            let n = query::table(
-                self.store,
-                "SELECT count(*) FROM events WHERE host = ?",
-                &[text(host)],
-            )?;
-            if n.rows.first().and_then(|r| r[0].as_u64()) == Some(0) {
-                return Err(TraceError::NotFound(format!("no events of host {host}")));
+        let mut ips = BTreeSet::new();
+        for r in &t.rows {
+            let id = r[0].as_str().unwrap_or_default().to_owned();
+            match r[1].as_str() {
+                Some(ip) if self.host_of_addr(ip).is_none() => {
+                    ips.insert(ip.to_owned());
+                }
+                _ => {
+                    if let Some(o) = self.origin_of_alert(&id)? {
+                        ips.insert(o);
+                    }
+                }
             }
-            self.notes
-                .push(format!("no alert names an address on {host}: nothing to trace"));
         }
-        self.from_addresses(&ips)
+        if ips.is_empty() {
+            self.notes
+                .push(format!("no alert on {host} leads to an address: nothing to trace"));
+        }
+        self.from_addresses(&ips.into_iter().collect::<Vec<_>>())
     }
 
-    /// An alert: its entity, in its time (a day either side).
+    /// An alert: its address, or the address its events' session came from, or its user.
     pub fn from_alert(&mut self, id: &str) -> Result<(), TraceError> {
         let t = query::table(
             self.store,
-            "SELECT source_ip, user_name, host, first_seen, last_seen, entity_field, entity FROM alerts WHERE id = ?",
+            "SELECT source_ip, user_name, host FROM alerts WHERE id = ?",
             &[text(id)],
         )?;
         let Some(row) = t.rows.first() else {
             return Err(TraceError::NotFound(format!("no alert with id {id}")));
         };
         let s = |i: usize| row[i].as_str().map(str::to_owned);
-        if let Some(ip) = s(0) {
+        if let Some(ip) = s(0).filter(|ip| self.host_of_addr(ip).is_none()) {
             return self.from_addresses(&[ip]);
         }
-        if let Some(u) = s(1) {
-            return self.from_user(&u);
+        if let Some(o) = self.origin_of_alert(id)? {
+            return self.from_addresses(&[o]);
         }
-        match s(2) {
-            Some(h) => self.from_host(&h),
+        match s(1) {
+            Some(u) => self.from_user(&u),
             None => Err(TraceError::NotFound(format!(
-                "alert {id} names no address, user or host"
+                "alert {id} names no address, and none of its events leads back to a login"
             ))),
         }
+    }
+
+    /// The host an address belongs to (inventory, or learned from the host's logs).
+    fn host_of_addr(&self, ip: &str) -> Option<String> {
+        if let Some(h) = self.opts.inventory.host_of(ip) {
+            return Some(h.to_owned());
+        }
+        self.host_addrs
+            .iter()
+            .find(|(_, a)| a.contains(ip))
+            .map(|(h, _)| h.clone())
+    }
+
+    /// The outside address an alert's activity came from, followed backwards.
+    fn origin_of_alert(&mut self, id: &str) -> Result<Option<String>, TraceError> {
+        let q = Q::new(
+            "id IN (SELECT event_id FROM alert_events WHERE alert_id = ?)",
+            vec![text(id)],
+        );
+        for ev in fetch(self.store, &q)?.iter().take(5) {
+            let mut path = Vec::new();
+            if let Some(o) = self.origin_of(ev, 0, &mut path)? {
+                self.notes.push(format!("alert {id} traced back: {}", path.join(" ← ")));
+                return Ok(Some(o));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Backwards from an event to the outside address whose session did it: an auditd
+    /// process to the login of its parent sshd, a sudo line or account change to the login
+    /// open on the host at that time, a login from another host's address to the session open
+    /// there — until an address that is no host of ours.
+    fn origin_of(
+        &self,
+        ev: &Ev,
+        depth: u32,
+        path: &mut Vec<String>,
+    ) -> Result<Option<String>, TraceError> {
+        if depth > self.opts.depth + 1 {
+            return Ok(None);
+        }
+        if let Some(ip) = &ev.source_ip {
+            match self.host_of_addr(ip) {
+                None => {
+                    path.push(format!("{} from {ip}", summarize(ev)));
+                    return Ok(Some(ip.clone()));
+                }
+                Some(from_host) => {
+                    path.push(format!(
+                        "{} on {} from {ip} ({from_host})",
+                        summarize(ev),
+                        ev.host.as_deref().unwrap_or("?")
+                    ));
+                    return match self.open_login_at(&from_host, None, None, ev.t)? {
+                        Some(l) => self.origin_of(&l, depth + 1, path),
+                        None => Ok(None),
+                    };
+                }
+            }
+        }
+        let Some(host) = ev.host.clone() else {
+            return Ok(None);
+        };
+        let ppid = ev
+            .field("process.parent.pid")
+            .and_then(|p| p.parse::<i64>().ok());
+        let user = ev
+            .field("user.effective.name")
+            .or_else(|| matches!(ev.dataset.as_deref(), Some("sudo" | "su")).then(|| ev.user.clone()).flatten());
+        let login = self.open_login_at(&host, user.as_deref(), ppid, ev.t)?;
+        match login {
+            Some(l) => {
+                path.push(format!("{} on {host}", summarize(ev)));
+                self.origin_of(&l, depth + 1, path)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The most recent login on `host` (of `user`, or with sshd pid `pid`) at or before `t`
+    /// whose session had not closed by `t`.
+    fn open_login_at(
+        &self,
+        host: &str,
+        user: Option<&str>,
+        pid: Option<i64>,
+        t: Micros,
+    ) -> Result<Option<Ev>, TraceError> {
+        let mut q = Q::new(
+            "host = ? AND category = 'authentication' AND outcome = 'success'",
+            vec![text(host)],
+        );
+        if let Some(u) = user {
+            q = q.and("user_name = ?", vec![text(u)]);
+        }
+        if let Some(p) = pid {
+            q = q.and("process_pid = ?", vec![Param::Int(p)]);
+        }
+        let logins = fetch(self.store, &self.within(q, t - self.opts.max_session, t + SECOND))?;
+        for l in logins.into_iter().rev() {
+            let Some(lp) = l.pid else { return Ok(Some(l)) };
+            let q = Q::new(
+                &format!("host = ? AND process_pid = ? AND action IN ({})", closes_list()),
+                vec![text(host), Param::Int(lp)],
+            );
+            if fetch(self.store, &self.within(q, l.t, t))?.is_empty() {
+                return Ok(Some(l));
+            }
+        }
+        Ok(None)
     }
 
     fn addresses_of_asn(&mut self, asn: u32) -> Result<Vec<String>, TraceError> {
@@ -1646,6 +1888,12 @@ fn phase_of(d: &Draft, alerts: Option<&Vec<(String, Vec<String>)>>) -> Phase {
     // `curl` calls it a download; `curl -T file URL` is an upload)
     if let Some(p) = ev.command_line.as_deref().and_then(phase::of_command) {
         return p;
+    }
+    if ev.is("database") {
+        let stmt = ev.field("db.statement").or_else(|| ev.field("error.message"));
+        if let Some(p) = stmt.as_deref().and_then(phase::of_statement) {
+            return p;
+        }
     }
     if let Some(p) = alerts.and_then(|v| {
         v.iter()

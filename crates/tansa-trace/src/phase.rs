@@ -115,6 +115,26 @@ pub fn of_command(cmd: &str) -> Option<Phase> {
         .map(|(p, _)| *p)
 }
 
+/// What a database statement does, when that is plain: writing tables to files is
+/// collection, dropping them impact, new users and grants persistence.
+pub fn of_statement(sql: &str) -> Option<Phase> {
+    static SETS: LazyLock<Vec<(Phase, Regex)>> = LazyLock::new(|| {
+        let r = |p: Phase, re: &str| (p, Regex::new(re).expect("statement regex"));
+        vec![
+            r(
+                Phase::Collection,
+                r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(|\bcopy\s+.*\bto\s+'|\bselect\b.*\bfrom\s+\S*(users|customers|accounts|credit|orders)\b",
+            ),
+            r(Phase::Impact, r"(?i)\b(drop\s+(table|database)|truncate\s+table)\b"),
+            r(
+                Phase::Persistence,
+                r"(?i)\b(create\s+user|grant\s+all|alter\s+user)\b",
+            ),
+        ]
+    });
+    SETS.iter().find(|(_, re)| re.is_match(sql)).map(|(p, _)| *p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +161,12 @@ mod tests {
             let got = of_command(cmd).unwrap_or(Phase::Execution);
             assert_eq!(got, want, "{cmd}");
         }
+        assert_eq!(
+            of_statement("Query: SELECT * FROM customers INTO OUTFILE '/tmp/shop.sql'"),
+            Some(Phase::Collection)
+        );
+        assert_eq!(of_statement("DROP TABLE orders"), Some(Phase::Impact));
+        assert_eq!(of_statement("SELECT 1"), None);
         assert_eq!(Phase::from_tag("attack.initial_access"), Some(Phase::InitialAccess));
         assert_eq!(Phase::from_tag("attack.t1110"), None);
         assert_eq!(Phase::from_tag("cve.2021-44228"), None);
