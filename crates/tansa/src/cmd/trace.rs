@@ -11,7 +11,12 @@ use super::store::{open_read_only, time_bounds};
 use crate::cli::{OutputFormat, TraceArgs};
 use crate::output::{clean, io_error};
 
-pub fn run(a: &TraceArgs, format: OutputFormat, data: &Path, cold: Option<&Path>) -> Result<ExitCode> {
+pub fn run(
+    a: &TraceArgs,
+    format: OutputFormat,
+    data: &Path,
+    cold: Option<&Path>,
+) -> Result<ExitCode> {
     let entity: Entity = a.entity.parse()?;
     let (from, to) = time_bounds(a.since.as_deref(), a.from.as_deref(), a.to.as_deref())?;
     let inventory = match &a.hosts {
@@ -37,9 +42,7 @@ pub fn run(a: &TraceArgs, format: OutputFormat, data: &Path, cold: Option<&Path>
     let trace = tansa_trace::trace(&store, &entity, &opts)?;
     let (sink, colour): (Box<dyn Write>, bool) = match &a.output {
         Some(p) => (
-            Box::new(
-                std::fs::File::create(p).with_context(|| format!("{}", p.display()))?,
-            ),
+            Box::new(std::fs::File::create(p).with_context(|| format!("{}", p.display()))?),
             false,
         ),
         None => {
@@ -96,7 +99,11 @@ fn ansi(p: Phase) -> &'static str {
 
 fn text(out: &mut impl Write, t: &Trace, colour: bool) -> std::io::Result<()> {
     let s = &t.summary;
-    let (b, r) = if colour { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let (b, r) = if colour {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     writeln!(out, "{b}Trace of {}{r}", clean(&s.entity))?;
     let line = |out: &mut dyn Write, k: &str, v: &str| -> std::io::Result<()> {
         if v.is_empty() {
@@ -121,7 +128,11 @@ fn text(out: &mut impl Write, t: &Trace, colour: bool) -> std::io::Result<()> {
     line(
         out,
         "phases",
-        &s.phases.iter().map(|p| p.label()).collect::<Vec<_>>().join(" → "),
+        &s.phases
+            .iter()
+            .map(|p| p.label())
+            .collect::<Vec<_>>()
+            .join(" → "),
     )?;
     line(out, "events", &s.events.to_string())?;
     let list = |out: &mut dyn Write, title: &str, items: &[String]| -> std::io::Result<()> {
@@ -163,24 +174,51 @@ fn text(out: &mut impl Write, t: &Trace, colour: bool) -> std::io::Result<()> {
     let inds: Vec<String> = t
         .indicators
         .iter()
-        .map(|i| format!("{} {} (first on {} at {}, {} events)", i.kind, i.value, i.host.as_deref().unwrap_or("?"), i.first_seen, i.events))
+        .map(|i| {
+            format!(
+                "{} {} (first on {} at {}, {} events)",
+                i.kind,
+                i.value,
+                i.host.as_deref().unwrap_or("?"),
+                i.first_seen,
+                i.events
+            )
+        })
         .collect();
     list(out, "Indicators", &inds)?;
     let nbs: Vec<String> = t
         .neighbours
         .iter()
-        .map(|n| format!("{} {} events {} — {} {}", n.ip, n.events, n.first_seen, n.last_seen, n.roles.join(", ")))
+        .map(|n| {
+            format!(
+                "{} {} events {} — {} {}",
+                n.ip,
+                n.events,
+                n.first_seen,
+                n.last_seen,
+                n.roles.join(", ")
+            )
+        })
         .collect();
     list(out, "Neighbours in the same /24 at the same time", &nbs)?;
     let alerts: Vec<String> = t
         .alerts
         .iter()
-        .map(|a| format!("{:<8} {} {} ({}, {}×)", a.severity, a.first_seen, a.rule, a.entity, a.count))
+        .map(|a| {
+            format!(
+                "{:<8} {} {} ({}, {}×)",
+                a.severity, a.first_seen, a.rule, a.entity, a.count
+            )
+        })
         .collect();
     list(out, "Related alerts", &alerts)?;
     writeln!(out, "\n{b}Timeline{r}")?;
     for st in &t.steps {
-        let (c, z) = if colour { (ansi(st.phase), "\x1b[0m") } else { ("", "") };
+        let (c, z) = if colour {
+            (ansi(st.phase), "\x1b[0m")
+        } else {
+            ("", "")
+        };
         writeln!(
             out,
             "{}  {:<8} {c}{:<20}{z} {}",
@@ -189,7 +227,11 @@ fn text(out: &mut impl Write, t: &Trace, colour: bool) -> std::io::Result<()> {
             st.phase.label(),
             clean(&st.summary)
         )?;
-        let local = st.local.as_deref().map(|l| format!("local {l}  ")).unwrap_or_default();
+        let local = st
+            .local
+            .as_deref()
+            .map(|l| format!("local {l}  "))
+            .unwrap_or_default();
         writeln!(
             out,
             "      {local}{} · {}",

