@@ -67,11 +67,9 @@ pub struct SqlArgs {
     pub query: String,
 }
 
+/// The time bounds of `search` and `trace`.
 #[derive(Debug, Args)]
-pub struct TraceArgs {
-    /// What to trace: an address, a netblock (IPv4 CIDR), an ASN, user:NAME, host:NAME, or an
-    /// alert id.
-    pub entity: String,
+pub struct TimeArgs {
     /// Only events of the last DURATION (e.g. 30m, 2h, 7d, 1w).
     #[arg(long)]
     pub since: Option<String>,
@@ -81,6 +79,15 @@ pub struct TraceArgs {
     /// Only events before this time.
     #[arg(long)]
     pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// What to trace: an address, a netblock (IPv4 CIDR), an ASN, user:NAME, host:NAME, or an
+    /// alert id.
+    pub entity: String,
+    #[command(flatten)]
+    pub time: TimeArgs,
     /// Hops followed from host to host.
     #[arg(long, default_value_t = 3)]
     pub depth: u32,
@@ -102,15 +109,8 @@ pub struct SearchArgs {
     /// url.original, event.outcome, host.name).
     #[arg(default_value = "")]
     pub query: String,
-    /// Only events of the last DURATION (e.g. 30m, 2h, 7d, 1w).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Only events at or after this time (RFC 3339, or YYYY-MM-DD[ HH:MM:SS] in UTC).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Only events before this time.
-    #[arg(long)]
-    pub to: Option<String>,
+    #[command(flatten)]
+    pub time: TimeArgs,
     /// At most this many events.
     #[arg(long, default_value_t = 100)]
     pub limit: u64,

@@ -56,7 +56,7 @@ pub fn search(
     data: &Path,
     cold: Option<&Path>,
 ) -> Result<ExitCode> {
-    let (from, to) = time_bounds(a.since.as_deref(), a.from.as_deref(), a.to.as_deref())?;
+    let (from, to) = time_bounds(&a.time)?;
     let req = Request::Search(SearchRequest {
         query: a.query.clone(),
         from,
@@ -157,13 +157,14 @@ pub fn retention_summary(r: &tansa_store::RetentionReport) -> String {
 }
 
 /// `--since`, `--from`, `--to` as the store's UTC text (lower bound, upper bound).
-pub(crate) fn time_bounds(
-    since: Option<&str>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(Option<String>, Option<String>)> {
-    let mut lower = from.map(utc_time).transpose().context("--from")?;
-    if let Some(since) = since {
+pub(crate) fn time_bounds(t: &crate::cli::TimeArgs) -> Result<(Option<String>, Option<String>)> {
+    let mut lower = t
+        .from
+        .as_deref()
+        .map(utc_time)
+        .transpose()
+        .context("--from")?;
+    if let Some(since) = &t.since {
         let span: jiff::Span = parse_duration(since)
             .with_context(|| format!("--since: `{since}` is not a duration like 30m, 2h, 7d"))?;
         let t = jiff::Timestamp::now()
@@ -171,7 +172,7 @@ pub(crate) fn time_bounds(
             .context("--since")?;
         lower = Some(sql_time(t));
     }
-    let upper = to.map(utc_time).transpose().context("--to")?;
+    let upper = t.to.as_deref().map(utc_time).transpose().context("--to")?;
     Ok((lower, upper))
 }
 

@@ -18,7 +18,7 @@ pub fn run(
     cold: Option<&Path>,
 ) -> Result<ExitCode> {
     let entity: Entity = a.entity.parse()?;
-    let (from, to) = time_bounds(a.since.as_deref(), a.from.as_deref(), a.to.as_deref())?;
+    let (from, to) = time_bounds(&a.time)?;
     let inventory = match &a.hosts {
         Some(p) => Inventory::load(p)?,
         None => {
