@@ -118,15 +118,10 @@ pub fn render(t: &Trace) -> String {
     if let Some(nb) = &t.netblock {
         let _ = write!(
             h,
-            "<h2>Netblock {}</h2><p>{} members, {} events: {} scanned, {} brute-forced, {} got in, {} attacked the web.</p>\
+            "<h2>Netblock {}</h2><p>{}.</p>\
              <table id=\"members\"><tr><th>Address</th><th>First seen</th><th>Last seen</th><th>Events</th><th>Roles</th><th>Alerts</th></tr>",
             escape(&nb.block),
-            nb.members.len(),
-            nb.events,
-            nb.scanners,
-            nb.brute_forcers,
-            nb.got_in,
-            nb.web_attackers
+            escape(&nb.totals())
         );
         for m in &nb.members {
             let _ = write!(

@@ -371,6 +371,21 @@ pub struct Netblock {
     pub events: u64,
 }
 
+impl Netblock {
+    /// `3 members, 464 events: 3 scanned, 3 brute-forced, 1 got in, 0 attacked the web`
+    pub fn totals(&self) -> String {
+        format!(
+            "{} members, {} events: {} scanned, {} brute-forced, {} got in, {} attacked the web",
+            self.members.len(),
+            self.events,
+            self.scanners,
+            self.brute_forcers,
+            self.got_in,
+            self.web_attackers
+        )
+    }
+}
+
 /// The summary above the timeline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -438,8 +453,6 @@ struct Draft {
     role: Role,
     link: String,
     depth: u32,
-    /// A login that starts a session of the chain through a hop.
-    hop: bool,
 }
 
 /// Sshd, logind and PAM actions that end a session.
@@ -572,7 +585,6 @@ impl<'a> Tracer<'a> {
                 role,
                 link: link.into(),
                 depth,
-                hop: false,
             },
         );
         true
@@ -920,9 +932,6 @@ impl<'a> Tracer<'a> {
                     }
                     let login = ev.clone();
                     self.add(ev, Role::Hop, why, depth + 1);
-                    if let Some(d) = self.drafts.get_mut(&login.id) {
-                        d.hop = true;
-                    }
                     next.push((login, depth + 1));
                 }
             }
@@ -1769,7 +1778,7 @@ impl<'a> Tracer<'a> {
                 .unwrap_or_default();
             rules.sort();
             rules.dedup();
-            let groupable = d.role == Role::Direct && !d.ev.is_login() && !d.hop;
+            let groupable = d.role == Role::Direct && !d.ev.is_login();
             let key = (
                 d.ev.source_ip.clone(),
                 d.ev.host.clone(),
@@ -2035,7 +2044,7 @@ fn remote_target(cmd: &str) -> Option<String> {
 
 /// The phase of one event of the chain.
 fn phase_of(d: &Draft, alerts: Option<&Vec<(String, Vec<String>)>>) -> Phase {
-    if d.hop {
+    if d.role == Role::Hop {
         return Phase::LateralMovement;
     }
     let ev = &d.ev;

@@ -250,12 +250,10 @@ pub fn by_keys(
         let days: std::collections::BTreeSet<&str> = chunk.iter().map(|k| k.day.as_str()).collect();
         let offsets: std::collections::BTreeSet<u64> = chunk.iter().map(|k| k.offset).collect();
         let ids: Vec<String> = chunk.iter().map(|k| k.id.to_string()).collect();
+        let params: Vec<Param> = days.iter().map(|d| Param::Text(d.to_string())).collect();
         let sql = format!(
             "SELECT {COLS} FROM events WHERE day IN ({}) AND log_offset IN ({}) AND id IN ({})",
-            days.iter()
-                .map(|d| format!("DATE '{d}'"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            vec!["CAST(? AS DATE)"; days.len()].join(", "),
             offsets
                 .iter()
                 .map(|o| o.to_string())
@@ -263,7 +261,7 @@ pub fn by_keys(
                 .join(", "),
             ids.join(", ")
         );
-        for r in &table(store, &sql, &[])?.rows {
+        for r in &table(store, &sql, &params)?.rows {
             if let Some(ev) = Ev::from_row(r) {
                 out.insert(ev.id, ev);
             }

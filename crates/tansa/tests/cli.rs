@@ -3,27 +3,19 @@
 use std::process::Stdio;
 
 mod common;
-use common::{json_lines, root, tansa};
+use common::{json_lines, root, succeed, tansa};
 
 #[test]
 fn analyze_the_bundled_day_finds_the_intrusion() {
-    let out = tansa()
-        .args([
-            "analyze",
-            "--no-store",
-            "--timezone",
-            "Asia/Tokyo",
-            "--format",
-            "json",
-            "examples/logs",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(tansa().args([
+        "analyze",
+        "--no-store",
+        "--timezone",
+        "Asia/Tokyo",
+        "--format",
+        "json",
+        "examples/logs",
+    ]));
     let lines = json_lines(&out.stdout);
     let summary = lines.last().unwrap();
     assert_eq!(summary["summary"]["unparsed"], 0);
@@ -71,22 +63,14 @@ fn analyze_the_bundled_day_finds_the_intrusion() {
 
 #[test]
 fn parse_prints_ecs_events_with_file_and_offset() {
-    let out = tansa()
-        .args([
-            "parse",
-            "--timezone",
-            "Asia/Tokyo",
-            "--format",
-            "json",
-            "examples/logs/web01/auth.log",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(tansa().args([
+        "parse",
+        "--timezone",
+        "Asia/Tokyo",
+        "--format",
+        "json",
+        "examples/logs/web01/auth.log",
+    ]));
     let evs = json_lines(&out.stdout);
     let text = std::fs::read_to_string(root().join("examples/logs/web01/auth.log")).unwrap();
     assert_eq!(evs.len(), text.lines().count());
@@ -212,24 +196,19 @@ fn rules_check_reports_each_rule_and_analyze_runs_them() {
     assert_eq!(status("broken.yml").unwrap(), "error");
     assert_eq!(status("windows.yml").unwrap(), "unsupported");
     std::fs::remove_file(dir.join("broken.yml")).unwrap();
-    let out = tansa()
-        .args([
-            "analyze",
-            "--no-store",
-            "--timezone",
-            "Asia/Tokyo",
-            "--format",
-            "json",
-            "--rules",
-        ])
-        .arg(&dir)
-        .arg("examples/logs/web01")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        tansa()
+            .args([
+                "analyze",
+                "--no-store",
+                "--timezone",
+                "Asia/Tokyo",
+                "--format",
+                "json",
+                "--rules",
+            ])
+            .arg(&dir)
+            .arg("examples/logs/web01"),
     );
     let alerts = json_lines(&out.stdout);
     let hit = alerts

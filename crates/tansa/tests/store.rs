@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{json_lines, tansa};
+use common::{json_lines, succeed, tansa};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tansa-clistore-{name}-{}", std::process::id()));
@@ -180,18 +180,11 @@ fn search_stats_and_retention_from_the_command_line() {
     std::fs::write(&log, text).unwrap();
     let data = d.join("data");
     // keep everything hot for the first part
-    let out = analyze_cmd(
+    succeed(&mut analyze_cmd(
         &data,
         &log,
         &["--hot-days", "100000", "--delete-days", "100000"],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ));
 
     let n = |q: &[&str]| {
         let mut args = vec!["--format", "json", "search"];

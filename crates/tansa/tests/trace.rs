@@ -11,50 +11,35 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{json_lines, root, tansa};
+use common::{json_lines, root, succeed, tansa};
 use serde_json::Value;
 
 fn store(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tansa-trace-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = tansa()
-        .args(["--data"])
-        .arg(&dir)
-        .args([
-            "analyze",
-            "--quiet",
-            "--timezone",
-            "Asia/Tokyo",
-            "examples/logs",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(tansa().args(["--data"]).arg(&dir).args([
+        "analyze",
+        "--quiet",
+        "--timezone",
+        "Asia/Tokyo",
+        "examples/logs",
+    ]));
     dir
 }
 
 fn trace(data: &Path, args: &[&str]) -> (Value, Vec<Value>) {
-    let out = tansa()
-        .arg("--data")
-        .arg(data)
-        .args([
-            "--format",
-            "json",
-            "trace",
-            "--hosts",
-            "examples/hosts.toml",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        tansa()
+            .arg("--data")
+            .arg(data)
+            .args([
+                "--format",
+                "json",
+                "trace",
+                "--hosts",
+                "examples/hosts.toml",
+            ])
+            .args(args),
     );
     let mut lines = json_lines(&out.stdout);
     let summary = lines.remove(0);
@@ -274,25 +259,20 @@ fn every_entity_kind_reaches_the_chain() {
 fn the_html_page_renders_in_chromium_with_log_text_as_text() {
     let data = store("html");
     let page = data.join("trace.html");
-    let out = tansa()
-        .arg("--data")
-        .arg(&data)
-        .args([
-            "--format",
-            "html",
-            "trace",
-            "--hosts",
-            "examples/hosts.toml",
-            "45.141.87.23",
-            "-o",
-        ])
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        tansa()
+            .arg("--data")
+            .arg(&data)
+            .args([
+                "--format",
+                "html",
+                "trace",
+                "--hosts",
+                "examples/hosts.toml",
+                "45.141.87.23",
+                "-o",
+            ])
+            .arg(&page),
     );
     let (_, steps) = trace(&data, &["45.141.87.23"]);
     let chromium = ["chromium", "chromium-browser", "google-chrome"]

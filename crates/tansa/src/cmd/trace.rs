@@ -148,17 +148,7 @@ fn text(out: &mut impl Write, t: &Trace, colour: bool) -> std::io::Result<()> {
     list(out, "How access was gained", &s.access)?;
     list(out, "What was changed", &s.changes)?;
     if let Some(nb) = &t.netblock {
-        writeln!(
-            out,
-            "\n{b}Netblock {}{r}: {} members, {} events — {} scanned, {} brute-forced, {} got in, {} attacked the web",
-            nb.block,
-            nb.members.len(),
-            nb.events,
-            nb.scanners,
-            nb.brute_forcers,
-            nb.got_in,
-            nb.web_attackers
-        )?;
+        writeln!(out, "\n{b}Netblock {}{r}: {}", nb.block, nb.totals())?;
         for m in &nb.members {
             writeln!(
                 out,
