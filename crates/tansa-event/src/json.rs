@@ -80,6 +80,14 @@ pub(crate) fn to_json(ev: &Event) -> Value {
     if let Some(p) = ev.destination_port {
         insert(&mut m, "destination.port", p.into());
     }
+    for (prefix, info) in [
+        ("source", &ev.source_info),
+        ("destination", &ev.destination_info),
+    ] {
+        for (name, v) in info.iter().flat_map(|i| i.json_parts()) {
+            insert(&mut m, &format!("{prefix}.{name}"), v);
+        }
+    }
     if let Some(h) = &ev.origin.host {
         insert(&mut m, "host.name", h.to_string().into());
     }

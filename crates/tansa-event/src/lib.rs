@@ -27,6 +27,7 @@
 //! ```
 
 mod field;
+mod ipinfo;
 mod json;
 
 use std::borrow::Cow;
@@ -37,6 +38,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 pub use field::Field;
+pub use ipinfo::{InfoPart, IpFlags, IpInfo};
 
 /// Nanoseconds since the Unix epoch, UTC.
 pub type Nanos = i64;
@@ -278,6 +280,12 @@ pub struct Event {
     /// Numbers of the loaded Sigma rules that match the event, when the parser threads
     /// evaluated them (`None`: not evaluated yet; detection does it then).
     pub rule_hits: Option<Box<[u32]>>,
+    /// What enrichment knows of `source.ip` / `destination.ip` (geography, AS, flags).
+    pub source_info: Option<Arc<IpInfo>>,
+    pub destination_info: Option<Arc<IpInfo>>,
+    /// Numbers of the threat-intelligence indicators the event matches (numbers of the
+    /// loaded intelligence set; empty and unallocated for almost every event).
+    pub intel_hits: Option<Box<[u32]>>,
 }
 
 impl Event {
@@ -304,6 +312,9 @@ impl Event {
             fields: SmallVec::new(),
             classes: None,
             rule_hits: None,
+            source_info: None,
+            destination_info: None,
+            intel_hits: None,
         }
     }
 
@@ -376,6 +387,9 @@ impl Event {
             Field::LOG_FILE_PATH => return Some(Cow::Borrowed(&self.origin.path)),
             _ => {}
         }
+        if let Some((info, part)) = self.info_part(field) {
+            return info.and_then(|i| i.part(part)).map(Cow::Owned);
+        }
         self.get(field).map(|v| self.val_str(v))
     }
 
@@ -388,6 +402,22 @@ impl Event {
             Val::Ip(ip) => Cow::Owned(ip.to_string()),
             Val::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
         }
+    }
+
+    /// For an enrichment field (`source.geo.country_iso_code`, `destination.as.number`, …):
+    /// the side's [`IpInfo`] (if any) and the part the field names.
+    fn info_part(&self, field: Field) -> Option<(Option<&IpInfo>, InfoPart)> {
+        let n = InfoPart::ALL.len() as u16;
+        let i = field.0.checked_sub(Field::SOURCE_GEO_NAME.0)?;
+        if i >= 2 * n {
+            return None;
+        }
+        let info = if i < n {
+            self.source_info.as_deref()
+        } else {
+            self.destination_info.as_deref()
+        };
+        Some((info, InfoPart::ALL[(i % n) as usize].0))
     }
 
     /// `host.name`: the value the line names, else the stream's host.
@@ -466,6 +496,41 @@ mod tests {
     fn span_outside_the_line_is_empty_not_a_panic() {
         let e = ev("abc");
         assert_eq!(e.span(1, 99), "");
+    }
+
+    #[test]
+    fn enrichment_fields_read_the_side_info() {
+        let n = InfoPart::ALL.len() as u16;
+        for (k, (_, name)) in InfoPart::ALL.iter().enumerate() {
+            let k = k as u16;
+            assert_eq!(
+                Field(Field::SOURCE_GEO_NAME.0 + k).name(),
+                format!("source.{name}")
+            );
+            assert_eq!(
+                Field(Field::SOURCE_GEO_NAME.0 + n + k).name(),
+                format!("destination.{name}")
+            );
+        }
+        let mut e = ev("x");
+        assert_eq!(e.get_str(Field::SOURCE_GEO_COUNTRY), None);
+        e.source_info = Some(Arc::new(IpInfo {
+            country_iso_code: Some("JP".into()),
+            as_number: Some(2516),
+            ..Default::default()
+        }));
+        e.destination_info = Some(Arc::new(IpInfo {
+            scope: Some("private"),
+            ..Default::default()
+        }));
+        assert_eq!(e.get_str(Field::SOURCE_GEO_COUNTRY).unwrap(), "JP");
+        assert_eq!(e.get_str(Field::SOURCE_AS_NUMBER).unwrap(), "2516");
+        assert_eq!(e.get_str(Field::DESTINATION_GEO_NAME).unwrap(), "private");
+        assert_eq!(e.get_str(Field::DESTINATION_GEO_COUNTRY), None);
+        let j = e.to_json();
+        assert_eq!(j["source"]["geo"]["country_iso_code"], "JP");
+        assert_eq!(j["source"]["as"]["number"], 2516);
+        assert_eq!(j["destination"]["geo"]["name"], "private");
     }
 
     #[test]
