@@ -90,6 +90,8 @@ pub enum KeyBy {
     Host,
     /// `host.name` + `user.name`.
     HostUser,
+    /// A threat-intelligence indicator (the key is given by the caller, never derived).
+    Indicator,
 }
 
 /// An entity value.
@@ -141,6 +143,7 @@ impl KeyBy {
                 ev.host_name().unwrap_or(Cow::Borrowed("")).into(),
                 ev.user_name()?.into(),
             )),
+            KeyBy::Indicator => None,
         }
     }
 
@@ -153,6 +156,7 @@ impl KeyBy {
             KeyBy::User => "user.name",
             KeyBy::Host => "host.name",
             KeyBy::HostUser => "user.name",
+            KeyBy::Indicator => "threat.indicator.name",
         }
     }
 }
@@ -365,6 +369,12 @@ impl Alert {
         if self.key_field == "source.network" {
             m.insert("source.network".into(), self.key.to_string().into());
         }
+        if let Some(feed) = self.rule_id.strip_prefix(INTEL_RULE_PREFIX) {
+            m.insert(
+                "threat".into(),
+                serde_json::json!({"indicator": {"name": self.key.to_string()}, "feed": {"name": feed}}),
+            );
+        }
         m.insert(
             "events".into(),
             self.events
@@ -441,7 +451,13 @@ pub struct Engine {
     last_sweep: Nanos,
     counters: Counters,
     features: Features,
+    /// The loaded indicators; rule `intel_base + f` stands for feed `f`.
+    intel: Option<Arc<tansa_intel::Intel>>,
+    intel_base: usize,
 }
+
+/// Rule ids of indicator matches: this prefix and the feed's name.
+pub const INTEL_RULE_PREFIX: &str = "intel:";
 
 impl Engine {
     pub fn new(rules: Vec<Rule>, limits: Limits) -> Self {
@@ -464,7 +480,44 @@ impl Engine {
             last_sweep: i64::MIN,
             counters: Counters::default(),
             features: Features::default(),
+            intel: None,
+            intel_base: 0,
         }
+    }
+
+    /// Adds one rule per feed of `intel`: an event that matches an indicator (as enrichment
+    /// recorded in `Event::intel_hits`) is an alert of its feed's rule, one per indicator
+    /// while the activity goes on. Lists that only describe an address (TOR exits, scanners)
+    /// give low-severity alerts, others high.
+    pub fn with_intel(mut self, intel: Arc<tansa_intel::Intel>) -> Self {
+        fn leak(s: String) -> &'static str {
+            Box::leak(s.into_boxed_str())
+        }
+        self.intel_base = self.rules.len();
+        for feed in intel.feeds() {
+            let describes = feed.flag.contains(tansa_event::IpFlags::TOR_EXIT)
+                || feed.flag.contains(tansa_event::IpFlags::SCANNER);
+            self.rules.push(RuleState {
+                rule: Rule {
+                    id: leak(format!("{INTEL_RULE_PREFIX}{}", feed.name)),
+                    title: leak(format!("Threat intelligence match ({})", feed.name)),
+                    severity: if describes {
+                        Severity::Low
+                    } else {
+                        Severity::High
+                    },
+                    tags: &[],
+                    key: KeyBy::Indicator,
+                    window: 3600 * SEC,
+                    condition: Condition::Each,
+                    matches: |_, _| false,
+                },
+                keys: FxHashMap::default(),
+                before: FxHashMap::default(),
+            });
+        }
+        self.intel = Some(intel);
+        self
     }
 
     /// An engine with the native rules and loaded Sigma rules: each Sigma detection rule
@@ -570,6 +623,15 @@ impl Engine {
                     key,
                     Some(c.value as u64),
                 );
+            }
+        }
+        if let (Some(intel), Some(hits)) = (&self.intel, &ev.intel_hits) {
+            let intel = intel.clone();
+            for &h in hits.iter() {
+                let ind = intel.indicator(h);
+                self.counters.matched += 1;
+                let key = Key::Text(ind.ioc.value().into_boxed_str());
+                self.on_match_key(self.intel_base + ind.feed as usize, ev, key, None);
             }
         }
         // sweep expired state once per minute of event time

@@ -144,15 +144,23 @@ impl Enricher {
     /// Everything known about `ip` (uncached), and the indicators covering it.
     pub fn lookup(&self, ip: IpAddr) -> (IpInfo, Vec<u32>) {
         let mut hits = Vec::new();
-        if let Some(s) = scope(ip) {
-            return (
-                IpInfo {
-                    scope: Some(s),
-                    ..IpInfo::default()
-                },
-                hits,
-            );
+        let mut info = match scope(ip) {
+            // reserved addresses are labelled, not looked up in public databases
+            Some(s) => IpInfo {
+                scope: Some(s),
+                ..IpInfo::default()
+            },
+            None => self.public_info(ip),
+        };
+        // a feed may still list them (an internal deny list, documentation examples)
+        if let Some(intel) = &self.intel {
+            intel.ip_hits(ip, &mut hits);
+            info.flags.insert(intel.ip_flags(&hits));
         }
+        (info, hits)
+    }
+
+    fn public_info(&self, ip: IpAddr) -> IpInfo {
         let mut info = self.geo.as_ref().map(|g| g.lookup(ip)).unwrap_or_default();
         if let Some(asn) = info.as_number {
             if self.hosting.get(asn).is_some() {
@@ -163,11 +171,7 @@ impl Enricher {
                 info.scanner = Some(name.into());
             }
         }
-        if let Some(intel) = &self.intel {
-            intel.ip_hits(ip, &mut hits);
-            info.flags.insert(intel.ip_flags(&hits));
-        }
-        (info, hits)
+        info
     }
 
     fn cached(&self, ip: IpAddr, cache: &mut Cache) -> Entry {

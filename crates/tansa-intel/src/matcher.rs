@@ -18,6 +18,7 @@ pub const TEXT_FIELDS: &[Field] = &[
     Field::URL_ORIGINAL,
     Field::URL_DOMAIN,
     Field::HTTP_REFERRER,
+    Field::USER_AGENT,
     Field::PROCESS_COMMAND_LINE,
     Field::DNS_QUESTION_NAME,
     Field::SOURCE_DOMAIN,

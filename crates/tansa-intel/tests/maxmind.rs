@@ -165,7 +165,9 @@ fn broken_databases_give_an_error_not_a_crash() {
     let empty = tmp.join("empty.mmdb");
     std::fs::write(&empty, b"").unwrap();
     for p in [&text, &truncated, &empty] {
-        let e = GeoIp::open(std::slice::from_ref(p)).unwrap_err().to_string();
+        let e = GeoIp::open(std::slice::from_ref(p))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&*p.to_string_lossy()), "{e}");
     }
     assert!(GeoIp::open(&[tmp.join("missing.mmdb")]).is_err());

@@ -57,6 +57,8 @@ pub struct Options {
     pub chunk_size: usize,
     /// Parser threads per source; 0 = the cores left once every source has one.
     pub workers: usize,
+    /// The enrichment stage, run on the parser threads on every event.
+    pub enrich: Arc<tansa_intel::Enricher>,
 }
 
 impl Options {
@@ -71,6 +73,7 @@ impl Options {
             parallel_min_bytes: PARALLEL_MIN_BYTES,
             chunk_size: input::CHUNK_SIZE,
             workers: 0,
+            enrich: Arc::new(tansa_intel::Enricher::new(None, None)),
         }
     }
 }
@@ -181,6 +184,7 @@ fn read_source_parallel(
             handles.push(s.spawn(move || {
                 let mut parser = new_parser(src, opts);
                 let mut scratch = Vec::new();
+                let mut cache = tansa_intel::Cache::default();
                 for job in job_rx.iter() {
                     parser.set_ingested(tansa_event::now_nanos());
                     if let Some(ctx) = job.context {
@@ -198,14 +202,15 @@ fn read_source_parallel(
                     }
                     let mut out = recycled(recycle, job.chunk.data.len() / 64);
                     for (line, off) in job.chunk.lines() {
-                        let n = out.len();
                         parser.parse_line(line, off, &mut out);
-                        for ev in &mut out[n..] {
-                            classifier.classify(ev);
-                        }
                     }
                     // a group held at the end of a chunk is the next chunk's context
                     parser.finish(&mut out);
+                    // enriched before classified: rules may test what enrichment adds
+                    opts.enrich.enrich_all(&mut out, &mut cache);
+                    for ev in &mut out {
+                        classifier.classify(ev);
+                    }
                     progress
                         .bytes
                         .fetch_add(job.chunk.data.len() as u64, Ordering::Relaxed);
@@ -338,6 +343,7 @@ fn read_source_serial(
     let mut chunks = ChunkReader::with_chunk_size(reader, opts.chunk_size);
     let mut batch = fresh();
     let mut error = None;
+    let mut cache = tansa_intel::Cache::default();
     loop {
         let chunk = match chunks.next_chunk() {
             Ok(Some(c)) => c,
@@ -351,6 +357,7 @@ fn read_source_serial(
         for (line, off) in chunk.lines() {
             parser.parse_line(line, off, &mut batch);
             if batch.len() >= BATCH {
+                opts.enrich.enrich_all(&mut batch, &mut cache);
                 progress
                     .events
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -364,6 +371,7 @@ fn read_source_serial(
             .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
     }
     parser.finish(&mut batch);
+    opts.enrich.enrich_all(&mut batch, &mut cache);
     if !batch.is_empty() {
         progress
             .events

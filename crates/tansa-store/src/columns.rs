@@ -140,7 +140,25 @@ pub const COLUMNS: &[Column] = &[
         Kind::Text,
         "VARCHAR USING COMPRESSION zstd",
     ),
+    // enrichment of source.ip (the rest of what is known per address is in `addresses`);
+    // last, so that a store made before them gains them with ALTER TABLE ADD COLUMN
+    col(
+        "source_country",
+        "source.geo.country_iso_code",
+        Kind::Text,
+        "VARCHAR",
+    ),
+    col("source_asn", "source.as.number", Kind::Int, "UINTEGER"),
+    col(
+        "source_as_org",
+        "source.as.organization.name",
+        Kind::Text,
+        "VARCHAR",
+    ),
 ];
+
+/// Columns added by schema version 5 (enrichment): what a version-4 store gains.
+pub const ADDED_IN_5: &[&str] = &["source_country", "source_asn", "source_as_org"];
 
 /// The column an ECS name (or a column name) refers to.
 pub fn column(name: &str) -> Option<&'static Column> {
@@ -272,6 +290,9 @@ pub fn record_batch(events: &[Event], sources: &[u32]) -> RecordBatch {
     let mut agent_id = text();
     let mut fields = text();
     let mut raw = StringBuilder::with_capacity(n, events.iter().map(|e| e.raw.len()).sum());
+    let mut source_country = text();
+    let mut source_asn = UInt32Builder::with_capacity(n);
+    let mut source_as_org = text();
 
     let mut ipbuf = String::with_capacity(40);
     let mut json = String::with_capacity(256);
@@ -374,6 +395,10 @@ pub fn record_batch(events: &[Event], sources: &[u32]) -> RecordBatch {
             fields.append_value(&json);
         }
         raw.append_value(ev.raw_str());
+        let info = ev.source_info.as_deref();
+        source_country.append_option(info.and_then(|i| i.country_iso_code.as_deref()));
+        source_asn.append_option(info.and_then(|i| i.as_number));
+        source_as_org.append_option(info.and_then(|i| i.as_organization.as_deref()));
     }
     let arrays: Vec<ArrayRef> = vec![
         Arc::new(source.finish()),
@@ -409,8 +434,115 @@ pub fn record_batch(events: &[Event], sources: &[u32]) -> RecordBatch {
         Arc::new(agent_id.finish()),
         Arc::new(fields.finish()),
         Arc::new(raw.finish()),
+        Arc::new(source_country.finish()),
+        Arc::new(source_asn.finish()),
+        Arc::new(source_as_org.finish()),
     ];
     RecordBatch::try_new(schema(), arrays).expect("the builders follow the schema")
+}
+
+/// The stored columns of `address_marks`: one row per address with enrichment and batch.
+pub const ADDRESS_COLUMNS: &str = "ip VARCHAR, scope VARCHAR, continent VARCHAR, country VARCHAR, \
+     country_name VARCHAR, region VARCHAR, city VARCHAR, lat DOUBLE, lon DOUBLE, asn UINTEGER, \
+     as_org VARCHAR, flags VARCHAR, scanner VARCHAR, first_seen TIMESTAMP, last_seen TIMESTAMP, \
+     events UBIGINT";
+
+/// The `address_marks` rows of a batch: each enriched address once, with when it was seen and
+/// in how many events. `None` when no event carries enrichment.
+pub fn address_batch(events: &[Event]) -> Option<RecordBatch> {
+    use duckdb::arrow::array::Float64Builder;
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+    use tansa_event::{InfoPart, IpInfo};
+    let mut seen: HashMap<IpAddr, (&IpInfo, i64, i64, u64)> = HashMap::new();
+    for ev in events {
+        for (ip, info) in [
+            (ev.source_ip, &ev.source_info),
+            (ev.destination_ip, &ev.destination_info),
+        ] {
+            if let (Some(ip), Some(info)) = (ip, info.as_deref()) {
+                let e = seen
+                    .entry(ip)
+                    .or_insert((info, ev.timestamp, ev.timestamp, 0));
+                e.1 = e.1.min(ev.timestamp);
+                e.2 = e.2.max(ev.timestamp);
+                e.3 += 1;
+            }
+        }
+    }
+    if seen.is_empty() {
+        return None;
+    }
+    let n = seen.len();
+    let text = || StringBuilder::with_capacity(n, n * 8);
+    let (mut ip_b, mut scope, mut continent, mut country, mut country_name) =
+        (text(), text(), text(), text(), text());
+    let (mut region, mut city, mut as_org, mut flags, mut scanner) =
+        (text(), text(), text(), text(), text());
+    let (mut lat, mut lon) = (
+        Float64Builder::with_capacity(n),
+        Float64Builder::with_capacity(n),
+    );
+    let mut asn = UInt32Builder::with_capacity(n);
+    let mut first = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut last = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut count = UInt64Builder::with_capacity(n);
+    let mut rows: Vec<_> = seen.into_iter().collect();
+    rows.sort_by_key(|(ip, _)| *ip);
+    for (ip, (info, f, l, c)) in rows {
+        ip_b.append_value(ip.to_string());
+        scope.append_option(info.scope);
+        continent.append_option(info.continent_code.as_deref());
+        country.append_option(info.country_iso_code.as_deref());
+        country_name.append_option(info.country_name.as_deref());
+        region.append_option(info.region_name.as_deref());
+        city.append_option(info.city_name.as_deref());
+        lat.append_option(info.location.map(|l| l.0));
+        lon.append_option(info.location.map(|l| l.1));
+        asn.append_option(info.as_number);
+        as_org.append_option(info.as_organization.as_deref());
+        flags.append_option(info.part(InfoPart::Flags));
+        scanner.append_option(info.scanner.as_deref());
+        first.append_value(f.div_euclid(1000));
+        last.append_value(l.div_euclid(1000));
+        count.append_value(c);
+    }
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(ip_b.finish()),
+        Arc::new(scope.finish()),
+        Arc::new(continent.finish()),
+        Arc::new(country.finish()),
+        Arc::new(country_name.finish()),
+        Arc::new(region.finish()),
+        Arc::new(city.finish()),
+        Arc::new(lat.finish()),
+        Arc::new(lon.finish()),
+        Arc::new(asn.finish()),
+        Arc::new(as_org.finish()),
+        Arc::new(flags.finish()),
+        Arc::new(scanner.finish()),
+        Arc::new(first.finish()),
+        Arc::new(last.finish()),
+        Arc::new(count.finish()),
+    ];
+    let fields: Vec<AField> = ADDRESS_COLUMNS
+        .split(", ")
+        .map(|c| {
+            let (name, ty) = c.split_once(' ').unwrap_or((c, "VARCHAR"));
+            let t = match ty {
+                "DOUBLE" => DataType::Float64,
+                "UINTEGER" => DataType::UInt32,
+                "UBIGINT" => DataType::UInt64,
+                "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
+                _ => DataType::Utf8,
+            };
+            AField::new(name.trim(), t, true)
+        })
+        .collect();
+    Some(
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .expect("the builders follow the schema"),
+    )
 }
 
 /// Where the view finds the timestamp text `raw[start..end]` again with `substr` (which counts

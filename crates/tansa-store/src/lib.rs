@@ -66,7 +66,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 4;
+const SCHEMA_VERSION: i32 = 5;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -136,6 +136,18 @@ CREATE TABLE IF NOT EXISTS cases (
 );
 CREATE TABLE IF NOT EXISTS case_alerts (case_id VARCHAR, alert_id VARCHAR);
 CREATE TABLE IF NOT EXISTS clustered (day DATE PRIMARY KEY, rows UBIGINT);
+-- what enrichment knew of each address, one row per address and batch (appends only, like
+-- source_marks; folded on open); the view `addresses` has one row per address
+CREATE TABLE IF NOT EXISTS address_marks ({ADDRESS_COLUMNS});
+CREATE OR REPLACE VIEW addresses AS SELECT ip, arg_max(scope, last_seen) AS scope,
+    arg_max(continent, last_seen) AS continent, arg_max(country, last_seen) AS country,
+    arg_max(country_name, last_seen) AS country_name, arg_max(region, last_seen) AS region,
+    arg_max(city, last_seen) AS city, arg_max(lat, last_seen) AS lat,
+    arg_max(lon, last_seen) AS lon, arg_max(asn, last_seen) AS asn,
+    arg_max(as_org, last_seen) AS as_org, arg_max(flags, last_seen) AS flags,
+    arg_max(scanner, last_seen) AS scanner, min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen, sum(events)::UBIGINT AS events
+    FROM address_marks GROUP BY ip;
 CREATE TABLE IF NOT EXISTS cold_parts (day DATE, file VARCHAR PRIMARY KEY, rows UBIGINT, created TIMESTAMP, ingested_max TIMESTAMP);
 "#;
 
@@ -226,6 +238,7 @@ pub struct Batch {
 /// A batch converted for DuckDB ([`DuckStore::prepare`]).
 pub struct Prepared {
     records: Option<duckdb::arrow::record_batch::RecordBatch>,
+    addresses: Option<duckdb::arrow::record_batch::RecordBatch>,
     checkpoints: Vec<Checkpoint>,
 }
 
@@ -282,8 +295,9 @@ impl DuckStore {
         let conn = Connection::open(&path).map_err(|source| open_error(&path, source))?;
         conn.register_table_function::<ArrowVTab>("arrow")?;
         // one transaction: a run killed while creating the store leaves all of it or none
+        let schema = SCHEMA.replace("{ADDRESS_COLUMNS}", columns::ADDRESS_COLUMNS);
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA}; {}; INSERT INTO meta SELECT 'schema_version', '{SCHEMA_VERSION}' \
+            "BEGIN; {schema}; {}; INSERT INTO meta SELECT 'schema_version', '{SCHEMA_VERSION}' \
              WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version'); COMMIT;",
             columns::create_table(HOT)
         ))?;
@@ -292,7 +306,24 @@ impl DuckStore {
             [],
             |r| r.get(0),
         )?;
-        if version != SCHEMA_VERSION.to_string() {
+        if version == "4" {
+            // version 5 added the enrichment columns (at the end, where ADD COLUMN puts them)
+            let stored = columns::stored();
+            let adds: Vec<String> = columns::ADDED_IN_5
+                .iter()
+                .map(|c| {
+                    let ty = stored
+                        .iter()
+                        .find(|(n, _)| n == c)
+                        .map_or("VARCHAR", |s| s.1);
+                    format!("ALTER TABLE {HOT} ADD COLUMN IF NOT EXISTS {c} {ty};")
+                })
+                .collect();
+            conn.execute_batch(&format!(
+                "BEGIN; {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; COMMIT;",
+                adds.join(" ")
+            ))?;
+        } else if version != SCHEMA_VERSION.to_string() {
             return Err(StoreError::Invalid(format!(
                 "{}: store schema version {version}, this tansa writes {SCHEMA_VERSION}; move the old store aside",
                 path.display()
@@ -414,6 +445,7 @@ impl DuckStore {
         Prepared {
             records: (!batch.events.is_empty())
                 .then(|| columns::record_batch(&batch.events, &batch.sources)),
+            addresses: columns::address_batch(&batch.events),
             checkpoints: batch.checkpoints.clone(),
         }
     }
@@ -437,6 +469,17 @@ impl DuckStore {
             self.conn.execute_batch(
                 "BEGIN; CREATE TEMP TABLE folded AS SELECT * FROM sources; DELETE FROM source_marks; \
                  INSERT INTO source_marks SELECT * FROM folded; DROP TABLE folded; COMMIT;",
+            )?;
+        }
+        let (rows, addrs): (u64, u64) = self.conn.query_row(
+            "SELECT count(*), count(DISTINCT ip) FROM address_marks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if rows > addrs {
+            self.conn.execute_batch(
+                "BEGIN; CREATE TEMP TABLE folded AS SELECT * FROM addresses; DELETE FROM address_marks; \
+                 INSERT INTO address_marks SELECT * FROM folded; DROP TABLE folded; COMMIT;",
             )?;
         }
         Ok(())
@@ -483,6 +526,10 @@ fn append(tx: &duckdb::Transaction<'_>, p: Prepared) -> Result<()> {
         // DuckDB scans the batch through the `arrow` table function: one INSERT per batch.
         let reg = ArrowBatchRegistration::new(rb);
         tx.execute(&format!("INSERT INTO {HOT} SELECT * FROM arrow(?)"), [&reg])?;
+    }
+    if let Some(rb) = p.addresses {
+        let reg = ArrowBatchRegistration::new(rb);
+        tx.execute("INSERT INTO address_marks SELECT * FROM arrow(?)", [&reg])?;
     }
     for cp in &p.checkpoints {
         tx.execute(
@@ -1090,6 +1137,7 @@ mod tests {
         let mut failed = w
             .write(Prepared {
                 records: Some(bad),
+                addresses: None,
                 checkpoints: batch(Vec::new(), 20_000).checkpoints,
             })
             .is_err();

@@ -56,6 +56,9 @@ pub enum Command {
     /// `AS12345`, `user:deploy`, `host:web01` or an alert id. One timeline across every log
     /// and host it reached, each step with its phase, and a summary above it.
     Trace(TraceArgs),
+    /// Retro-hunt: run indicator feeds over everything already stored and list the hits with
+    /// their first and last time, event count, hosts and fields.
+    Hunt(HuntArgs),
     /// Sigma rules: check that they load.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -101,6 +104,15 @@ pub struct TraceArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// Indicator feeds, as for `analyze --intel` (PATH or PATH#name=N,column=C,…).
+    #[arg(long, required = true)]
+    pub intel: Vec<String>,
+    #[command(flatten)]
+    pub time: TimeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +186,25 @@ pub struct InputArgs {
     /// Reference time for yearless timestamps (RFC 3339); default: now.
     #[arg(long, hide = true)]
     pub now: Option<String>,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
+}
+
+/// GeoIP databases and threat-intelligence feeds.
+#[derive(Debug, Args)]
+pub struct EnrichArgs {
+    /// MaxMind DB files or directories (GeoLite2/GeoIP2 City, Country, ASN, Anonymous-IP;
+    /// DB-IP). Default: the .mmdb files in /usr/share/GeoIP, /var/lib/GeoIP,
+    /// /usr/local/share/GeoIP.
+    #[arg(long, env = "TANSA_GEOIP", value_delimiter = ':')]
+    pub geoip: Vec<PathBuf>,
+    /// Do not look for GeoIP databases in the usual places.
+    #[arg(long)]
+    pub no_geoip: bool,
+    /// Indicator feeds: files or directories (plain lists, CSV, Spamhaus DROP, TOR exit list,
+    /// STIX 2.1, MISP, OTX), each as PATH or PATH#name=N,column=C,confidence=0-100,flag=F.
+    #[arg(long)]
+    pub intel: Vec<String>,
 }
 
 #[derive(Debug, Args)]

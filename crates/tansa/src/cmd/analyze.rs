@@ -40,6 +40,10 @@ pub fn run(
         }
         Engine::with_sigma(builtin::rules(), sigma, Limits::default())
     };
+    let engine = match opts.enrich.intel() {
+        Some(intel) => engine.with_intel(intel.clone()),
+        None => engine,
+    };
     // discovered once: the store's checkpoints, the progress total and the run see the same files
     let inputs = tansa_parse::input::discover(&opts.paths)?;
     let mut store = if a.no_store {

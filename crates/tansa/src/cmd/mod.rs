@@ -1,6 +1,7 @@
 //! One module per subcommand; each takes its own arguments and returns an exit code.
 
 mod analyze;
+mod hunt;
 mod parse;
 mod rules;
 mod store;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sql(a) => store::sql(&a.query, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Search(a) => store::search(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Trace(a) => trace::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Hunt(a) => hunt::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
             store::retention(
@@ -51,5 +53,45 @@ pub fn options(a: &InputArgs) -> Result<Options> {
             .with_context(|| format!("--now: `{now}` is not an RFC 3339 time"))?;
     }
     o.host = a.host.clone();
+    o.enrich = std::sync::Arc::new(enricher(&a.enrich)?);
     Ok(o)
+}
+
+/// The enrichment stage the arguments ask for. Databases and feeds named explicitly must load;
+/// databases found in the usual places that do not are reported and left out.
+pub fn enricher(a: &crate::cli::EnrichArgs) -> Result<tansa_intel::Enricher> {
+    let geo = if !a.geoip.is_empty() {
+        Some(tansa_intel::GeoIp::open(&a.geoip).context("--geoip")?)
+    } else if a.no_geoip {
+        None
+    } else {
+        let (g, errors) = tansa_intel::GeoIp::discover();
+        for e in errors {
+            eprintln!("tansa: GeoIP database left out: {e}");
+        }
+        Some(g)
+    };
+    let intel = if a.intel.is_empty() {
+        None
+    } else {
+        let specs = a
+            .intel
+            .iter()
+            .map(|s| s.parse::<tansa_intel::FeedSpec>())
+            .collect::<Result<Vec<_>, _>>()
+            .context("--intel")?;
+        let intel = tansa_intel::Intel::load(&specs).context("--intel")?;
+        for f in intel.feeds() {
+            if let Some((at, why)) = f.skipped.first() {
+                eprintln!(
+                    "tansa: intel feed {} ({}): {} entries skipped (first: {at}: {why})",
+                    f.name,
+                    f.path.display(),
+                    f.skipped.len()
+                );
+            }
+        }
+        Some(std::sync::Arc::new(intel))
+    };
+    Ok(tansa_intel::Enricher::new(geo, intel))
 }
