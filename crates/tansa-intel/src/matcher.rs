@@ -25,6 +25,12 @@ pub const TEXT_FIELDS: &[Field] = &[
     Field::DESTINATION_ADDRESS,
 ];
 
+/// Hits of text values already scanned (per thread).
+pub type TextCache = FxHashMap<Box<str>, Box<[u32]>>;
+
+/// Distinct text values a [`TextCache`] holds before it starts over.
+const TEXT_CACHE_MAX: usize = 1 << 16;
+
 /// Indicators from every loaded feed.
 #[derive(Default)]
 pub struct Intel {
@@ -92,6 +98,7 @@ impl Intel {
             .collect();
         let text = (!patterns.is_empty()).then(|| {
             AhoCorasickBuilder::new()
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
                 .build(patterns.iter().map(|(p, _)| p.as_bytes()))
@@ -191,14 +198,25 @@ impl Intel {
     }
 
     /// The indicators an event matches apart from its addresses (text fields and hashes),
-    /// added to `out`.
-    pub fn event_text_hits(&self, ev: &Event, out: &mut Vec<u32>) {
+    /// added to `out`. `seen` remembers the hits of text values met before (User-Agents,
+    /// referrers and many URLs repeat), so each distinct value is scanned once per thread.
+    pub fn event_text_hits(&self, ev: &Event, out: &mut Vec<u32>, seen: &mut TextCache) {
         if self.text.is_none() && self.v4.is_empty() && self.hashes.is_empty() {
             return;
         }
         for (f, v) in &ev.fields {
             if TEXT_FIELDS.contains(f) {
-                self.text_hits(&ev.val_str(v), out);
+                let text = ev.val_str(v);
+                if let Some(hits) = seen.get(&*text) {
+                    out.extend_from_slice(hits);
+                    continue;
+                }
+                let n = out.len();
+                self.text_hits(&text, out);
+                if seen.len() >= TEXT_CACHE_MAX {
+                    seen.clear();
+                }
+                seen.insert(text.as_ref().into(), out[n..].into());
             } else if !self.hashes.is_empty()
                 && matches!(v, Val::Span(..) | Val::Str(_))
                 && f.name().contains("hash")

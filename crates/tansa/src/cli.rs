@@ -205,6 +205,9 @@ pub struct EnrichArgs {
     /// STIX 2.1, MISP, OTX), each as PATH or PATH#name=N,column=C,confidence=0-100,flag=F.
     #[arg(long)]
     pub intel: Vec<String>,
+    /// No enrichment at all (to measure its cost).
+    #[arg(long, hide = true)]
+    pub no_enrich: bool,
 }
 
 #[derive(Debug, Args)]

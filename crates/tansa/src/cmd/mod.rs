@@ -60,6 +60,9 @@ pub fn options(a: &InputArgs) -> Result<Options> {
 /// The enrichment stage the arguments ask for. Databases and feeds named explicitly must load;
 /// databases found in the usual places that do not are reported and left out.
 pub fn enricher(a: &crate::cli::EnrichArgs) -> Result<tansa_intel::Enricher> {
+    if a.no_enrich {
+        return Ok(tansa_intel::Enricher::off());
+    }
     let geo = if !a.geoip.is_empty() {
         Some(tansa_intel::GeoIp::open(&a.geoip).context("--geoip")?)
     } else if a.no_geoip {
