@@ -458,29 +458,25 @@ impl DuckStore {
         Ok(())
     }
 
-    /// Folds the checkpoint rows of each source into one.
+    /// Folds the checkpoint rows of each source into one, and the rows of each address.
     fn compact_marks(&self) -> Result<()> {
-        let (rows, sources): (u64, u64) = self.conn.query_row(
-            "SELECT count(*), count(DISTINCT fingerprint) FROM source_marks",
+        self.fold("source_marks", "fingerprint", "sources")?;
+        self.fold("address_marks", "ip", "addresses")
+    }
+
+    /// Replaces the append-only rows of `table` by its folding `view` (one row per `key`)
+    /// when some key has several.
+    fn fold(&self, table: &str, key: &str, view: &str) -> Result<()> {
+        let (rows, keys): (u64, u64) = self.conn.query_row(
+            &format!("SELECT count(*), count(DISTINCT {key}) FROM {table}"),
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        if rows > sources {
-            self.conn.execute_batch(
-                "BEGIN; CREATE TEMP TABLE folded AS SELECT * FROM sources; DELETE FROM source_marks; \
-                 INSERT INTO source_marks SELECT * FROM folded; DROP TABLE folded; COMMIT;",
-            )?;
-        }
-        let (rows, addrs): (u64, u64) = self.conn.query_row(
-            "SELECT count(*), count(DISTINCT ip) FROM address_marks",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if rows > addrs {
-            self.conn.execute_batch(
-                "BEGIN; CREATE TEMP TABLE folded AS SELECT * FROM addresses; DELETE FROM address_marks; \
-                 INSERT INTO address_marks SELECT * FROM folded; DROP TABLE folded; COMMIT;",
-            )?;
+        if rows > keys {
+            self.conn.execute_batch(&format!(
+                "BEGIN; CREATE TEMP TABLE folded AS SELECT * FROM {view}; DELETE FROM {table}; \
+                 INSERT INTO {table} SELECT * FROM folded; DROP TABLE folded; COMMIT;"
+            ))?;
         }
         Ok(())
     }

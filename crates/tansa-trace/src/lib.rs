@@ -1533,8 +1533,8 @@ impl<'a> Tracer<'a> {
         let t = query::table(
             self.store,
             "SELECT DISTINCT source_ip FROM events WHERE source_ip IS NOT NULL \
-             AND json_extract_string(fields, '$.\"source.as.number\"') = ?",
-            &[Param::Text(asn.to_string())],
+             AND source_asn = ?",
+            &[Param::Int(i64::from(asn))],
         )?;
         let ips: Vec<String> = t
             .rows

@@ -115,6 +115,16 @@ fn geoip_and_asn_fields_reach_events_and_the_store() {
         "source.geo.country_iso_code:GB",
     ]));
     assert_eq!(json_lines(&out.stdout).len(), 2);
+    // an AS as a trace entity: its addresses' activity
+    let out = succeed(
+        tansa()
+            .arg("--data")
+            .arg(&data)
+            .args(["--format", "json", "trace", "AS29518"]),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("89.160.20.130"), "{text}");
+    assert!(!text.contains("81.2.69.142"), "{text}");
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -206,9 +216,8 @@ fn write_feeds(d: &Path) -> Vec<String> {
     ]
 }
 
-#[test]
-fn indicator_feeds_of_every_format_raise_alerts() {
-    let d = tmp("feeds");
+/// `tansa analyze` of the bundled sample with the feeds of [`write_feeds`], JSON out.
+fn analyze_with_feeds(d: &Path) -> std::process::Output {
     let mut cmd = tansa();
     cmd.args([
         "--format",
@@ -219,11 +228,17 @@ fn indicator_feeds_of_every_format_raise_alerts() {
         "Asia/Tokyo",
         "--no-geoip",
     ]);
-    for f in write_feeds(&d) {
+    for f in write_feeds(d) {
         cmd.arg("--intel").arg(f);
     }
     cmd.arg("examples/logs");
-    let out = succeed(&mut cmd);
+    succeed(&mut cmd)
+}
+
+#[test]
+fn indicator_feeds_of_every_format_raise_alerts() {
+    let d = tmp("feeds");
+    let out = analyze_with_feeds(&d);
     let err = String::from_utf8_lossy(&out.stderr);
     // entries a feed cannot explain are reported, with where they are
     assert!(err.contains("blocklist") && err.contains("line 3"), "{err}");
@@ -351,21 +366,7 @@ fn hunt_runs_new_indicators_over_the_store() {
         .iter()
         .any(|h| h["threat"]["indicator"]["name"] == "203.0.113.10"));
     // the same answer as live matching for every indicator both see
-    let mut live = tansa();
-    live.args([
-        "--format",
-        "json",
-        "analyze",
-        "--no-store",
-        "--timezone",
-        "Asia/Tokyo",
-        "--no-geoip",
-    ]);
-    for f in write_feeds(&d) {
-        live.arg("--intel").arg(f);
-    }
-    live.arg("examples/logs");
-    let live: BTreeSet<String> = json_lines(&succeed(&mut live).stdout)
+    let live: BTreeSet<String> = json_lines(&analyze_with_feeds(&d).stdout)
         .iter()
         .filter_map(|a| a["threat"]["indicator"]["name"].as_str().map(str::to_owned))
         .collect();

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use tansa_intel::Intel;
 use tansa_store::{Backend, Param};
 
 use super::store::{open_read_only, time_bounds};
@@ -62,22 +61,7 @@ pub fn run(
     data: &Path,
     cold: Option<&Path>,
 ) -> Result<ExitCode> {
-    let specs = a
-        .intel
-        .iter()
-        .map(|s| s.parse::<tansa_intel::FeedSpec>())
-        .collect::<Result<Vec<_>, _>>()
-        .context("--intel")?;
-    let intel = Intel::load(&specs).context("--intel")?;
-    for f in intel.feeds() {
-        if let Some((at, why)) = f.skipped.first() {
-            eprintln!(
-                "tansa: intel feed {}: {} entries skipped (first: {at}: {why})",
-                f.name,
-                f.skipped.len()
-            );
-        }
-    }
+    let intel = super::load_intel(&a.intel)?;
     let store = open_read_only(data, cold)?;
     let (from, to) = time_bounds(&a.time)?;
     let mut bounds = String::new();

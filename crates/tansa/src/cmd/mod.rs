@@ -57,6 +57,27 @@ pub fn options(a: &InputArgs) -> Result<Options> {
     Ok(o)
 }
 
+/// The indicator feeds of `--intel` arguments; entries a feed skips are reported on stderr.
+pub fn load_intel(args: &[String]) -> Result<tansa_intel::Intel> {
+    let specs = args
+        .iter()
+        .map(|s| s.parse::<tansa_intel::FeedSpec>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("--intel")?;
+    let intel = tansa_intel::Intel::load(&specs).context("--intel")?;
+    for f in intel.feeds() {
+        if let Some((at, why)) = f.skipped.first() {
+            eprintln!(
+                "tansa: intel feed {} ({}): {} entries skipped (first: {at}: {why})",
+                f.name,
+                f.path.display(),
+                f.skipped.len()
+            );
+        }
+    }
+    Ok(intel)
+}
+
 /// The enrichment stage the arguments ask for. Databases and feeds named explicitly must load;
 /// databases found in the usual places that do not are reported and left out.
 pub fn enricher(a: &crate::cli::EnrichArgs) -> Result<tansa_intel::Enricher> {
@@ -77,24 +98,7 @@ pub fn enricher(a: &crate::cli::EnrichArgs) -> Result<tansa_intel::Enricher> {
     let intel = if a.intel.is_empty() {
         None
     } else {
-        let specs = a
-            .intel
-            .iter()
-            .map(|s| s.parse::<tansa_intel::FeedSpec>())
-            .collect::<Result<Vec<_>, _>>()
-            .context("--intel")?;
-        let intel = tansa_intel::Intel::load(&specs).context("--intel")?;
-        for f in intel.feeds() {
-            if let Some((at, why)) = f.skipped.first() {
-                eprintln!(
-                    "tansa: intel feed {} ({}): {} entries skipped (first: {at}: {why})",
-                    f.name,
-                    f.path.display(),
-                    f.skipped.len()
-                );
-            }
-        }
-        Some(std::sync::Arc::new(intel))
+        Some(std::sync::Arc::new(load_intel(&a.intel)?))
     };
     Ok(tansa_intel::Enricher::new(geo, intel))
 }
