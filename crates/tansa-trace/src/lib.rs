@@ -2314,26 +2314,15 @@ mod tests {
 
     #[test]
     fn remote_targets_of_commands() {
-        assert_eq!(
-            remote_target("ssh deploy@10.0.0.6").as_deref(),
-            Some("10.0.0.6")
-        );
-        assert_eq!(
-            remote_target("/usr/bin/ssh -p 2222 db01").as_deref(),
-            Some("db01")
-        );
-        assert_eq!(
-            remote_target("scp /tmp/x root@db01:/tmp/").as_deref(),
-            Some("db01")
-        );
-        assert_eq!(
-            remote_target("mysql -h 10.0.0.6 -u root").as_deref(),
-            Some("10.0.0.6")
-        );
-        assert_eq!(
-            remote_target("mysql -h10.0.0.7 shop").as_deref(),
-            Some("10.0.0.7")
-        );
+        for (cmd, target) in [
+            ("ssh deploy@10.0.0.6", "10.0.0.6"),
+            ("/usr/bin/ssh -p 2222 db01", "db01"),
+            ("scp /tmp/x root@db01:/tmp/", "db01"),
+            ("mysql -h 10.0.0.6 -u root", "10.0.0.6"),
+            ("mysql -h10.0.0.7 shop", "10.0.0.7"),
+        ] {
+            assert_eq!(remote_target(cmd).as_deref(), Some(target), "{cmd}");
+        }
         assert_eq!(remote_target("ls -la"), None);
     }
 }
