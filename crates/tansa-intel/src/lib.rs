@@ -22,7 +22,7 @@
 pub mod feeds;
 pub mod geo;
 mod matcher;
-
+pub mod rdap;
 mod scope;
 
 use std::net::IpAddr;

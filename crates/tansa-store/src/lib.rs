@@ -148,6 +148,21 @@ CREATE OR REPLACE VIEW addresses AS SELECT ip, arg_max(scope, last_seen) AS scop
     arg_max(scanner, last_seen) AS scanner, min(first_seen) AS first_seen,
     max(last_seen) AS last_seen, sum(events)::UBIGINT AS events
     FROM address_marks GROUP BY ip;
+-- RDAP answers (tansa whois), one row per registry object, replaced when fetched again; the
+-- bootstrap files (kind 'bootstrap', first = ipv4/ipv6/asn) are cached here too
+CREATE TABLE IF NOT EXISTS rdap (
+    fetched TIMESTAMP,
+    kind VARCHAR,
+    first VARCHAR,
+    last VARCHAR,
+    name VARCHAR,
+    holder VARCHAR,
+    country VARCHAR,
+    abuse_email VARCHAR,
+    cidrs VARCHAR[],
+    url VARCHAR,
+    body VARCHAR
+);
 CREATE TABLE IF NOT EXISTS cold_parts (day DATE, file VARCHAR PRIMARY KEY, rows UBIGINT, created TIMESTAMP, ingested_max TIMESTAMP);
 "#;
 
@@ -513,6 +528,96 @@ impl DuckStore {
             .map(|m| m.len())
             .sum();
         (hot, cold)
+    }
+}
+
+/// A cached RDAP answer (`tansa whois`): the registry object's range and what was read from
+/// it, and the answer as received.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RdapRow {
+    /// When it was fetched, UTC (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub fetched: String,
+    /// `ip`, `autnum` or `bootstrap`.
+    pub kind: String,
+    /// First and last address or AS number (for `bootstrap`: the registry, and nothing).
+    pub first: String,
+    pub last: String,
+    pub name: Option<String>,
+    pub holder: Option<String>,
+    pub country: Option<String>,
+    pub abuse_email: Option<String>,
+    pub cidrs: Vec<String>,
+    pub url: String,
+    pub body: String,
+}
+
+const RDAP_SELECT: &str = "SELECT strftime(fetched, '%Y-%m-%dT%H:%M:%SZ'), kind, first, last, \
+    name, holder, country, abuse_email, array_to_string(cidrs, ' '), url, body FROM rdap";
+
+impl DuckStore {
+    /// Caches an RDAP answer, replacing an earlier one for the same object.
+    pub fn put_rdap(&mut self, r: &RdapRow) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM rdap WHERE kind = ? AND first = ? AND last = ?",
+            params![r.kind, r.first, r.last],
+        )?;
+        tx.execute(
+            "INSERT INTO rdap VALUES (strptime(?, '%Y-%m-%dT%H:%M:%SZ'), ?, ?, ?, ?, ?, ?, ?, \
+             list_filter(string_split(?, ' '), lambda c: c <> ''), ?, ?)",
+            params![
+                r.fetched,
+                r.kind,
+                r.first,
+                r.last,
+                r.name,
+                r.holder,
+                r.country,
+                r.abuse_email,
+                r.cidrs.join(" "),
+                r.url,
+                r.body
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The cached RDAP answers of a kind (none from a store older than the cache).
+    pub fn rdap_rows(&self, kind: &str) -> Result<Vec<RdapRow>> {
+        let exists: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'rdap'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare(&format!("{RDAP_SELECT} WHERE kind = ? ORDER BY fetched"))?;
+        let rows = st.query_map([kind], |r| {
+            let cidrs: Option<String> = r.get(8)?;
+            Ok(RdapRow {
+                fetched: r.get(0)?,
+                kind: r.get(1)?,
+                first: r.get(2)?,
+                last: r.get(3)?,
+                name: r.get(4)?,
+                holder: r.get(5)?,
+                country: r.get(6)?,
+                abuse_email: r.get(7)?,
+                cidrs: cidrs
+                    .unwrap_or_default()
+                    .split(' ')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                url: r.get(9)?,
+                body: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 }
 

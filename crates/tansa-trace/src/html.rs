@@ -137,6 +137,23 @@ pub fn render(t: &Trace) -> String {
         }
         h.push_str("</table>");
     }
+    if !t.registrations.is_empty() {
+        h.push_str("<h2>Who holds the addresses (RDAP)</h2><table id=\"registrations\"><tr><th>Address</th><th>Network</th><th>Name</th><th>Holder</th><th>Country</th><th>Abuse contact</th><th>Answered</th></tr>");
+        for r in &t.registrations {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"time\">{}</td></tr>",
+                escape(&r.address),
+                escape(&r.network),
+                escape(r.name.as_deref().unwrap_or("")),
+                escape(r.holder.as_deref().unwrap_or("")),
+                escape(r.country.as_deref().unwrap_or("")),
+                escape(r.abuse_email.as_deref().unwrap_or("none listed")),
+                escape(&r.fetched)
+            );
+        }
+        h.push_str("</table>");
+    }
     if !t.indicators.is_empty() {
         h.push_str("<h2>Indicators</h2><table id=\"indicators\"><tr><th>Kind</th><th>Value</th><th>First seen</th><th>Host</th><th>Events</th></tr>");
         for i in &t.indicators {

@@ -417,9 +417,130 @@ pub struct Trace {
     pub alerts: Vec<AlertRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netblock: Option<Netblock>,
+    /// Who holds the attacker's addresses and whom to tell (cached RDAP answers).
+    pub registrations: Vec<Registration>,
     /// What the trace could not do (limits reached, enrichment missing).
     pub notes: Vec<String>,
     pub steps: Vec<Step>,
+}
+
+/// What a registry says of one of the attacker's addresses (from the RDAP answers `tansa
+/// whois` cached in the store).
+#[derive(Debug, Clone, Serialize)]
+pub struct Registration {
+    pub address: String,
+    /// The registered network (CIDR blocks, or first - last).
+    pub network: String,
+    pub name: Option<String>,
+    pub holder: Option<String>,
+    pub country: Option<String>,
+    pub abuse_email: Option<String>,
+    /// When the registry answered (UTC).
+    pub fetched: String,
+    pub source: String,
+}
+
+/// The cached registration of each public address (the most specific network holding it), and
+/// the public addresses with none.
+pub fn registrations(
+    store: &dyn Backend,
+    addresses: &[String],
+) -> (Vec<Registration>, Vec<String>) {
+    use tansa_intel::rdap::{covers, span, Query};
+    let public: Vec<(String, Query)> = addresses
+        .iter()
+        .filter_map(|a| {
+            let ip: IpAddr = a.parse().ok()?;
+            tansa_intel::scope(ip)
+                .is_none()
+                .then(|| (a.clone(), Query::Ip(ip)))
+        })
+        .collect();
+    if public.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    // a store written before the cache existed has no table: nothing is cached
+    let Ok(t) = store.query(
+        "SELECT strftime(fetched, '%Y-%m-%dT%H:%M:%SZ'), first, last, \
+         array_to_string(cidrs, ', '), name, holder, country, abuse_email, url \
+         FROM rdap WHERE kind = 'ip'",
+        &[],
+    ) else {
+        return (Vec::new(), public.into_iter().map(|p| p.0).collect());
+    };
+    let text = |row: &[serde_json::Value], i: usize| -> Option<String> {
+        row.get(i)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    for (address, q) in public {
+        let best = t
+            .rows
+            .iter()
+            .filter_map(|r| Some((r, text(r, 1)?, text(r, 2)?)))
+            .filter(|(_, first, last)| covers("ip", first, last, &q))
+            .min_by_key(|(_, first, last)| span(first, last));
+        match best {
+            Some((r, first, last)) => found.push(Registration {
+                address,
+                network: text(r, 3).unwrap_or_else(|| format!("{first} - {last}")),
+                name: text(r, 4),
+                holder: text(r, 5),
+                country: text(r, 6),
+                abuse_email: text(r, 7),
+                fetched: text(r, 0).unwrap_or_default(),
+                source: text(r, 8).unwrap_or_default(),
+            }),
+            None => unknown.push(address),
+        }
+    }
+    (found, unknown)
+}
+
+/// The start of the note on addresses without a cached registration.
+const UNREGISTERED_NOTE: &str = "no registry answer cached for";
+
+impl Trace {
+    /// Fills [`Trace::registrations`] from the store's RDAP cache, with a note naming the
+    /// public addresses it has no answer for; returns those addresses.
+    pub fn look_up_registrations(&mut self, store: &dyn Backend) -> Vec<String> {
+        let (found, unknown) = registrations(store, &self.summary.addresses);
+        self.registrations = found;
+        self.notes.retain(|n| !n.starts_with(UNREGISTERED_NOTE));
+        if !unknown.is_empty() {
+            self.notes.push(format!(
+                "{UNREGISTERED_NOTE} {} of the attacker's addresses (`tansa whois {}` or `tansa trace --whois` asks RDAP for the holder and abuse contact)",
+                unknown.len(),
+                unknown.iter().take(3).cloned().collect::<Vec<_>>().join(" ")
+            ));
+            self.notes.sort();
+        }
+        unknown
+    }
+}
+
+impl Registration {
+    /// `45.141.87.0/24 EXAMPLE-NET, Example Hosting (NL); abuse: abuse@example.net`.
+    pub fn describe(&self) -> String {
+        let mut s = self.network.clone();
+        let who: Vec<&str> = [self.name.as_deref(), self.holder.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !who.is_empty() {
+            s.push(' ');
+            s.push_str(&who.join(", "));
+        }
+        if let Some(c) = &self.country {
+            s.push_str(&format!(" ({c})"));
+        }
+        s.push_str("; abuse: ");
+        s.push_str(self.abuse_email.as_deref().unwrap_or("none listed"));
+        s
+    }
 }
 
 /// Traces an entity through a store.
@@ -1872,8 +1993,9 @@ impl<'a> Tracer<'a> {
         sessions.sort_by(|a, b| a.start.cmp(&b.start));
         self.notes.sort();
         self.notes.dedup();
-        Ok(Trace {
+        let mut t = Trace {
             summary,
+            registrations: Vec::new(),
             sessions,
             indicators,
             neighbours,
@@ -1881,7 +2003,9 @@ impl<'a> Tracer<'a> {
             netblock: None,
             notes: self.notes,
             steps,
-        })
+        };
+        t.look_up_registrations(self.store);
+        Ok(t)
     }
 
     fn summary(

@@ -41,7 +41,7 @@ pub enum Command {
     /// Print the normalised events of log files (for debugging and conformance).
     Parse(ParseArgs),
     /// Run a read-only SQL query on the store (views/tables: events, alerts, alert_events,
-    /// sources, decisions, cases).
+    /// sources, decisions, cases, addresses, rdap).
     Sql(SqlArgs),
     /// Search stored events: `source.ip:203.0.113.9 AND event.outcome:failure`, `url.original:*UNION*`,
     /// `source.ip:45.141.87.0/24`, `"free text"`, `-user.name:root`, `(a OR b)`.
@@ -59,6 +59,9 @@ pub enum Command {
     /// Retro-hunt: run indicator feeds over everything already stored and list the hits with
     /// their first and last time, event count, hosts and fields.
     Hunt(HuntArgs),
+    /// Who holds an address or AS, and its abuse contact (RDAP: IANA's bootstrap, then the
+    /// registry). Answers are cached in the store with their time; traces show them.
+    Whois(WhoisArgs),
     /// Sigma rules: check that they load.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -104,6 +107,13 @@ pub struct TraceArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Ask RDAP who holds the attacker's addresses that the cache has no answer for (see
+    /// `tansa whois`), so that the trace names their abuse contacts.
+    #[arg(long)]
+    pub whois: bool,
+    /// Where RDAP bootstrap files come from (as for `tansa whois --bootstrap`).
+    #[arg(long, env = "TANSA_RDAP_BOOTSTRAP", default_value = tansa_intel::rdap::IANA_BOOTSTRAP)]
+    pub bootstrap: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +123,30 @@ pub struct HuntArgs {
     pub intel: Vec<String>,
     #[command(flatten)]
     pub time: TimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoisArgs {
+    /// Addresses (IPv4, IPv6) and AS numbers (AS64500).
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Answer from the cache only, however old; never use the network.
+    #[arg(long, conflicts_with = "refresh")]
+    pub offline: bool,
+    /// Ask the registry even when the cache has a fresh answer.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Cached answers older than this are fetched again (30m, 12h, 7d, 2w).
+    #[arg(long, default_value = "7d")]
+    pub max_age: String,
+    /// Where the RDAP bootstrap files (ipv4.json, ipv6.json, asn.json) come from: a URL (cached
+    /// in the store for 30 days) or a directory. Without them, the address blocks built into
+    /// Tansa name the registry.
+    #[arg(long, env = "TANSA_RDAP_BOOTSTRAP", default_value = tansa_intel::rdap::IANA_BOOTSTRAP)]
+    pub bootstrap: String,
+    /// Seconds to wait for each registry.
+    #[arg(long, default_value_t = 15)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod parse;
 mod rules;
 mod store;
 mod trace;
+mod whois;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search(a) => store::search(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Trace(a) => trace::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Hunt(a) => hunt::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Whois(a) => whois::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
             store::retention(

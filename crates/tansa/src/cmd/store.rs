@@ -177,7 +177,7 @@ pub(crate) fn time_bounds(t: &crate::cli::TimeArgs) -> Result<(Option<String>, O
 }
 
 /// `30m`, `2h`, `7d`, `1w`, or anything jiff's friendly format reads (`2h30m`).
-fn parse_duration(s: &str) -> Result<jiff::Span> {
+pub(crate) fn parse_duration(s: &str) -> Result<jiff::Span> {
     let s = s.trim();
     if let Some(n) = s.strip_suffix('w').and_then(|n| n.parse::<i64>().ok()) {
         return Ok(jiff::Span::new().try_hours(n * 7 * 24)?);

@@ -38,8 +38,35 @@ pub fn run(
         inventory,
         ..Options::default()
     };
-    let store = open_read_only(data, cold)?;
-    let trace = tansa_trace::trace(&store, &entity, &opts)?;
+    let mut store = open_read_only(data, cold)?;
+    let mut trace = tansa_trace::trace(&store, &entity, &opts)?;
+    if a.whois {
+        let unknown = trace.look_up_registrations(&store);
+        if !unknown.is_empty() {
+            // the cache is written by a writer: the read-only handle goes first
+            drop(store);
+            let queries: Vec<tansa_intel::rdap::Query> =
+                unknown.iter().filter_map(|u| u.parse().ok()).collect();
+            let args = crate::cli::WhoisArgs {
+                targets: unknown,
+                offline: false,
+                refresh: false,
+                max_age: "7d".into(),
+                bootstrap: a.bootstrap.clone(),
+                timeout: 15,
+            };
+            for (q, answer) in queries
+                .iter()
+                .zip(super::whois::look_up(&args, &queries, data, cold)?)
+            {
+                if let Err(e) = answer {
+                    eprintln!("tansa: whois {q}: {}", clean(&format!("{e:#}")));
+                }
+            }
+            store = open_read_only(data, cold)?;
+            trace.look_up_registrations(&store);
+        }
+    }
     let (sink, colour): (Box<dyn Write>, bool) = match &a.output {
         Some(p) => (
             Box::new(std::fs::File::create(p).with_context(|| format!("{}", p.display()))?),
@@ -161,6 +188,12 @@ fn text(out: &mut impl Write, t: &Trace, colour: bool) -> std::io::Result<()> {
             )?;
         }
     }
+    let regs: Vec<String> = t
+        .registrations
+        .iter()
+        .map(|r| format!("{:<16} {} (RDAP, {})", r.address, r.describe(), r.fetched))
+        .collect();
+    list(out, "Who holds the addresses", &regs)?;
     let inds: Vec<String> = t
         .indicators
         .iter()
