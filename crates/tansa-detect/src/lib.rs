@@ -454,6 +454,9 @@ pub struct Engine {
     /// The loaded indicators; rule `intel_base + f` stands for feed `f`.
     intel: Option<Arc<tansa_intel::Intel>>,
     intel_base: usize,
+    /// Alerts created or grown since [`Engine::take_changed`] last ran (indexes, in order).
+    changed: Vec<usize>,
+    changed_mark: Vec<bool>,
 }
 
 /// Rule ids of indicator matches: this prefix and the feed's name.
@@ -482,6 +485,8 @@ impl Engine {
             features: Features::default(),
             intel: None,
             intel_base: 0,
+            changed: Vec::new(),
+            changed_mark: Vec::new(),
         }
     }
 
@@ -737,6 +742,10 @@ impl Engine {
         if let Some(ai) = st.open.filter(|_| absorbs) {
             let a = &mut self.alerts[ai];
             if t <= a.last_seen + rule.window {
+                if !self.changed_mark[ai] {
+                    self.changed_mark[ai] = true;
+                    self.changed.push(ai);
+                }
                 a.count = match value {
                     Some(v) => a.count.max(v),
                     None => a.count + 1,
@@ -793,6 +802,8 @@ impl Engine {
         st.times.clear();
         st.distinct.clear();
         st.seen.clear();
+        self.changed.push(self.alerts.len());
+        self.changed_mark.push(true);
         self.alerts.push(alert);
         self.counters.alerts += 1;
     }
@@ -826,6 +837,17 @@ impl Engine {
                 .then(x.rule_id.cmp(y.rule_id))
         });
         a
+    }
+
+    /// The alerts created or grown since the last call (a live server stores them as they
+    /// change: the store replaces an alert by its id).
+    pub fn take_changed(&mut self) -> Vec<Alert> {
+        let mut out = Vec::with_capacity(self.changed.len());
+        for i in self.changed.drain(..) {
+            self.changed_mark[i] = false;
+            out.push(self.alerts[i].clone());
+        }
+        out
     }
 
     /// Alerts so far (for a live server's API).
@@ -946,6 +968,33 @@ mod tests {
         assert_eq!(a[0].first_seen, 0);
         assert_eq!(a[0].last_seen, 99 * SEC);
         assert_eq!(a[0].events.len(), 20);
+    }
+
+    #[test]
+    fn changed_alerts_are_handed_out_once_per_change() {
+        let mut e = Engine::new(
+            vec![rule(Condition::Count { count: 3 }, 60)],
+            Limits::default(),
+        );
+        for t in 0..3 {
+            e.process(&fail("192.0.2.1", "root", t));
+        }
+        let first = e.take_changed();
+        assert_eq!((first.len(), first[0].count), (1, 3));
+        assert!(e.take_changed().is_empty(), "nothing changed since");
+        for t in 3..6 {
+            e.process(&fail("192.0.2.1", "root", t));
+        }
+        e.process(&fail("192.0.2.2", "root", 6));
+        let grown = e.take_changed();
+        assert_eq!(grown.len(), 1, "the grown alert, once");
+        assert_eq!((grown[0].id.as_str(), grown[0].count), (first[0].id.as_str(), 6));
+        for t in [1000, 1001, 1002] {
+            e.process(&fail("192.0.2.1", "root", t));
+        }
+        let new = e.take_changed();
+        assert_eq!(new.len(), 1);
+        assert_ne!(new[0].id, first[0].id, "a new alert after a quiet window");
     }
 
     #[test]

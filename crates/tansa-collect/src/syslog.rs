@@ -1,0 +1,385 @@
+//! Syslog receivers: UDP (one message per datagram) and TCP (RFC 6587: octet-counting
+//! `LEN SP MSG` frames, or messages ended by a newline), so that rsyslog, syslog-ng, `logger`
+//! and network devices can send directly.
+//!
+//! Every connection (and every UDP sender) is a stream of its own, named after the listener
+//! and the peer; a message's offset is its position in the stream. A connection that sends a
+//! frame larger than the limit, or a broken length, is closed and counted; the others go on.
+//! Delivery blocks when the server is busy, so TCP senders are slowed down, not dropped.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// The largest message accepted (rsyslog's default maximum is 8 KiB; some senders use 64 KiB).
+pub const MAX_MESSAGE: usize = 64 << 10;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("frame of {0} bytes is over the limit of {MAX_MESSAGE}")]
+    TooLarge(usize),
+    #[error("message without an end is over the limit of {MAX_MESSAGE} bytes")]
+    Unterminated,
+}
+
+/// Splits a TCP byte stream into messages.
+#[derive(Debug, Default)]
+pub struct Framer {
+    buf: Vec<u8>,
+}
+
+impl Framer {
+    /// Adds received bytes; complete messages go to `out` (without their newline).
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>) -> Result<(), FrameError> {
+        self.buf.extend_from_slice(data);
+        let mut pos = 0;
+        loop {
+            let rest = &self.buf[pos..];
+            if rest.is_empty() {
+                break;
+            }
+            // octet-counting: digits, a space, that many bytes
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 0 && digits < rest.len() && rest[digits] == b' ' && rest[0] != b'0' {
+                let len: usize = std::str::from_utf8(&rest[..digits])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(usize::MAX);
+                if len > MAX_MESSAGE {
+                    return Err(FrameError::TooLarge(len));
+                }
+                if rest.len() < digits + 1 + len {
+                    break;
+                }
+                let m = &rest[digits + 1..digits + 1 + len];
+                out.push(Bytes::copy_from_slice(trim_end(m)));
+                pos += digits + 1 + len;
+                continue;
+            }
+            if digits == rest.len() && digits < 8 {
+                // possibly the start of a length: wait for more
+                break;
+            }
+            match memchr::memchr2(b'\n', 0, rest) {
+                Some(i) => {
+                    let m = trim_end(&rest[..i]);
+                    if !m.is_empty() {
+                        out.push(Bytes::copy_from_slice(m));
+                    }
+                    pos += i + 1;
+                }
+                None => {
+                    if rest.len() > MAX_MESSAGE {
+                        return Err(FrameError::Unterminated);
+                    }
+                    break;
+                }
+            }
+        }
+        self.buf.drain(..pos);
+        Ok(())
+    }
+
+    /// The connection ended: an unterminated last message is complete.
+    pub fn finish(&mut self, out: &mut Vec<Bytes>) {
+        let m = trim_end(&self.buf);
+        if !m.is_empty() {
+            out.push(Bytes::copy_from_slice(m));
+        }
+        self.buf.clear();
+    }
+}
+
+fn trim_end(m: &[u8]) -> &[u8] {
+    let mut m = m;
+    while let [rest @ .., b'\n' | b'\r' | 0] = m {
+        m = rest;
+    }
+    m
+}
+
+/// One sender's stream.
+#[derive(Debug)]
+pub struct Stream {
+    /// Unique for the stream (listener, peer, start time).
+    pub id: u64,
+    /// `syslog+tcp://LISTEN` or `syslog+udp://LISTEN`.
+    pub name: String,
+    pub peer: SocketAddr,
+}
+
+/// Messages of a stream, each with its offset; `closed` when the stream ended.
+pub struct Delivery {
+    pub stream: Arc<Stream>,
+    pub messages: Vec<(Bytes, u64)>,
+    pub received: i64,
+    pub closed: bool,
+}
+
+/// Where messages go; false when the server is stopping.
+pub type Sink = Arc<dyn Fn(Delivery) -> bool + Send + Sync>;
+
+/// Counters of a listener.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub connections: AtomicU64,
+    pub refused: AtomicU64,
+    pub messages: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Connections closed for a framing error.
+    pub bad_frames: AtomicU64,
+}
+
+fn stream_id(name: &str, peer: &SocketAddr) -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in name
+        .bytes()
+        .chain(peer.to_string().into_bytes())
+        .chain(t.to_le_bytes())
+    {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Accepts TCP connections until `stop`; each connection is read on its own thread.
+pub fn serve_tcp(
+    listener: TcpListener,
+    sink: Sink,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    max_connections: usize,
+) -> std::io::Result<()> {
+    let name = format!("syslog+tcp://{}", listener.local_addr()?);
+    listener.set_nonblocking(true)?;
+    let open = Arc::new(AtomicU64::new(0));
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((s, peer)) => {
+                if open.load(Ordering::Relaxed) as usize >= max_connections {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
+                    drop(s);
+                    continue;
+                }
+                counters.connections.fetch_add(1, Ordering::Relaxed);
+                open.fetch_add(1, Ordering::Relaxed);
+                let stream = Arc::new(Stream {
+                    id: stream_id(&name, &peer),
+                    name: name.clone(),
+                    peer,
+                });
+                let (sink, stop, counters, open) =
+                    (sink.clone(), stop.clone(), counters.clone(), open.clone());
+                std::thread::spawn(move || {
+                    read_connection(s, stream, &sink, &stop, &counters);
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one connection's messages; any `Read` (plain TCP, or TLS over it).
+pub fn read_messages(
+    mut r: impl Read,
+    stream: Arc<Stream>,
+    sink: &Sink,
+    stop: &AtomicBool,
+    counters: &Counters,
+) {
+    let mut framer = Framer::default();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut offset = 0u64;
+    let mut msgs = Vec::new();
+    let deliver = |msgs: &mut Vec<Bytes>, offset: &mut u64, closed: bool| -> bool {
+        let mut out = Vec::with_capacity(msgs.len());
+        for m in msgs.drain(..) {
+            let at = *offset;
+            *offset += m.len() as u64 + 1;
+            counters.messages.fetch_add(1, Ordering::Relaxed);
+            out.push((m, at));
+        }
+        if out.is_empty() && !closed {
+            return true;
+        }
+        sink(Delivery {
+            stream: stream.clone(),
+            messages: out,
+            received: now_nanos(),
+            closed,
+        })
+    };
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(_) => break,
+        };
+        counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if framer.push(&buf[..n], &mut msgs).is_err() {
+            counters.bad_frames.fetch_add(1, Ordering::Relaxed);
+            deliver(&mut msgs, &mut offset, true);
+            return;
+        }
+        if !deliver(&mut msgs, &mut offset, false) {
+            return;
+        }
+    }
+    framer.finish(&mut msgs);
+    deliver(&mut msgs, &mut offset, true);
+}
+
+fn read_connection(
+    s: TcpStream,
+    stream: Arc<Stream>,
+    sink: &Sink,
+    stop: &AtomicBool,
+    counters: &Counters,
+) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    read_messages(s, stream, sink, stop, counters);
+}
+
+/// Receives datagrams until `stop`: one message each, a stream per sender.
+pub fn serve_udp(
+    socket: UdpSocket,
+    sink: Sink,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) -> std::io::Result<()> {
+    let name = format!("syslog+udp://{}", socket.local_addr()?);
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut streams: HashMap<SocketAddr, (Arc<Stream>, u64)> = HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(_) => continue,
+        };
+        counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        // a sender's address: its port changes with each socket it opens
+        let key = SocketAddr::new(peer.ip(), 0);
+        let (stream, offset) = streams.entry(key).or_insert_with(|| {
+            counters.connections.fetch_add(1, Ordering::Relaxed);
+            (
+                Arc::new(Stream {
+                    id: stream_id(&name, &key),
+                    name: name.clone(),
+                    peer: key,
+                }),
+                0,
+            )
+        });
+        let m = trim_end(&buf[..n]);
+        if m.is_empty() {
+            continue;
+        }
+        let at = *offset;
+        *offset += m.len() as u64 + 1;
+        counters.messages.fetch_add(1, Ordering::Relaxed);
+        if !sink(Delivery {
+            stream: stream.clone(),
+            messages: vec![(Bytes::copy_from_slice(m), at)],
+            received: now_nanos(),
+            closed: false,
+        }) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(chunks: &[&[u8]]) -> Result<Vec<String>, FrameError> {
+        let mut f = Framer::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(c, &mut out)?;
+        }
+        f.finish(&mut out);
+        Ok(out
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect())
+    }
+
+    #[test]
+    fn both_framings_split_anywhere() {
+        let counted = "<13>Mar 14 10:00:01 h a: two\n";
+        let stream = format!(
+            "<13>Mar 14 10:00:00 h a: one\n{} {counted}<13>Mar 14 10:00:02 h a: three\r\n2026-03-14T10:00:03Z h a: four\n",
+            counted.len()
+        );
+        let stream = stream.as_bytes();
+        let whole = frames(&[stream]).unwrap();
+        assert_eq!(
+            whole,
+            [
+                "<13>Mar 14 10:00:00 h a: one",
+                "<13>Mar 14 10:00:01 h a: two",
+                "<13>Mar 14 10:00:02 h a: three",
+                "2026-03-14T10:00:03Z h a: four"
+            ]
+        );
+        for cut in 0..stream.len() {
+            let (a, b) = stream.split_at(cut);
+            assert_eq!(frames(&[a, b]).unwrap(), whole, "cut at {cut}");
+        }
+        // a counted frame may hold newlines
+        let (a, b) = ("<13>a\nb: c", "<13>x: y\nz\n");
+        let s = format!("{} {a}{} {b}", a.len(), b.len());
+        assert_eq!(
+            frames(&[s.as_bytes()]).unwrap(),
+            ["<13>a\nb: c", "<13>x: y\nz"]
+        );
+    }
+
+    #[test]
+    fn oversized_frames_are_refused() {
+        assert_eq!(
+            frames(&[b"99999999 <13>x"]),
+            Err(FrameError::TooLarge(99_999_999))
+        );
+        let long = vec![b'a'; MAX_MESSAGE + 10];
+        assert_eq!(frames(&[&long]), Err(FrameError::Unterminated));
+    }
+}
