@@ -988,7 +988,10 @@ mod tests {
         e.process(&fail("192.0.2.2", "root", 6));
         let grown = e.take_changed();
         assert_eq!(grown.len(), 1, "the grown alert, once");
-        assert_eq!((grown[0].id.as_str(), grown[0].count), (first[0].id.as_str(), 6));
+        assert_eq!(
+            (grown[0].id.as_str(), grown[0].count),
+            (first[0].id.as_str(), 6)
+        );
         for t in [1000, 1001, 1002] {
             e.process(&fail("192.0.2.1", "root", t));
         }
