@@ -96,6 +96,20 @@ pub struct Tailer {
     seq: u64,
 }
 
+impl Open {
+    /// A recorded instance, read on from its offset.
+    fn resumed(file: File, path: &Path, r: &Resume) -> Open {
+        Open {
+            file,
+            path: path.to_owned(),
+            fingerprint: r.fingerprint,
+            identity: r.identity,
+            offset: r.offset,
+            pending: Vec::new(),
+        }
+    }
+}
+
 fn fnv(h: u64, bytes: &[u8]) -> u64 {
     let mut h = h;
     for b in bytes {
@@ -203,14 +217,7 @@ impl Tailer {
         };
         let m = file.metadata()?;
         let mut open = match self.take_resume(&mut file, m.dev(), m.ino(), m.len())? {
-            Some(r) => Open {
-                file,
-                path: self.path.clone(),
-                fingerprint: r.fingerprint,
-                identity: r.identity,
-                offset: r.offset,
-                pending: Vec::new(),
-            },
+            Some(r) => Open::resumed(file, &self.path, &r),
             None => {
                 self.seq += 1;
                 let fingerprint = fnv(
@@ -291,14 +298,7 @@ impl Tailer {
             let Some(file) = find_instance(&self.path, &r.identity, r.offset) else {
                 continue;
             };
-            let mut open = Open {
-                file,
-                path: self.path.clone(),
-                fingerprint: r.fingerprint,
-                identity: r.identity,
-                offset: r.offset,
-                pending: Vec::new(),
-            };
+            let mut open = Open::resumed(file, &self.path, &r);
             if read_to_end(&mut open, out).is_ok() {
                 flush_pending(&mut open, out);
             }
@@ -393,14 +393,12 @@ fn grow_identity(
 /// The copy copytruncate made of an instance, positioned where reading stopped.
 fn find_copy(path: &Path, cur: &Open) -> Option<Open> {
     let file = find_instance(path, &cur.identity, cur.offset)?;
-    Some(Open {
-        file,
-        path: cur.path.clone(),
+    let r = Resume {
         fingerprint: cur.fingerprint,
         identity: cur.identity,
         offset: cur.offset,
-        pending: Vec::new(),
-    })
+    };
+    Some(Open::resumed(file, &cur.path, &r))
 }
 
 fn read_to_end(o: &mut Open, out: &mut Vec<TailEvent>) -> std::io::Result<()> {
@@ -491,68 +489,4 @@ fn now_nanos() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    fn append(p: &Path, s: &str) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .unwrap();
-        f.write_all(s.as_bytes()).unwrap();
-    }
-
-    fn lines(evs: &[TailEvent]) -> Vec<String> {
-        evs.iter()
-            .flat_map(|e| match e {
-                TailEvent::Lines { lines, .. } => lines
-                    .iter()
-                    .map(|(l, _)| String::from_utf8_lossy(l).into_owned())
-                    .collect(),
-                _ => Vec::new(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn renamed_while_down_is_read_to_its_end() {
-        let dir = std::env::temp_dir().join(format!("tansa-tail-unit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("a.log");
-        append(&p, "one\n");
-        let mut t = Tailer::new(p.clone(), Vec::new(), false);
-        let mut evs = Vec::new();
-        t.poll(&mut evs).unwrap();
-        assert_eq!(lines(&evs), ["one"]);
-        let (fp, id) = match &evs[0] {
-            TailEvent::Opened {
-                fingerprint,
-                identity,
-                ..
-            } => (*fingerprint, *identity),
-            e => panic!("{e:?}"),
-        };
-        append(&p, "two\nthree\n");
-        std::fs::rename(&p, dir.join("a.log.1")).unwrap();
-        append(&p, "four\n");
-        let mut t = Tailer::new(
-            p.clone(),
-            vec![Resume {
-                fingerprint: fp,
-                identity: id,
-                offset: 4,
-            }],
-            false,
-        );
-        let mut evs = Vec::new();
-        t.poll(&mut evs).unwrap();
-        assert_eq!(lines(&evs), ["two", "three", "four"]);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

@@ -226,3 +226,38 @@ fn no_line_lost_or_duplicated_across_rotations_and_restarts() {
         total.0, total.1, total.2, total.3
     );
 }
+
+fn lines(evs: &[TailEvent]) -> Vec<String> {
+    evs.iter()
+        .flat_map(|e| match e {
+            TailEvent::Lines { lines, .. } => lines
+                .iter()
+                .map(|(l, _)| String::from_utf8_lossy(l).into_owned())
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn renamed_while_down_is_read_to_its_end() {
+    let dir = std::env::temp_dir().join(format!("tansa-tail-down-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("a.log");
+    append(&p, "one\n");
+    let mut t = Tailer::new(p.clone(), Vec::new(), false);
+    let mut evs = Vec::new();
+    t.poll(&mut evs).unwrap();
+    assert_eq!(lines(&evs), ["one"]);
+    let mut got = Delivered::default();
+    got.take(evs);
+    append(&p, "two\nthree\n");
+    std::fs::rename(&p, dir.join("a.log.1")).unwrap();
+    append(&p, "four\n");
+    let mut t = Tailer::new(p.clone(), got.resume(), false);
+    let mut evs = Vec::new();
+    t.poll(&mut evs).unwrap();
+    assert_eq!(lines(&evs), ["two", "three", "four"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
