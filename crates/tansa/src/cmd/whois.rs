@@ -210,7 +210,8 @@ impl Whois<'_> {
         let file = format!("{}.json", reg.name());
         let got = if remote {
             let url = format!("{}/{file}", source.trim_end_matches('/'));
-            self.client.get(&url).map(|f| (f.url, f.body))
+            // kept under the URL asked for (a redirect must not make the cache miss)
+            self.client.get(&url).map(|f| (url.clone(), f.body))
         } else {
             let p = Path::new(source).join(&file);
             std::fs::read_to_string(&p)
