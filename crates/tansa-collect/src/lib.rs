@@ -11,3 +11,13 @@
 
 pub mod syslog;
 pub mod tail;
+
+/// FNV-1a 64 over the parts in order: fingerprints of file instances and stream ids.
+pub(crate) fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tansa_event::now_nanos;
 
 /// The largest message accepted (rsyslog's default maximum is 8 KiB; some senders use 64 KiB).
 pub const MAX_MESSAGE: usize = 64 << 10;
@@ -136,27 +137,11 @@ pub struct Counters {
 }
 
 fn stream_id(name: &str, peer: &SocketAddr) -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in name
-        .bytes()
-        .chain(peer.to_string().into_bytes())
-        .chain(t.to_le_bytes())
-    {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    crate::fnv(&[
+        name.as_bytes(),
+        peer.to_string().as_bytes(),
+        &now_nanos().to_le_bytes(),
+    ])
 }
 
 /// Accepts TCP connections until `stop`; each connection is read on its own thread.

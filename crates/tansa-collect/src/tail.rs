@@ -23,6 +23,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use tansa_event::now_nanos;
+
+use crate::fnv;
 
 /// Bytes of a file's start that identify it.
 pub const HEAD: usize = 1024;
@@ -110,21 +113,12 @@ impl Open {
     }
 }
 
-fn fnv(h: u64, bytes: &[u8]) -> u64 {
-    let mut h = h;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 /// The hash of a file's first `len` bytes (None when it is shorter).
 fn head_hash(file: &File, len: usize) -> std::io::Result<Option<u64>> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; len];
     match file.read_exact_at(&mut buf, 0) {
-        Ok(()) => Ok(Some(fnv(0xcbf29ce484222325, &buf))),
+        Ok(()) => Ok(Some(fnv(&[&buf]))),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
         Err(e) => Err(e),
     }
@@ -220,16 +214,13 @@ impl Tailer {
             Some(r) => Open::resumed(file, &self.path, &r),
             None => {
                 self.seq += 1;
-                let fingerprint = fnv(
-                    fnv(0xcbf29ce484222325, self.path.as_os_str().as_encoded_bytes()),
-                    &[
-                        m.dev().to_le_bytes(),
-                        m.ino().to_le_bytes(),
-                        now_nanos().to_le_bytes(),
-                        self.seq.to_le_bytes(),
-                    ]
-                    .concat(),
-                );
+                let fingerprint = fnv(&[
+                    self.path.as_os_str().as_encoded_bytes(),
+                    &m.dev().to_le_bytes(),
+                    &m.ino().to_le_bytes(),
+                    &now_nanos().to_le_bytes(),
+                    &self.seq.to_le_bytes(),
+                ]);
                 let mut open = Open {
                     file,
                     path: self.path.clone(),
@@ -320,11 +311,7 @@ fn is_instance(f: &File, id: &Identity, offset: u64, same_inode: bool) -> bool {
         // nothing to compare: only the inode tells
         return same_inode;
     }
-    let mut f = f;
-    let mut buf = vec![0u8; id.head_len as usize];
-    f.seek(SeekFrom::Start(0)).is_ok()
-        && f.read_exact(&mut buf).is_ok()
-        && fnv(0xcbf29ce484222325, &buf) == id.head_hash
+    head_hash(f, id.head_len as usize).ok().flatten() == Some(id.head_hash)
 }
 
 /// Instance `id` under another name in the directory of `path`: renamed (same inode) or
@@ -482,11 +469,4 @@ fn last_line_end(file: &mut File, len: u64) -> std::io::Result<u64> {
         None if from == 0 => 0,
         None => len,
     })
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
