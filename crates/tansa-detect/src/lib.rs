@@ -640,7 +640,7 @@ impl Engine {
             }
         }
         // sweep expired state once per minute of event time
-        if self.watermark - self.last_sweep > 60 * SEC {
+        if self.watermark.saturating_sub(self.last_sweep) > 60 * SEC {
             self.sweep();
             self.last_sweep = self.watermark;
         }
@@ -850,6 +850,57 @@ impl Engine {
         out
     }
 
+    /// Forgets alerts that can no longer change: no entity holds them open, they were handed
+    /// out by [`Engine::take_changed`], and their last event is before `before`. A live
+    /// server calls it after storing what changed, so that its memory stays bounded however
+    /// long it runs. Returns how many were forgotten.
+    pub fn retire(&mut self, before: Nanos) -> usize {
+        let n = self.alerts.len();
+        let mut keep = vec![false; n];
+        for rs in &self.rules {
+            for st in rs.keys.values() {
+                if let Some(i) = st.open {
+                    keep[i] = true;
+                }
+            }
+        }
+        for &i in &self.changed {
+            keep[i] = true;
+        }
+        let mut map = vec![usize::MAX; n];
+        let mut kept = 0;
+        for (i, a) in self.alerts.iter().enumerate() {
+            if keep[i] || a.last_seen >= before {
+                map[i] = kept;
+                kept += 1;
+            }
+        }
+        if kept == n {
+            return 0;
+        }
+        let mut i = 0;
+        self.alerts.retain(|_| {
+            i += 1;
+            map[i - 1] != usize::MAX
+        });
+        let mut i = 0;
+        self.changed_mark.retain(|_| {
+            i += 1;
+            map[i - 1] != usize::MAX
+        });
+        for c in &mut self.changed {
+            *c = map[*c];
+        }
+        for rs in &mut self.rules {
+            for st in rs.keys.values_mut() {
+                if let Some(o) = &mut st.open {
+                    *o = map[*o];
+                }
+            }
+        }
+        n - kept
+    }
+
     /// Alerts so far (for a live server's API).
     pub fn alerts(&self) -> &[Alert] {
         &self.alerts
@@ -998,6 +1049,48 @@ mod tests {
         let new = e.take_changed();
         assert_eq!(new.len(), 1);
         assert_ne!(new[0].id, first[0].id, "a new alert after a quiet window");
+    }
+
+    #[test]
+    fn retired_alerts_leave_memory_and_open_ones_keep_growing() {
+        let mut e = Engine::new(
+            vec![rule(Condition::Count { count: 3 }, 60)],
+            Limits::default(),
+        );
+        let mut stored = std::collections::HashMap::new();
+        for k in 0..100i64 {
+            let ip = format!("192.0.2.{k}");
+            for t in 0..3 {
+                e.process(&fail(&ip, "root", k * 1000 + t));
+            }
+            for a in e.take_changed() {
+                stored.insert(a.id.clone(), a.count);
+            }
+            // what a server does after each commit: forget what ended ten minutes ago
+            e.retire((k * 1000 - 600) * SEC);
+            assert!(
+                e.alerts().len() <= 2,
+                "{k}: {:?}",
+                e.alerts()
+                    .iter()
+                    .map(|a| (a.key.to_string(), a.last_seen))
+                    .collect::<Vec<_>>()
+            );
+        }
+        // the newest alert is still open: it grows, and is handed out again, correctly indexed
+        e.process(&fail("192.0.2.99", "root", 99_010));
+        let grown = e.take_changed();
+        assert_eq!(grown.len(), 1);
+        assert_eq!(grown[0].key.to_string(), "192.0.2.99");
+        assert_eq!(grown[0].count, 4);
+        assert_eq!(
+            stored.len(),
+            100,
+            "every alert was handed out before it was forgotten"
+        );
+        // nothing changed since: retiring all leaves only what a key holds open
+        e.retire(i64::MAX);
+        assert_eq!(e.alerts().len(), 1);
     }
 
     #[test]

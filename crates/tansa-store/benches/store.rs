@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
                             next_offset: off,
                             lines: N as u64,
                         }],
+                        files: Vec::new(),
                     })
                     .unwrap()
             })

@@ -163,6 +163,17 @@ CREATE TABLE IF NOT EXISTS rdap (
     url VARCHAR,
     body VARCHAR
 );
+-- files followed by `tansa serve`: one row per file instance (a rotated file is a new
+-- instance), what identifies it after a restart; its offset is in `sources`
+CREATE TABLE IF NOT EXISTS file_instances (
+    fingerprint UBIGINT PRIMARY KEY,
+    path VARCHAR,
+    dev UBIGINT,
+    ino UBIGINT,
+    head_len UINTEGER,
+    head_hash UBIGINT,
+    updated TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS cold_parts (day DATE, file VARCHAR PRIMARY KEY, rows UBIGINT, created TIMESTAMP, ingested_max TIMESTAMP);
 "#;
 
@@ -248,6 +259,22 @@ pub struct Batch {
     pub events: Vec<Event>,
     pub sources: Vec<u32>,
     pub checkpoints: Vec<Checkpoint>,
+    /// File instances first seen (or better identified) since the last batch.
+    pub files: Vec<FileInstance>,
+}
+
+/// A followed file instance: what identifies it (device, inode, hash of its first
+/// `head_len` bytes), so that a restarted server finds it again, rotated or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInstance {
+    pub fingerprint: u64,
+    pub path: String,
+    pub dev: u64,
+    pub ino: u64,
+    pub head_len: u32,
+    pub head_hash: u64,
+    /// Its checkpoint (filled when read back).
+    pub next_offset: u64,
 }
 
 /// A batch converted for DuckDB ([`DuckStore::prepare`]).
@@ -255,6 +282,7 @@ pub struct Prepared {
     records: Option<duckdb::arrow::record_batch::RecordBatch>,
     addresses: Option<duckdb::arrow::record_batch::RecordBatch>,
     checkpoints: Vec<Checkpoint>,
+    files: Vec<FileInstance>,
 }
 
 /// What a store does; the embedded DuckDB store is [`DuckStore`].
@@ -462,6 +490,7 @@ impl DuckStore {
                 .then(|| columns::record_batch(&batch.events, &batch.sources)),
             addresses: columns::address_batch(&batch.events),
             checkpoints: batch.checkpoints.clone(),
+            files: batch.files.clone(),
         }
     }
 
@@ -502,6 +531,27 @@ impl DuckStore {
     /// commits take turns.
     pub fn parallel_writer(self, threads: usize) -> Result<ParallelWriter> {
         ParallelWriter::new(self, threads)
+    }
+
+    /// The file instances `tansa serve` followed, with their checkpoints (most recent first).
+    pub fn file_instances(&self) -> Result<Vec<FileInstance>> {
+        let mut st = self.conn.prepare(
+            "SELECT f.fingerprint, f.path, f.dev, f.ino, f.head_len, f.head_hash, \
+             coalesce(s.next_offset, 0) FROM file_instances f \
+             LEFT JOIN sources s USING (fingerprint) ORDER BY f.updated DESC",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(FileInstance {
+                fingerprint: r.get(0)?,
+                path: r.get(1)?,
+                dev: r.get(2)?,
+                ino: r.get(3)?,
+                head_len: r.get(4)?,
+                head_hash: r.get(5)?,
+                next_offset: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     /// Bytes on disk: the database file and the cold files.
@@ -631,6 +681,12 @@ fn append(tx: &duckdb::Transaction<'_>, p: Prepared) -> Result<()> {
     if let Some(rb) = p.addresses {
         let reg = ArrowBatchRegistration::new(rb);
         tx.execute("INSERT INTO address_marks SELECT * FROM arrow(?)", [&reg])?;
+    }
+    for f in &p.files {
+        tx.execute(
+            "INSERT OR REPLACE INTO file_instances VALUES (?, ?, ?, ?, ?, ?, now())",
+            params![f.fingerprint, f.path, f.dev, f.ino, f.head_len, f.head_hash],
+        )?;
     }
     for cp in &p.checkpoints {
         tx.execute(
@@ -1020,6 +1076,7 @@ mod tests {
                 next_offset,
                 lines: n,
             }],
+            files: Vec::new(),
         }
     }
 
@@ -1046,6 +1103,39 @@ mod tests {
         assert_eq!(t.rows[0][1], "2026-03-14 10:00:00");
         assert_eq!(t.rows[0][2], "root");
         assert_eq!(t.rows[0][3], serde_json::json!(columns::event_id(7, 0)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn file_instances_are_committed_with_batches_and_read_back_with_their_offsets() {
+        let d = dir("instances");
+        let mut s = DuckStore::open(&d, None).unwrap();
+        let inst = |head_len, head_hash| FileInstance {
+            fingerprint: 7,
+            path: "/var/log/auth.log".into(),
+            dev: 2049,
+            ino: 131,
+            head_len,
+            head_hash,
+            next_offset: 0,
+        };
+        let mut b = batch(vec![ev(0, 0)], 100);
+        b.files.push(inst(40, 1));
+        s.write(&b).unwrap();
+        // the identity grows as the file fills: replaced, not duplicated
+        let mut b = batch(vec![ev(1, 0)], 200);
+        b.files.push(inst(1024, 2));
+        s.write(&b).unwrap();
+        drop(s);
+        let s = DuckStore::open(&d, None).unwrap();
+        let got = s.file_instances().unwrap();
+        assert_eq!(
+            got,
+            vec![FileInstance {
+                next_offset: 200,
+                ..inst(1024, 2)
+            }]
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -1240,6 +1330,7 @@ mod tests {
                 records: Some(bad),
                 addresses: None,
                 checkpoints: batch(Vec::new(), 20_000).checkpoints,
+                files: Vec::new(),
             })
             .is_err();
         for b in 2..6 {

@@ -158,6 +158,7 @@ fn new_batch() -> tansa_store::Batch {
         events: Vec::with_capacity(STORE_BATCH),
         sources: Vec::with_capacity(STORE_BATCH),
         checkpoints: Vec::new(),
+        files: Vec::new(),
     }
 }
 
