@@ -218,6 +218,11 @@ impl Parser {
         self.ingested = t;
     }
 
+    /// Moves the reference "now" of year inference (a long-running stream crosses new year).
+    pub fn set_now(&mut self, now: jiff::Timestamp) {
+        self.ctx.time = TimeCtx::new(self.ctx.time.tz().clone(), now);
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

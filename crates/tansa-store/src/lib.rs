@@ -219,7 +219,14 @@ pub struct SearchRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
-    Sql { sql: String },
+    Sql {
+        sql: String,
+    },
+    /// A read-only statement with `?` placeholders and their values.
+    Query {
+        sql: String,
+        params: Vec<search::Param>,
+    },
     Search(SearchRequest),
     Stats,
 }
@@ -236,6 +243,7 @@ pub enum Response {
 pub fn execute(store: &dyn Backend, req: &Request) -> Result<Response> {
     Ok(match req {
         Request::Sql { sql } => Response::Table(store.sql(sql)?),
+        Request::Query { sql, params } => Response::Table(store.query(sql, params)?),
         Request::Search(s) => Response::Table(store.search(s)?),
         Request::Stats => Response::Sections(store.stats()?),
     })
@@ -531,6 +539,21 @@ impl DuckStore {
     /// commits take turns.
     pub fn parallel_writer(self, threads: usize) -> Result<ParallelWriter> {
         ParallelWriter::new(self, threads)
+    }
+
+    /// A second connection to the same database (a server's readers: they see committed data
+    /// while the writer goes on).
+    pub fn try_clone(&self) -> Result<DuckStore> {
+        let conn = self.conn.try_clone()?;
+        conn.register_table_function::<ArrowVTab>("arrow")?;
+        let s = DuckStore {
+            conn,
+            path: self.path.clone(),
+            cold: self.cold.clone(),
+        };
+        // temporary views and macros belong to a connection
+        s.prepare_session()?;
+        Ok(s)
     }
 
     /// The file instances `tansa serve` followed, with their checkpoints (most recent first).

@@ -18,7 +18,8 @@
 use crate::columns::{column, Kind};
 
 /// A bound parameter.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Param {
     Text(String),
     Int(i64),

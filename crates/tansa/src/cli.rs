@@ -65,6 +65,20 @@ pub enum Command {
     /// Sigma rules: check that they load.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the server: follow files (through rotation, resumed after restarts), receive
+    /// syslog, detect as lines arrive, store every line once; `/health`, `/metrics` and the
+    /// API on `[server] http`. Stops cleanly on SIGTERM or Ctrl-C. See examples/tansa.toml.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML, `version = 1`).
+    #[arg(long, short, env = "TANSA_CONFIG")]
+    pub config: PathBuf,
+    /// Check the configuration and the rules, print what would run, and exit.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

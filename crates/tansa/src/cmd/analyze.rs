@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tansa_detect::{builtin, Alert, Engine, Limits};
+use tansa_detect::Alert;
 use tansa_event::format_ts;
 use tansa_pipeline::{Progress, Summary};
 use tansa_store::{Backend, DuckStore};
@@ -23,27 +23,7 @@ pub fn run(
     cold: Option<&Path>,
 ) -> Result<ExitCode> {
     let opts = super::options(&a.input)?;
-    let engine = if a.rules.is_empty() {
-        Engine::new(builtin::rules(), Limits::default())
-    } else {
-        let sigma = tansa_rules::SigmaRules::load(&a.rules);
-        let bad = sigma
-            .reports()
-            .iter()
-            .filter(|r| !matches!(r.status, tansa_rules::Status::Loaded))
-            .count();
-        if bad > 0 {
-            eprintln!("tansa: {bad} Sigma rules not loaded (see `tansa rules check`)");
-        }
-        if sigma.loaded() == 0 {
-            anyhow::bail!("--rules: no Sigma rule loaded from {:?}", a.rules);
-        }
-        Engine::with_sigma(builtin::rules(), sigma, Limits::default())
-    };
-    let engine = match opts.enrich.intel() {
-        Some(intel) => engine.with_intel(intel.clone()),
-        None => engine,
-    };
+    let engine = super::engine(&a.rules, opts.enrich.intel())?;
     // discovered once: the store's checkpoints, the progress total and the run see the same files
     let inputs = tansa_parse::input::discover(&opts.paths)?;
     let mut store = if a.no_store {

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use tansa_store::{Backend, Param};
+use tansa_store::Param;
 
 use super::store::{open_read_only, time_bounds};
 use crate::cli::{HuntArgs, OutputFormat};

@@ -3,7 +3,9 @@
 mod analyze;
 mod hunt;
 mod parse;
+mod remote;
 mod rules;
+mod serve;
 mod store;
 mod trace;
 mod whois;
@@ -27,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(a) => trace::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Hunt(a) => hunt::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Whois(a) => whois::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
             store::retention(
@@ -39,6 +42,36 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Rules(crate::cli::RulesCommand::Check(a)) => rules::check(&a, cli.format),
     }
+}
+
+/// The detection engine: the built-in rules, the Sigma rules of `rules` (files or
+/// directories; those that do not load are counted on stderr), the indicators.
+pub fn engine(
+    rules: &[std::path::PathBuf],
+    intel: Option<&std::sync::Arc<tansa_intel::Intel>>,
+) -> Result<tansa_detect::Engine> {
+    use tansa_detect::{builtin, Engine, Limits};
+    let engine = if rules.is_empty() {
+        Engine::new(builtin::rules(), Limits::default())
+    } else {
+        let sigma = tansa_rules::SigmaRules::load(rules);
+        let bad = sigma
+            .reports()
+            .iter()
+            .filter(|r| !matches!(r.status, tansa_rules::Status::Loaded))
+            .count();
+        if bad > 0 {
+            eprintln!("tansa: {bad} Sigma rules not loaded (see `tansa rules check`)");
+        }
+        if sigma.loaded() == 0 {
+            anyhow::bail!("no Sigma rule loaded from {rules:?}");
+        }
+        Engine::with_sigma(builtin::rules(), sigma, Limits::default())
+    };
+    Ok(match intel {
+        Some(intel) => engine.with_intel(intel.clone()),
+        None => engine,
+    })
 }
 
 /// Pipeline options from the input arguments.

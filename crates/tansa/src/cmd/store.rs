@@ -12,8 +12,18 @@ use tansa_store::{Backend, DuckStore, Request, Response, SearchRequest, Section,
 use crate::cli::{OutputFormat, RetentionArgs, SearchArgs};
 use crate::output::{cell, io_error};
 
-pub(crate) fn open_read_only(data: &Path, cold: Option<&Path>) -> Result<DuckStore> {
-    DuckStore::open_read_only(data, cold).context("opening the store")
+/// The store for reading: the database itself, or, while `tansa serve` holds it, the
+/// server's API.
+pub(crate) fn open_read_only(data: &Path, cold: Option<&Path>) -> Result<Box<dyn Backend>> {
+    match DuckStore::open_read_only(data, cold) {
+        Ok(s) => Ok(Box::new(s)),
+        Err(e @ tansa_store::StoreError::Locked { .. }) => match super::remote::Remote::find(data)?
+        {
+            Some(r) => Ok(Box::new(r)),
+            None => Err(e).context("opening the store"),
+        },
+        Err(e) => Err(e).context("opening the store"),
+    }
 }
 
 fn run_request(
@@ -23,7 +33,7 @@ fn run_request(
     format: OutputFormat,
 ) -> Result<ExitCode> {
     let store = open_read_only(data, cold)?;
-    let resp = tansa_store::execute(&store, req)?;
+    let resp = tansa_store::execute(&*store, req)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match resp {
@@ -69,7 +79,7 @@ pub fn search(
     }
     // text: the columns a person reads first
     let store = open_read_only(data, cold)?;
-    let Response::Table(t) = tansa_store::execute(&store, &req)? else {
+    let Response::Table(t) = tansa_store::execute(&*store, &req)? else {
         anyhow::bail!("search returned no table");
     };
     let keep = [

@@ -39,9 +39,9 @@ pub fn run(
         ..Options::default()
     };
     let mut store = open_read_only(data, cold)?;
-    let mut trace = tansa_trace::trace(&store, &entity, &opts)?;
+    let mut trace = tansa_trace::trace(&*store, &entity, &opts)?;
     if a.whois {
-        let unknown = trace.look_up_registrations(&store);
+        let unknown = trace.look_up_registrations(&*store);
         if !unknown.is_empty() {
             // the cache is written by a writer: the read-only handle goes first
             drop(store);
@@ -64,7 +64,7 @@ pub fn run(
                 }
             }
             store = open_read_only(data, cold)?;
-            trace.look_up_registrations(&store);
+            trace.look_up_registrations(&*store);
         }
     }
     let (sink, colour): (Box<dyn Write>, bool) = match &a.output {

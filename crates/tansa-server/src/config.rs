@@ -1,0 +1,318 @@
+//! The server's configuration file (`tansa serve --config tansa.toml`): strict (an unknown
+//! key is an error with its line), versioned (`version = 1`), paths relative to the file.
+//! `examples/tansa.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The only version this build reads.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version of the file (1).
+    pub version: u32,
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub detection: Detection,
+    /// Files to follow.
+    #[serde(default, rename = "file")]
+    pub files: Vec<FileSource>,
+    /// Syslog listeners.
+    #[serde(default)]
+    pub syslog: Vec<SyslogSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Data directory (the store); default: the `--data` of the command line.
+    pub data: Option<PathBuf>,
+    /// Directory of the cold tier; default DATA/cold.
+    pub cold: Option<PathBuf>,
+    /// `agent.id` of the lines this server reads itself (default: the machine's host name).
+    pub collector: Option<String>,
+    /// Zone of timestamps written without one (default: the system's).
+    pub timezone: Option<String>,
+    /// Address of `/health`, `/metrics` and the API (none: no HTTP).
+    pub http: Option<SocketAddr>,
+    /// File holding the API token (created with a random token when missing); default
+    /// DATA/api-token. `/health` and `/metrics` need none.
+    pub token_file: Option<PathBuf>,
+    /// Milliseconds between commits to the store (events and checkpoints together).
+    pub commit_ms: u64,
+    /// Milliseconds between polls of followed files (changes reported by inotify wake the
+    /// poll earlier).
+    pub poll_ms: u64,
+    /// Batches of lines queued between the sources and the parser (back-pressure beyond).
+    pub queue: usize,
+    /// Alerts whose last event is older than this many seconds (in event time) and that no
+    /// entity holds open are dropped from memory (they are in the store).
+    pub keep_alerts_s: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            data: None,
+            cold: None,
+            collector: None,
+            timezone: None,
+            http: None,
+            token_file: None,
+            commit_ms: 1000,
+            poll_ms: 250,
+            queue: 64,
+            keep_alerts_s: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detection {
+    /// Sigma rule files or directories, loaded beside the built-in rules.
+    pub rules: Vec<PathBuf>,
+    /// Indicator feeds (`PATH` or `PATH#name=N,…`, as for `tansa analyze --intel`).
+    pub intel: Vec<String>,
+    /// GeoIP/ASN databases (MaxMind format); none: the usual places are searched.
+    pub geoip: Vec<PathBuf>,
+    /// No GeoIP lookups at all.
+    pub no_geoip: bool,
+}
+
+/// Where to start a file seen for the first time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Its first line (history is analysed too).
+    #[default]
+    Beginning,
+    /// Its end (only lines written from now on).
+    End,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    pub path: PathBuf,
+    /// A format name of `tansa parse --log-format` (default auto).
+    #[serde(default = "auto")]
+    pub format: String,
+    /// `host.name` of its lines (default: the host named in each line, else this server).
+    pub host: Option<String>,
+    /// Zone of its timestamps written without one (default: the server's).
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub start: Start,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSource {
+    pub listen: SocketAddr,
+    pub protocol: Protocol,
+    #[serde(default = "auto")]
+    pub format: String,
+    /// Connections served at once (TCP); more are refused.
+    #[serde(default = "max_connections")]
+    pub max_connections: usize,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn max_connections() -> usize {
+    1000
+}
+
+impl Config {
+    /// Reads and checks a file; relative paths in it are taken from its directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        // stored paths are absolute whatever directory the server was started from
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+        Config::parse(&text, path, &base)
+    }
+
+    /// Parses `text` (named `path` in errors); relative paths are joined to `base`.
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        if c.version != VERSION {
+            return Err(invalid(format!(
+                "version = {}: this tansa reads version {VERSION}",
+                c.version
+            )));
+        }
+        if c.files.is_empty() && c.syslog.is_empty() {
+            return Err(invalid(
+                "no sources: add a [[file]] or a [[syslog]] section".into(),
+            ));
+        }
+        let rel = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = lexical(&base.join(&*p));
+            }
+        };
+        for p in [
+            &mut c.server.data,
+            &mut c.server.cold,
+            &mut c.server.token_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            rel(p);
+        }
+        c.detection.rules.iter_mut().for_each(rel);
+        c.detection.geoip.iter_mut().for_each(rel);
+        for f in &mut c.files {
+            rel(&mut f.path);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &c.files {
+            if !seen.insert(&f.path) {
+                return Err(invalid(format!(
+                    "[[file]] {} is listed twice",
+                    f.path.display()
+                )));
+            }
+        }
+        for (i, s) in c.syslog.iter().enumerate() {
+            if c.syslog[..i]
+                .iter()
+                .any(|o| o.listen == s.listen && o.protocol == s.protocol && s.listen.port() != 0)
+            {
+                return Err(invalid(format!("[[syslog]] {} is listed twice", s.listen)));
+            }
+        }
+        for fmt in c
+            .files
+            .iter()
+            .map(|f| &f.format)
+            .chain(c.syslog.iter().map(|s| &s.format))
+        {
+            fmt.parse::<tansa_parse::Format>()
+                .map_err(|e| invalid(format!("format = {fmt:?}: {e}")))?;
+        }
+        for tz in c
+            .files
+            .iter()
+            .filter_map(|f| f.timezone.as_ref())
+            .chain(c.server.timezone.as_ref())
+        {
+            jiff::tz::TimeZone::get(tz)
+                .map_err(|_| invalid(format!("timezone = {tz:?}: unknown time zone")))?;
+        }
+        if c.server.commit_ms == 0 || c.server.poll_ms == 0 || c.server.queue == 0 {
+            return Err(invalid(
+                "[server] commit_ms, poll_ms and queue must be above 0".into(),
+            ));
+        }
+        Ok(c)
+    }
+}
+
+/// `a/b/../c` as `a/c` (without asking the file system: followed files may not exist yet).
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::parse(t, Path::new("tansa.toml"), Path::new("/etc/tansa"))
+    }
+
+    #[test]
+    fn the_example_parses_and_paths_are_taken_from_the_file() {
+        let text = include_str!("../../../examples/tansa.toml");
+        let c = Config::parse(text, Path::new("tansa.toml"), Path::new("/etc/tansa")).unwrap();
+        assert_eq!(c.version, 1);
+        assert!(!c.files.is_empty() && !c.syslog.is_empty());
+        let c = parse("version = 1\n[server]\ndata = \"../data\"\n[[file]]\npath = \"./logs/auth.log\"\nstart = \"end\"\n").unwrap();
+        assert_eq!(c.files[0].path, Path::new("/etc/tansa/logs/auth.log"));
+        assert_eq!(c.server.data.as_deref(), Some(Path::new("/etc/data")));
+        assert_eq!(c.files[0].start, Start::End);
+        assert_eq!(c.files[0].format, "auto");
+        assert_eq!(c.server.commit_ms, 1000);
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_place() {
+        let e = parse("version = 1\n[[file]]\npath = \"a\"\nfromat = \"nginx\"\n").unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("tansa.toml") && m.contains("line 4") && m.contains("fromat"),
+            "{m}"
+        );
+        let e = parse("version = 2\n[[file]]\npath = \"a\"\n").unwrap_err();
+        assert!(e.to_string().contains("reads version 1"), "{e}");
+        let e = parse("[[file]]\npath = \"a\"\n").unwrap_err();
+        assert!(e.to_string().contains("version"), "{e}");
+        let e = parse("version = 1\n").unwrap_err();
+        assert!(e.to_string().contains("no sources"), "{e}");
+        let e = parse("version = 1\n[[file]]\npath = \"a\"\nformat = \"nginxx\"\n").unwrap_err();
+        assert!(e.to_string().contains("nginxx"), "{e}");
+        let e = parse("version = 1\n[[syslog]]\nlisten = \"127.0.0.1:514\"\nprotocol = \"tls\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("tls"), "{e}");
+        let e = parse("version = 1\n[server]\ntimezone = \"Mars/Base\"\n[[file]]\npath = \"a\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("Mars/Base"), "{e}");
+        let e = parse("version = 1\n[[file]]\npath = \"a\"\n[[file]]\npath = \"a\"\n").unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+}

@@ -1,0 +1,821 @@
+//! The live pipeline: sources → one processor thread (parse, enrich, classify, detect) → one
+//! writer thread (the store).
+//!
+//! ```text
+//!  tail thread per [[file]] ─┐
+//!  syslog TCP connections  ──┼─ bounded queue ─► processor ─ bounded ─► writer ─► DuckDB
+//!  syslog UDP listeners    ──┘  (back-pressure)  parse/enrich/detect    events + checkpoints
+//!                                                 alerts as they change  + file instances
+//! ```
+//!
+//! Each commit holds the events of one interval (`commit_ms`) with the checkpoints of the
+//! streams they came from and the file instances first seen, in one transaction: after a
+//! crash each file resumes from the offset its stored lines end at — every line once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use tansa_collect::syslog::{self, Delivery};
+use tansa_collect::tail::{Identity, Resume, TailEvent, Tailer};
+use tansa_detect::{Alert, Classifier, Engine};
+use tansa_event::{now_nanos, Event, Kind, Origin};
+use tansa_parse::{Format, Parser, TimeCtx};
+use tansa_store::{Backend, Batch, Checkpoint, DuckStore, FileInstance};
+
+use crate::config::{Config, Protocol, Start};
+use crate::ServeError;
+
+/// Events per commit at most (DuckDB's row group: whole groups go straight to the file).
+const MAX_BATCH: usize = tansa_store::ROW_GROUP;
+/// Upper bounds (ms) of the detection-latency histogram buckets.
+pub const LATENCY_BUCKETS_MS: [u64; 9] = [1, 5, 10, 50, 100, 250, 500, 1000, 2500];
+
+/// Counters of a running server (`/metrics`).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// When the server started (ns).
+    pub started: i64,
+    /// Lines received from all sources.
+    pub lines: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Events through detection.
+    pub events: AtomicU64,
+    pub unparsed: AtomicU64,
+    /// Events committed to the store.
+    pub stored: AtomicU64,
+    pub commits: AtomicU64,
+    pub commit_errors: AtomicU64,
+    /// Time of the last commit (ns), 0 before the first.
+    pub last_commit: AtomicI64,
+    /// Alerts raised (each once, however often it grows).
+    pub alerts: AtomicU64,
+    /// Alerts dropped from memory once stored (no entity held them open).
+    pub alerts_retired: AtomicU64,
+    /// Streams being parsed (file instances, syslog connections and senders).
+    pub streams: AtomicU64,
+    /// Line batches waiting for the processor.
+    pub queued: AtomicU64,
+    /// Polls of a followed file that failed (unreadable, permission).
+    pub tail_errors: AtomicU64,
+    /// Time from receiving a line to its detection, by bucket ([`LATENCY_BUCKETS_MS`], then
+    /// the rest), and the sum in µs.
+    pub latency: [AtomicU64; 10],
+    pub latency_sum_us: AtomicU64,
+    /// Syslog listeners: name and counters.
+    pub listeners: Mutex<Vec<(String, Arc<syslog::Counters>)>>,
+}
+
+impl Metrics {
+    fn observe_latency(&self, ns: i64, n: u64) {
+        let ms = (ns.max(0) / 1_000_000) as u64;
+        let b = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|&u| ms < u)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.latency[b].fetch_add(n, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(n * (ns.max(0) as u64 / 1000), Ordering::Relaxed);
+    }
+}
+
+/// What the sources hand to the processor.
+enum Input {
+    File {
+        source: usize,
+        event: TailEvent,
+        received: i64,
+    },
+    Net {
+        source: usize,
+        delivery: Delivery,
+    },
+}
+
+/// One commit for the writer.
+struct Commit {
+    batch: Batch,
+    alerts: Vec<Alert>,
+    /// Streams first seen since the last commit: their path (the `Arc` their events share)
+    /// and store number, so that alert links get event ids.
+    origins: Vec<(Arc<str>, u32)>,
+}
+
+/// How the lines of a configured source are read.
+struct SourceDef {
+    /// The configured path of a file source (empty for listeners).
+    path: String,
+    format: Format,
+    tz: jiff::tz::TimeZone,
+    host: Option<String>,
+}
+
+/// A stream being parsed: a file instance, a syslog connection or UDP sender.
+struct Stream {
+    parser: Parser,
+    number: u32,
+    fingerprint: u64,
+    path: String,
+    host: Option<String>,
+    next_offset: u64,
+    /// Lines since the last checkpoint.
+    lines: u64,
+    closed: bool,
+}
+
+/// Stream keys: file instances and network streams are numbered apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    File(u64),
+    Net(u64),
+}
+
+/// What `run` needs besides the configuration.
+pub struct Setup {
+    pub config: Config,
+    /// Data directory (the store).
+    pub data: PathBuf,
+    pub cold: Option<PathBuf>,
+    /// Detection (built-in and Sigma rules, indicators).
+    pub engine: Engine,
+    pub enrich: Arc<tansa_intel::Enricher>,
+    /// Called for each new alert (on the processor thread).
+    pub on_alert: Box<dyn FnMut(&Alert) + Send>,
+    /// Called once the sources listen, with the HTTP address when there is one.
+    pub on_ready: Box<dyn FnOnce(&Ready) + Send>,
+}
+
+/// The server is up.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub http: Option<std::net::SocketAddr>,
+    pub files: usize,
+    pub listeners: Vec<String>,
+    /// Files resumed from checkpoints (instances known to the store).
+    pub resumed: usize,
+}
+
+/// What a run did (printed when it stops).
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub lines: u64,
+    pub events: u64,
+    pub stored: u64,
+    pub alerts: u64,
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Runs until `stop` is set (by a signal or the caller); then stops the sources, commits what
+/// they delivered and returns.
+pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
+    let Setup {
+        config,
+        data,
+        cold,
+        engine,
+        enrich,
+        on_alert,
+        on_ready,
+    } = setup;
+    let data = config.server.data.clone().unwrap_or(data);
+    let cold = config.server.cold.clone().or(cold);
+    let metrics = Arc::new(Metrics {
+        started: now_nanos(),
+        ..Default::default()
+    });
+    let store = DuckStore::open(&data, cold.as_deref())?;
+    let reader = store.try_clone()?;
+    let known = store.file_instances()?;
+    let store = Arc::new(Mutex::new(store));
+    let collector = config
+        .server
+        .collector
+        .clone()
+        .or_else(hostname)
+        .unwrap_or_else(|| "local".into());
+    let server_tz = match &config.server.timezone {
+        Some(z) => jiff::tz::TimeZone::get(z).map_err(|e| ServeError::Config(e.to_string()))?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    let mut defs = Vec::new();
+    for f in &config.files {
+        defs.push(SourceDef {
+            path: f.path.to_string_lossy().into_owned(),
+            format: parse_format(&f.format)?,
+            tz: match &f.timezone {
+                Some(z) => {
+                    jiff::tz::TimeZone::get(z).map_err(|e| ServeError::Config(e.to_string()))?
+                }
+                None => server_tz.clone(),
+            },
+            // lines of a local file are this machine's unless the file names another host
+            host: f.host.clone().or_else(|| Some(collector.clone())),
+        });
+    }
+    for s in &config.syslog {
+        defs.push(SourceDef {
+            path: String::new(),
+            format: parse_format(&s.format)?,
+            tz: server_tz.clone(),
+            host: None,
+        });
+    }
+
+    // HTTP first: a port in use is an error before anything is read
+    let token = crate::http::token(&config, &data)?;
+    let http = match config.server.http {
+        Some(addr) => Some(crate::http::serve(
+            addr,
+            crate::http::Api {
+                metrics: metrics.clone(),
+                reader: Arc::new(Mutex::new(reader)),
+                token,
+            },
+            stop.clone(),
+        )?),
+        None => None,
+    };
+    let http_addr = http.as_ref().map(|h| h.addr);
+    if let Some(addr) = http_addr {
+        crate::http::announce(&data, addr, &config, &metrics)?;
+    }
+
+    let (tx, rx) = bounded::<Input>(config.server.queue);
+    let (ctx, crx) = bounded::<Commit>(2);
+    let writer = {
+        let (store, metrics, stop) = (store.clone(), metrics.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("tansa-writer".into())
+            .spawn(move || write_loop(crx, &store, &metrics, &stop))?
+    };
+
+    // sources
+    let mut threads = Vec::new();
+    let mut listeners = Vec::new();
+    let mut resumed = 0;
+    let (wake_tx, watcher) = watch(&config);
+    for (i, f) in config.files.iter().enumerate() {
+        let resume: Vec<Resume> = known
+            .iter()
+            .filter(|k| std::path::Path::new(&k.path) == f.path)
+            .map(|k| Resume {
+                fingerprint: k.fingerprint,
+                identity: Identity {
+                    dev: k.dev,
+                    ino: k.ino,
+                    head_len: k.head_len,
+                    head_hash: k.head_hash,
+                },
+                offset: k.next_offset,
+            })
+            .collect();
+        resumed += usize::from(!resume.is_empty());
+        let tailer = Tailer::new(f.path.clone(), resume, f.start == Start::End);
+        let (wtx, wrx) = bounded::<()>(1);
+        wake_tx.lock().unwrap_or_else(|e| e.into_inner()).push(wtx);
+        let (tx, stop, metrics) = (tx.clone(), stop.clone(), metrics.clone());
+        let poll = Duration::from_millis(config.server.poll_ms);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("tansa-tail-{i}"))
+                .spawn(move || tail_loop(i, tailer, &tx, &wrx, &stop, poll, &metrics))?,
+        );
+    }
+    for (j, s) in config.syslog.iter().enumerate() {
+        let source = config.files.len() + j;
+        let counters = Arc::new(syslog::Counters::default());
+        let tx = tx.clone();
+        let m = metrics.clone();
+        let sink: syslog::Sink = Arc::new(move |d: Delivery| {
+            m.queued.fetch_add(1, Ordering::Relaxed);
+            tx.send(Input::Net {
+                source,
+                delivery: d,
+            })
+            .is_ok()
+        });
+        let stop = stop.clone();
+        let name = match s.protocol {
+            Protocol::Tcp => {
+                let l = std::net::TcpListener::bind(s.listen).map_err(|e| ServeError::Bind {
+                    what: format!("syslog tcp {}", s.listen),
+                    source: e,
+                })?;
+                let name = format!("syslog+tcp://{}", l.local_addr()?);
+                let (c, max) = (counters.clone(), s.max_connections);
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("tansa-syslog-{j}"))
+                        .spawn(move || {
+                            let _ = syslog::serve_tcp(l, sink, stop, c, max);
+                        })?,
+                );
+                name
+            }
+            Protocol::Udp => {
+                let u = std::net::UdpSocket::bind(s.listen).map_err(|e| ServeError::Bind {
+                    what: format!("syslog udp {}", s.listen),
+                    source: e,
+                })?;
+                let name = format!("syslog+udp://{}", u.local_addr()?);
+                let c = counters.clone();
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("tansa-syslog-{j}"))
+                        .spawn(move || {
+                            let _ = syslog::serve_udp(u, sink, stop, c);
+                        })?,
+                );
+                name
+            }
+        };
+        metrics
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.clone(), counters));
+        listeners.push(name);
+    }
+    drop(tx);
+    on_ready(&Ready {
+        http: http_addr,
+        files: config.files.len(),
+        listeners,
+        resumed,
+    });
+
+    let mut p = Processor {
+        defs,
+        collector: collector.into(),
+        classifier: engine.classifier(),
+        engine,
+        enrich,
+        cache: tansa_intel::Cache::default(),
+        store: store.clone(),
+        streams: HashMap::new(),
+        batch: Batch::default(),
+        origins: Vec::new(),
+        scratch: Vec::new(),
+        metrics: metrics.clone(),
+        on_alert,
+        pending: Vec::new(),
+        known: std::collections::HashSet::new(),
+        watermark: i64::MIN,
+        keep: config.server.keep_alerts_s as i64 * 1_000_000_000,
+        last_retire: Instant::now(),
+        last_now: Instant::now(),
+        commit_every: Duration::from_millis(config.server.commit_ms),
+        out: ctx,
+    };
+    let result = p.run(&rx, &stop);
+    // the sources end with the processor (their queue is gone) or with `stop`
+    stop.store(true, Ordering::Relaxed);
+    drop(rx);
+    drop(watcher);
+    for t in threads {
+        let _ = t.join();
+    }
+    let report = Report {
+        lines: metrics.lines.load(Ordering::Relaxed),
+        events: metrics.events.load(Ordering::Relaxed),
+        stored: 0,
+        alerts: metrics.alerts.load(Ordering::Relaxed),
+    };
+    drop(p);
+    let written = writer.join().map_err(|_| ServeError::Writer)?;
+    if let Some(h) = http {
+        h.stop();
+    }
+    crate::http::withdraw(&data);
+    result?;
+    written?;
+    Ok(Report {
+        stored: metrics.stored.load(Ordering::Relaxed),
+        ..report
+    })
+}
+
+fn parse_format(name: &str) -> Result<Format, ServeError> {
+    name.parse()
+        .map_err(|e: tansa_parse::UnknownFormat| ServeError::Config(e.to_string()))
+}
+
+/// Wakes the tail threads when a followed file's directory changes (inotify); polling goes
+/// on regardless (the fallback when inotify is unavailable or watches run out).
+#[allow(clippy::type_complexity)]
+fn watch(
+    config: &Config,
+) -> (
+    Arc<Mutex<Vec<Sender<()>>>>,
+    Option<notify::RecommendedWatcher>,
+) {
+    use notify::Watcher;
+    let wakers: Arc<Mutex<Vec<Sender<()>>>> = Arc::default();
+    let w = wakers.clone();
+    let watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        for s in w.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = s.try_send(());
+        }
+    });
+    let Ok(mut watcher) = watcher else {
+        return (wakers, None);
+    };
+    let mut dirs: Vec<PathBuf> = config
+        .files
+        .iter()
+        .filter_map(|f| f.path.parent().map(|p| p.to_owned()))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        let _ = watcher.watch(&d, notify::RecursiveMode::NonRecursive);
+    }
+    (wakers, Some(watcher))
+}
+
+fn tail_loop(
+    source: usize,
+    mut tailer: Tailer,
+    tx: &Sender<Input>,
+    wake: &Receiver<()>,
+    stop: &AtomicBool,
+    poll: Duration,
+    metrics: &Metrics,
+) {
+    let mut out = Vec::new();
+    let mut last_error = String::new();
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        match tailer.poll(&mut out) {
+            Ok(()) => last_error.clear(),
+            Err(e) => {
+                metrics.tail_errors.fetch_add(1, Ordering::Relaxed);
+                let e = format!("{}: {e}", tailer.path().display());
+                if e != last_error {
+                    eprintln!("tansa serve: {e}");
+                    last_error = e;
+                }
+            }
+        }
+        let received = now_nanos();
+        for event in out.drain(..) {
+            metrics.queued.fetch_add(1, Ordering::Relaxed);
+            if tx
+                .send(Input::File {
+                    source,
+                    event,
+                    received,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+        if stopping {
+            return;
+        }
+        let _ = wake.recv_timeout(poll);
+    }
+}
+
+struct Processor {
+    defs: Vec<SourceDef>,
+    collector: Arc<str>,
+    engine: Engine,
+    classifier: Classifier,
+    enrich: Arc<tansa_intel::Enricher>,
+    cache: tansa_intel::Cache,
+    store: Arc<Mutex<DuckStore>>,
+    streams: HashMap<Key, Stream>,
+    batch: Batch,
+    origins: Vec<(Arc<str>, u32)>,
+    scratch: Vec<Event>,
+    metrics: Arc<Metrics>,
+    on_alert: Box<dyn FnMut(&Alert) + Send>,
+    /// Alerts created or grown since the last commit.
+    pending: Vec<Alert>,
+    /// Ids of the alerts in the engine (announced once).
+    known: std::collections::HashSet<String>,
+    watermark: i64,
+    keep: i64,
+    last_retire: Instant,
+    last_now: Instant,
+    commit_every: Duration,
+    out: Sender<Commit>,
+}
+
+impl Processor {
+    fn run(&mut self, rx: &Receiver<Input>, stop: &AtomicBool) -> Result<(), ServeError> {
+        let mut next_commit = Instant::now() + self.commit_every;
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            let wait = next_commit.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(input) => {
+                    self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+                    self.handle(input)?;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if stop.load(Ordering::Relaxed) {
+                // the sources stop within their poll or read timeout; what they already
+                // queued is still taken
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if rx.is_empty() && since.elapsed() > Duration::from_secs(3) {
+                    break;
+                }
+            }
+            if Instant::now() >= next_commit || self.batch.events.len() >= MAX_BATCH {
+                self.commit()?;
+                next_commit = Instant::now() + self.commit_every;
+            }
+        }
+        for s in self.streams.values_mut() {
+            s.closed = true;
+        }
+        let keys: Vec<Key> = self.streams.keys().copied().collect();
+        for k in keys {
+            self.finish_stream(k);
+        }
+        self.commit()
+    }
+
+    fn handle(&mut self, input: Input) -> Result<(), ServeError> {
+        match input {
+            Input::File {
+                source,
+                event,
+                received,
+            } => match event {
+                TailEvent::Opened {
+                    fingerprint,
+                    path,
+                    identity,
+                } => {
+                    self.stream(Key::File(fingerprint), source, &path.to_string_lossy())?;
+                    self.batch.files.push(FileInstance {
+                        fingerprint,
+                        path: path.to_string_lossy().into_owned(),
+                        dev: identity.dev,
+                        ino: identity.ino,
+                        head_len: identity.head_len,
+                        head_hash: identity.head_hash,
+                        next_offset: 0,
+                    });
+                }
+                TailEvent::Lines {
+                    fingerprint,
+                    lines,
+                    next,
+                } => {
+                    // instances resumed from the store were announced by an earlier run
+                    let path = self.defs[source].path.clone();
+                    self.stream(Key::File(fingerprint), source, &path)?;
+                    self.feed(Key::File(fingerprint), lines, received, Some(next));
+                }
+            },
+            Input::Net { source, delivery } => {
+                let key = Key::Net(delivery.stream.id);
+                let path = format!("{}/{}", delivery.stream.name, delivery.stream.peer.ip());
+                self.stream(key, source, &path)?;
+                self.feed(key, delivery.messages, delivery.received, None);
+                if delivery.closed {
+                    if let Some(s) = self.streams.get_mut(&key) {
+                        s.closed = true;
+                    }
+                    self.finish_stream(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream of `key`, created on first sight (with its store number).
+    fn stream(&mut self, key: Key, source: usize, path: &str) -> Result<(), ServeError> {
+        if self.streams.contains_key(&key) {
+            return Ok(());
+        }
+        let fingerprint = match key {
+            Key::File(f) | Key::Net(f) => f,
+        };
+        let number = self
+            .store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .source_number(fingerprint)?;
+        let def = &self.defs[source];
+        let mut origin = Origin::file(path, def.host.as_deref().unwrap_or(""));
+        origin.agent_id = self.collector.clone();
+        let origin = Arc::new(origin);
+        self.origins.push((origin.path.clone(), number));
+        let parser = Parser::new(
+            def.format,
+            origin,
+            TimeCtx::new(def.tz.clone(), jiff::Timestamp::now()),
+        );
+        self.streams.insert(
+            key,
+            Stream {
+                parser,
+                number,
+                fingerprint,
+                path: path.to_owned(),
+                host: def.host.clone(),
+                next_offset: 0,
+                lines: 0,
+                closed: false,
+            },
+        );
+        self.metrics.streams.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Parses, enriches and detects a delivery's lines; they join the next commit.
+    fn feed(&mut self, key: Key, lines: Vec<(Bytes, u64)>, received: i64, next: Option<u64>) {
+        let Some(s) = self.streams.get_mut(&key) else {
+            return;
+        };
+        let n = lines.len() as u64;
+        let mut bytes = 0u64;
+        s.parser.set_ingested(received);
+        let mut end = s.next_offset;
+        for (line, off) in lines {
+            bytes += line.len() as u64 + 1;
+            end = end.max(off + line.len() as u64 + 1);
+            s.parser.parse_line(line, off, &mut self.scratch);
+        }
+        s.next_offset = next.unwrap_or(end).max(s.next_offset);
+        s.lines += n;
+        let number = s.number;
+        self.metrics.lines.fetch_add(n, Ordering::Relaxed);
+        self.metrics.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.detect(number, received);
+    }
+
+    /// Runs the events in `scratch` through enrichment and detection into the batch.
+    fn detect(&mut self, number: u32, received: i64) {
+        if self.scratch.is_empty() {
+            return;
+        }
+        self.enrich.enrich_all(&mut self.scratch, &mut self.cache);
+        let mut unparsed = 0;
+        for ev in &mut self.scratch {
+            self.classifier.classify(ev);
+            self.engine.process(ev);
+            self.watermark = self.watermark.max(ev.timestamp);
+            unparsed += u64::from(ev.kind == Kind::Unparsed);
+        }
+        let n = self.scratch.len() as u64;
+        self.metrics.events.fetch_add(n, Ordering::Relaxed);
+        self.metrics.unparsed.fetch_add(unparsed, Ordering::Relaxed);
+        self.metrics
+            .observe_latency(now_nanos() - received, self.scratch.len() as u64);
+        self.batch
+            .sources
+            .extend(std::iter::repeat_n(number, self.scratch.len()));
+        self.batch.events.append(&mut self.scratch);
+        // alerts are announced as soon as they exist, not at the next commit
+        for a in self.engine.take_changed() {
+            self.pending_alerts_push(a);
+        }
+    }
+
+    fn pending_alerts_push(&mut self, a: Alert) {
+        if self.known.insert(a.id.clone()) {
+            self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
+            (self.on_alert)(&a);
+        }
+        self.pending.push(a);
+    }
+
+    /// Flushes a closed stream's held events (auditd groups); it leaves after the next commit.
+    fn finish_stream(&mut self, key: Key) {
+        let Some(s) = self.streams.get_mut(&key) else {
+            return;
+        };
+        s.parser.finish(&mut self.scratch);
+        let number = s.number;
+        self.detect(number, now_nanos());
+    }
+
+    fn commit(&mut self) -> Result<(), ServeError> {
+        let mut batch = std::mem::take(&mut self.batch);
+        for s in self.streams.values_mut() {
+            if s.lines > 0 {
+                batch.checkpoints.push(Checkpoint {
+                    fingerprint: s.fingerprint,
+                    path: s.path.clone(),
+                    host: s.host.clone(),
+                    next_offset: s.next_offset,
+                    lines: std::mem::take(&mut s.lines),
+                });
+            }
+        }
+        let before = self.streams.len();
+        self.streams.retain(|_, s| !s.closed);
+        self.metrics
+            .streams
+            .fetch_sub((before - self.streams.len()) as u64, Ordering::Relaxed);
+        // the newest version of each alert that changed
+        let mut seen = std::collections::HashSet::new();
+        let mut alerts: Vec<Alert> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .rev()
+            .filter(|a| seen.insert(a.id.clone()))
+            .collect();
+        alerts.reverse();
+        if batch.events.is_empty()
+            && batch.checkpoints.is_empty()
+            && batch.files.is_empty()
+            && alerts.is_empty()
+        {
+            return Ok(());
+        }
+        let commit = Commit {
+            batch,
+            alerts,
+            origins: std::mem::take(&mut self.origins),
+        };
+        self.out.send(commit).map_err(|_| ServeError::Writer)?;
+        if self.last_now.elapsed() > Duration::from_secs(60) {
+            self.last_now = Instant::now();
+            let now = jiff::Timestamp::now();
+            for s in self.streams.values_mut() {
+                s.parser.set_now(now);
+            }
+        }
+        if self.last_retire.elapsed() > Duration::from_secs(60) {
+            self.last_retire = Instant::now();
+            let n = self.engine.retire(self.watermark.saturating_sub(self.keep));
+            if n > 0 {
+                self.metrics
+                    .alerts_retired
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                let ids: std::collections::HashSet<&str> =
+                    self.engine.alerts().iter().map(|a| a.id.as_str()).collect();
+                self.known.retain(|id| ids.contains(id.as_str()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commits batches and alerts in order; a failed commit stops the server (it resumes from
+/// the last checkpoints when restarted: nothing is lost).
+fn write_loop(
+    rx: Receiver<Commit>,
+    store: &Mutex<DuckStore>,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Result<(), ServeError> {
+    // alert links name events by their stream's path; streams sharing a path (rotated
+    // instances, syslog connections) are told apart by the `Arc` their events carry
+    let mut numbers: HashMap<usize, (Arc<str>, u32)> = HashMap::new();
+    let mut by_path: HashMap<String, u32> = HashMap::new();
+    for c in rx.iter() {
+        for (path, n) in c.origins {
+            by_path.insert(path.to_string(), n);
+            numbers.insert(path.as_ptr() as usize, (path, n));
+        }
+        let n = c.batch.events.len() as u64;
+        let prepared = DuckStore::prepare(&c.batch);
+        let r = {
+            let mut st = store.lock().unwrap_or_else(|e| e.into_inner());
+            st.write_prepared(prepared).and_then(|()| {
+                if c.alerts.is_empty() {
+                    return Ok(());
+                }
+                st.write_alerts(&c.alerts, &|p: &str| {
+                    numbers
+                        .get(&(p.as_ptr() as usize))
+                        .map(|x| x.1)
+                        .or_else(|| by_path.get(p).copied())
+                })
+            })
+        };
+        if let Err(e) = r {
+            metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+            stop.store(true, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        metrics.stored.fetch_add(n, Ordering::Relaxed);
+        metrics.commits.fetch_add(1, Ordering::Relaxed);
+        metrics.last_commit.store(now_nanos(), Ordering::Relaxed);
+        // streams gone and no longer named by any alert
+        if numbers.len() > 1024 {
+            numbers.retain(|_, (a, _)| Arc::strong_count(a) > 1);
+        }
+    }
+    Ok(())
+}
