@@ -236,7 +236,7 @@ pub enum Request {
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
     Table(Table),
-    Sections(Vec<Section>),
+    Sections { sections: Vec<Section> },
 }
 
 /// Runs a request on a store.
@@ -245,7 +245,9 @@ pub fn execute(store: &dyn Backend, req: &Request) -> Result<Response> {
         Request::Sql { sql } => Response::Table(store.sql(sql)?),
         Request::Query { sql, params } => Response::Table(store.query(sql, params)?),
         Request::Search(s) => Response::Table(store.search(s)?),
-        Request::Stats => Response::Sections(store.stats()?),
+        Request::Stats => Response::Sections {
+            sections: store.stats()?,
+        },
     })
 }
 

@@ -82,7 +82,7 @@ impl Remote {
     fn table(&self, req: &Request) -> Result<Table, StoreError> {
         match self.call(req)? {
             Response::Table(t) => Ok(t),
-            Response::Sections(_) => Err(StoreError::Invalid("expected a table".into())),
+            Response::Sections { .. } => Err(StoreError::Invalid("expected a table".into())),
         }
     }
 }
@@ -126,7 +126,7 @@ impl Backend for Remote {
     }
     fn stats(&self) -> tansa_store::Result<Vec<Section>> {
         match self.call(&Request::Stats)? {
-            Response::Sections(s) => Ok(s),
+            Response::Sections { sections } => Ok(sections),
             Response::Table(_) => Err(StoreError::Invalid("expected sections".into())),
         }
     }

@@ -38,7 +38,7 @@ fn run_request(
     let mut out = BufWriter::new(stdout.lock());
     match resp {
         Response::Table(t) => print_table(&mut out, &t, format)?,
-        Response::Sections(s) => print_sections(&mut out, &s, format)?,
+        Response::Sections { sections } => print_sections(&mut out, &sections, format)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

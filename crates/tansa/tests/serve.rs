@@ -1,0 +1,440 @@
+//! `tansa serve`: a real server process following files and receiving syslog (util-linux
+//! `logger`) on loopback; detection as lines arrive; the CLI through its API while it holds
+//! the store; rotation; clean stops; and kill -9 in the middle of a steady write, twenty
+//! times, with every line stored exactly once.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{json_lines, succeed, tansa};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tansa-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A running `tansa serve`, its output collected line by line.
+struct Server {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            l.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Server {
+    fn start(config: &Path, data: &Path) -> Server {
+        let mut child = tansa()
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let s = Server {
+            child,
+            stdout,
+            stderr,
+        };
+        wait_for("the server to start", Duration::from_secs(60), || {
+            s.ready().is_some()
+        });
+        s
+    }
+
+    /// The start line (`tansa serve: following …`), once written.
+    fn ready(&self) -> Option<String> {
+        let err = self.stderr.lock().unwrap();
+        if let Some(l) = err
+            .iter()
+            .find(|l| l.contains("Error") || l.contains("error"))
+        {
+            panic!("server failed: {l}\n{}", err.join("\n"));
+        }
+        err.iter().find(|l| l.contains("following")).cloned()
+    }
+
+    /// An address from the start line: `API on http://A` or `syslog+tcp://A`.
+    fn addr(&self, prefix: &str) -> String {
+        let line = self.ready().unwrap();
+        let at = line
+            .find(prefix)
+            .unwrap_or_else(|| panic!("{prefix} in {line}"))
+            + prefix.len();
+        line[at..]
+            .split([',', ' '])
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        succeed(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let err = self.stderr.lock().unwrap().clone();
+        (status, err)
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn write_config(d: &Path, files: &str, syslog: bool) -> PathBuf {
+    let mut c = format!(
+        "version = 1\n[server]\ncollector = \"test-collector\"\ntimezone = \"UTC\"\nhttp = \"127.0.0.1:0\"\ncommit_ms = 200\npoll_ms = 100\n{files}"
+    );
+    if syslog {
+        c += "[[syslog]]\nlisten = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n[[syslog]]\nlisten = \"127.0.0.1:0\"\nprotocol = \"udp\"\n";
+    }
+    let p = d.join("tansa.toml");
+    std::fs::write(&p, c).unwrap();
+    p
+}
+
+fn sql(data: &Path, q: &str) -> Vec<serde_json::Value> {
+    json_lines(
+        &succeed(
+            tansa()
+                .arg("--data")
+                .arg(data)
+                .args(["--format", "json", "sql", q]),
+        )
+        .stdout,
+    )
+}
+
+fn count(data: &Path, q: &str) -> u64 {
+    sql(data, q)[0]["n"].as_u64().unwrap()
+}
+
+fn append(path: &Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+/// `Mmm dd HH:MM:SS` of now (UTC), as sshd writes it.
+fn stamp() -> String {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%b %e %H:%M:%S")
+        .to_string()
+}
+
+fn failures(ip: &str, n: usize, from: usize) -> Vec<String> {
+    (from..from + n)
+        .map(|i| {
+            format!(
+                "{} web01 sshd[{}]: Failed password for invalid user admin{i} from {ip} port {} ssh2",
+                stamp(),
+                4000 + i,
+                40000 + i
+            )
+        })
+        .collect()
+}
+
+fn http_get(addr: &str, path: &str, token: Option<&str>) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let (method, body) = if path.starts_with("/api") {
+        ("POST", r#"{"request":"stats"}"#)
+    } else {
+        ("GET", "")
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serve_detects_as_lines_arrive_answers_through_its_api_and_stores_each_line_once() {
+    if Command::new("logger").arg("--version").output().is_err() {
+        panic!("util-linux `logger` is needed (scripts/test installs bsdutils)");
+    }
+    let d = dir("live");
+    let data = d.join("data");
+    let log = d.join("auth.log");
+    append(&log, &failures("198.51.100.7", 2, 0));
+    let cfg = write_config(
+        &d,
+        &format!(
+            "[[file]]\npath = {:?}\nhost = \"web01\"\n",
+            log.to_str().unwrap()
+        ),
+        true,
+    );
+    let s = Server::start(&cfg, &data);
+    let api = s.addr("API on http://");
+    let tcp = s.addr("syslog+tcp://");
+    let udp = s.addr("syslog+udp://");
+
+    // a brute force written now is an alert within a second or two
+    let written = Instant::now();
+    append(&log, &failures("203.0.113.50", 12, 2));
+    wait_for("the brute-force alert", Duration::from_secs(10), || {
+        s.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("SSH brute force") && l.contains("203.0.113.50"))
+    });
+    let latency = written.elapsed();
+    println!("write → alert on stdout: {latency:?}");
+    assert!(latency < Duration::from_secs(5), "{latency:?}");
+
+    // syslog over TCP (octet counting) and UDP from util-linux logger
+    let (th, tp) = tcp.rsplit_once(':').unwrap();
+    let (uh, up) = udp.rsplit_once(':').unwrap();
+    for i in 0..5 {
+        succeed(Command::new("logger").args([
+            "--tcp",
+            "--octet-count",
+            "-n",
+            th,
+            "-P",
+            tp,
+            "-t",
+            "sshd",
+            &format!("Failed password for root from 192.0.2.{i} port 22 ssh2"),
+        ]));
+    }
+    for i in 0..3 {
+        succeed(Command::new("logger").args([
+            "--udp",
+            "-n",
+            uh,
+            "-P",
+            up,
+            "-t",
+            "app",
+            &format!("udp message {i}"),
+        ]));
+    }
+    // while the server holds the store, the CLI goes through its API
+    wait_for("22 events through the API", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") == 22
+    });
+    assert_eq!(
+        count(
+            &data,
+            "SELECT count(*) AS n FROM events WHERE log_path LIKE 'syslog+tcp://%' AND source_ip LIKE '192.0.2.%' AND outcome = 'failure'"
+        ),
+        5
+    );
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE agent_id = 'test-collector' AND ingested IS NOT NULL"),
+        22
+    );
+    let found = succeed(tansa().arg("--data").arg(&data).args([
+        "--format",
+        "json",
+        "search",
+        "source.ip:203.0.113.50",
+    ]));
+    assert_eq!(json_lines(&found.stdout).len(), 12);
+
+    // health and metrics need no token; the API does
+    let h = http_get(&api, "/health", None);
+    assert!(
+        h.starts_with("HTTP/1.1 200") && h.contains("\"status\":\"ok\""),
+        "{h}"
+    );
+    let m = http_get(&api, "/metrics", None);
+    assert!(m.contains("tansa_lines_received_total 22"), "{m}");
+    assert!(
+        m.contains("tansa_detection_latency_seconds_bucket{le=\"+Inf\"} 22"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tansa_syslog_messages_total{listener=\"syslog+tcp://"),
+        "{m}"
+    );
+    let denied = http_get(&api, "/api/v1/query", Some("wrong"));
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+    let ok = http_get(&api, "/api/v1/query", Some(token.trim()));
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.contains("sections"),
+        "{ok}"
+    );
+
+    // rename-and-create rotation while running: the old file's last lines and the new file's
+    append(&log, &failures("198.51.100.8", 3, 100));
+    std::fs::rename(&log, d.join("auth.log.1")).unwrap();
+    append(&d.join("auth.log.1"), &failures("198.51.100.8", 2, 103));
+    append(&log, &failures("198.51.100.9", 4, 200));
+    wait_for("the rotated lines", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") == 31
+    });
+
+    let (status, err) = s.terminate();
+    assert!(status.success(), "{status}: {err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("stopped; 31 lines")),
+        "{err:?}"
+    );
+    assert!(
+        !data.join("serve.json").exists(),
+        "the API address is withdrawn"
+    );
+
+    // the store itself: every line once, the alert stored with links to its events
+    let once = |data: &Path| {
+        count(
+            data,
+            "SELECT count(*) AS n FROM (SELECT log_path, log_offset, raw, count(*) c FROM events GROUP BY ALL HAVING c > 1)",
+        )
+    };
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), 31);
+    assert_eq!(once(&data), 0);
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM alerts a JOIN alert_events l ON l.alert_id = a.id JOIN events e ON e.id = l.event_id WHERE a.rule_id = 'tansa.ssh.brute_force' AND e.source_ip = '203.0.113.50'"),
+        3,
+        "the alert's events (the tenth failure that raised it, the two it absorbed) are linked by id"
+    );
+
+    // lines written while it is down are read at the next start; nothing read twice
+    append(&log, &failures("198.51.100.10", 3, 300));
+    let s = Server::start(&cfg, &data);
+    assert!(s.ready().unwrap().contains("1 resumed"), "{:?}", s.ready());
+    wait_for(
+        "the lines written while down",
+        Duration::from_secs(20),
+        || count(&data, "SELECT count(*) AS n FROM events") == 34,
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), 34);
+    assert_eq!(once(&data), 0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn serve_killed_twenty_times_during_a_steady_write_stores_every_line_once() {
+    let d = dir("kill9");
+    let data = d.join("data");
+    let log = d.join("app.log");
+    let cfg = write_config(
+        &d,
+        &format!("[[file]]\npath = {:?}\n", log.to_str().unwrap()),
+        false,
+    );
+    // the writer: numbered lines, ~2000/s, the file renamed away every 3000 lines
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (st, lg, dd) = (stop.clone(), log.clone(), d.clone());
+    let writer = std::thread::spawn(move || {
+        let (mut n, mut rotations) = (0u64, 0u64);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&lg)
+            .unwrap();
+        while !st.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..20 {
+                writeln!(f, "Nov 23 10:00:00 web01 app[1]: seq={n:08}").unwrap();
+                n += 1;
+                if n % 3000 == 0 {
+                    rotations += 1;
+                    std::fs::rename(&lg, dd.join(format!("app.log.{rotations}"))).unwrap();
+                    f = std::fs::OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .open(&lg)
+                        .unwrap();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (n, rotations)
+    });
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..20 {
+        let s = Server::start(&cfg, &data);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(200 + seed % 1000));
+        s.kill9();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (total, rotations) = writer.join().unwrap();
+    let s = Server::start(&cfg, &data);
+    let api_count = || count(&data, "SELECT count(*) AS n FROM events");
+    wait_for("every line", Duration::from_secs(60), || {
+        api_count() >= total
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, err) = s.terminate();
+    assert!(status.success(), "{err:?}");
+    let r = &sql(
+        &data,
+        "SELECT count(*) AS n, count(DISTINCT raw) AS d, min(regexp_extract(raw, 'seq=(\\d+)', 1)::BIGINT) AS lo, \
+         max(regexp_extract(raw, 'seq=(\\d+)', 1)::BIGINT) AS hi FROM events",
+    )[0];
+    println!(
+        "kill -9 cycles: 20, lines written: {total}, rotations: {rotations}, stored: {}, distinct: {}",
+        r["n"], r["d"]
+    );
+    assert_eq!(r["n"].as_u64(), Some(total), "{r}");
+    assert_eq!(r["d"].as_u64(), Some(total), "{r}");
+    assert_eq!(r["lo"].as_u64(), Some(0));
+    assert_eq!(r["hi"].as_u64(), Some(total - 1));
+    let _ = std::fs::remove_dir_all(&d);
+}
