@@ -112,6 +112,8 @@ pub struct Stream {
     /// `syslog+tcp://LISTEN` or `syslog+udp://LISTEN`.
     pub name: String,
     pub peer: SocketAddr,
+    /// The verified client certificate's subject (common name), over mutual TLS.
+    pub identity: Option<String>,
 }
 
 /// Messages of a stream, each with its offset; `closed` when the stream ended.
@@ -134,6 +136,8 @@ pub struct Counters {
     pub bytes: AtomicU64,
     /// Connections closed for a framing error.
     pub bad_frames: AtomicU64,
+    /// TLS connections refused at the handshake (certificate, protocol, timeout).
+    pub tls_refused: AtomicU64,
 }
 
 fn stream_id(name: &str, peer: &SocketAddr) -> u64 {
@@ -152,7 +156,38 @@ pub fn serve_tcp(
     counters: Arc<Counters>,
     max_connections: usize,
 ) -> std::io::Result<()> {
-    let name = format!("syslog+tcp://{}", listener.local_addr()?);
+    accept_loop(listener, None, sink, stop, counters, max_connections)
+}
+
+/// Syslog over TLS (RFC 5425: octet-counted frames in a TLS stream; newline framing is
+/// accepted too). With a client verifier in `tls`, a client without a certificate of the CA,
+/// or with a revoked one, is refused at the handshake; the subject of an accepted client's
+/// certificate is the stream's `identity`. A client that does not finish the handshake within
+/// [`HANDSHAKE_TIMEOUT`] is dropped; the others are not affected.
+pub fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    sink: Sink,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    max_connections: usize,
+) -> std::io::Result<()> {
+    accept_loop(listener, Some(tls), sink, stop, counters, max_connections)
+}
+
+/// Time a TLS client has to complete its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn accept_loop(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    sink: Sink,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    max_connections: usize,
+) -> std::io::Result<()> {
+    let scheme = if tls.is_some() { "tls" } else { "tcp" };
+    let name = format!("syslog+{scheme}://{}", listener.local_addr()?);
     listener.set_nonblocking(true)?;
     let open = Arc::new(AtomicU64::new(0));
     while !stop.load(Ordering::Relaxed) {
@@ -165,15 +200,16 @@ pub fn serve_tcp(
                 }
                 counters.connections.fetch_add(1, Ordering::Relaxed);
                 open.fetch_add(1, Ordering::Relaxed);
-                let stream = Arc::new(Stream {
-                    id: stream_id(&name, &peer),
-                    name: name.clone(),
-                    peer,
-                });
-                let (sink, stop, counters, open) =
-                    (sink.clone(), stop.clone(), counters.clone(), open.clone());
+                let (sink, stop, counters, open, tls, name) = (
+                    sink.clone(),
+                    stop.clone(),
+                    counters.clone(),
+                    open.clone(),
+                    tls.clone(),
+                    name.clone(),
+                );
                 std::thread::spawn(move || {
-                    read_connection(s, stream, &sink, &stop, &counters);
+                    read_connection(s, peer, name, tls, &sink, &stop, &counters);
                     open.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -250,15 +286,50 @@ pub fn read_messages(
 }
 
 fn read_connection(
-    s: TcpStream,
-    stream: Arc<Stream>,
+    mut s: TcpStream,
+    peer: SocketAddr,
+    name: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
     sink: &Sink,
     stop: &AtomicBool,
     counters: &Counters,
 ) {
     let _ = s.set_nonblocking(false);
+    let mut stream = Stream {
+        id: stream_id(&name, &peer),
+        name,
+        peer,
+        identity: None,
+    };
+    let Some(cfg) = tls else {
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        read_messages(s, Arc::new(stream), sink, stop, counters);
+        return;
+    };
+    let Ok(mut conn) = rustls::ServerConnection::new(cfg) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let _ = s.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut s).is_err() {
+            // wrong, revoked or missing certificate, not TLS, or too slow
+            counters.tls_refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+    stream.identity = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| crate::subject_name(c.as_ref()));
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    read_messages(s, stream, sink, stop, counters);
+    read_messages(
+        rustls::StreamOwned::new(conn, s),
+        Arc::new(stream),
+        sink,
+        stop,
+        counters,
+    );
 }
 
 /// Receives datagrams until `stop`: one message each, a stream per sender.
@@ -287,6 +358,7 @@ pub fn serve_udp(
                     id: stream_id(&name, &key),
                     name: name.clone(),
                     peer: key,
+                    identity: None,
                 }),
                 0,
             )

@@ -130,6 +130,8 @@ pub struct FileSource {
 pub enum Protocol {
     Udp,
     Tcp,
+    /// RFC 5425: syslog over TLS (needs `cert` and `key`).
+    Tls,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +144,13 @@ pub struct SyslogSource {
     /// Connections served at once (TCP); more are refused.
     #[serde(default = "max_connections")]
     pub max_connections: usize,
+    /// TLS: the server's certificate chain and key (PEM).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// TLS: clients must show a certificate of this CA (mutual TLS; `tansa ca`).
+    pub client_ca: Option<PathBuf>,
+    /// TLS: certificates this revocation list names are refused.
+    pub crl: Option<PathBuf>,
 }
 
 fn auto() -> String {
@@ -205,6 +214,33 @@ impl Config {
         c.detection.geoip.iter_mut().for_each(rel);
         for f in &mut c.files {
             rel(&mut f.path);
+        }
+        for s in &mut c.syslog {
+            for p in [&mut s.cert, &mut s.key, &mut s.client_ca, &mut s.crl]
+                .into_iter()
+                .flatten()
+            {
+                rel(p);
+            }
+            let tls = s.protocol == Protocol::Tls;
+            if tls && (s.cert.is_none() || s.key.is_none()) {
+                return Err(invalid(format!(
+                    "[[syslog]] {}: protocol = \"tls\" needs cert and key",
+                    s.listen
+                )));
+            }
+            if !tls && (s.cert.is_some() || s.key.is_some() || s.client_ca.is_some()) {
+                return Err(invalid(format!(
+                    "[[syslog]] {}: cert, key and client_ca are for protocol = \"tls\"",
+                    s.listen
+                )));
+            }
+            if s.crl.is_some() && s.client_ca.is_none() {
+                return Err(invalid(format!(
+                    "[[syslog]] {}: crl needs client_ca",
+                    s.listen
+                )));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for f in &c.files {
@@ -308,7 +344,13 @@ mod tests {
         assert!(e.to_string().contains("nginxx"), "{e}");
         let e = parse("version = 1\n[[syslog]]\nlisten = \"127.0.0.1:514\"\nprotocol = \"tls\"\n")
             .unwrap_err();
-        assert!(e.to_string().contains("tls"), "{e}");
+        assert!(e.to_string().contains("needs cert and key"), "{e}");
+        let e = parse("version = 1\n[[syslog]]\nlisten = \"127.0.0.1:514\"\nprotocol = \"tcp\"\ncert = \"a\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("are for protocol"), "{e}");
+        let e = parse("version = 1\n[[syslog]]\nlisten = \"127.0.0.1:514\"\nprotocol = \"ssl\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("ssl"), "{e}");
         let e = parse("version = 1\n[server]\ntimezone = \"Mars/Base\"\n[[file]]\npath = \"a\"\n")
             .unwrap_err();
         assert!(e.to_string().contains("Mars/Base"), "{e}");

@@ -332,6 +332,11 @@ pub fn render(m: &Metrics) -> String {
             "Connections closed for a framing error.",
             |c| &c.bad_frames,
         ),
+        (
+            "tansa_syslog_tls_refused_total",
+            "TLS connections refused at the handshake.",
+            |c| &c.tls_refused,
+        ),
     ] {
         let _ = writeln!(o, "# HELP {metric} {help}\n# TYPE {metric} counter");
         for (n, c) in listeners.iter() {

@@ -6,12 +6,16 @@
 //!   syslog listeners; one processor thread runs the same parser, enrichment, classifier and
 //!   detection engine as `tansa analyze`; one writer thread commits events with the
 //!   checkpoints and file instances they complete, and alerts as they change.
+//! - [`tls`], [`ca`]: TLS for the listeners from PEM files; the small CA of `tansa ca` that
+//!   issues and revokes the certificates of listeners and agents.
 //! - [`http`]: `/health`, `/metrics` and the token-protected query API the CLI uses while the
 //!   server holds the store.
 
+pub mod ca;
 pub mod config;
 pub mod http;
 pub mod live;
+pub mod tls;
 
 pub use config::{Config, ConfigError};
 pub use live::{run, Metrics, Ready, Report, Setup};

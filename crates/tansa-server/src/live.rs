@@ -322,6 +322,27 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
                 );
                 name
             }
+            Protocol::Tls => {
+                let (Some(cert), Some(key)) = (&s.cert, &s.key) else {
+                    return Err(ServeError::Config("tls needs cert and key".into()));
+                };
+                let tls =
+                    crate::tls::server_config(cert, key, s.client_ca.as_deref(), s.crl.as_deref())?;
+                let l = std::net::TcpListener::bind(s.listen).map_err(|e| ServeError::Bind {
+                    what: format!("syslog tls {}", s.listen),
+                    source: e,
+                })?;
+                let name = format!("syslog+tls://{}", l.local_addr()?);
+                let (c, max) = (counters.clone(), s.max_connections);
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("tansa-syslog-{j}"))
+                        .spawn(move || {
+                            let _ = syslog::serve_tls(l, tls, sink, stop, c, max);
+                        })?,
+                );
+                name
+            }
             Protocol::Udp => {
                 let u = std::net::UdpSocket::bind(s.listen).map_err(|e| ServeError::Bind {
                     what: format!("syslog udp {}", s.listen),
@@ -563,7 +584,12 @@ impl Processor {
                     path,
                     identity,
                 } => {
-                    self.stream(Key::File(fingerprint), source, &path.to_string_lossy())?;
+                    self.stream(
+                        Key::File(fingerprint),
+                        source,
+                        &path.to_string_lossy(),
+                        None,
+                    )?;
                     self.batch.files.push(FileInstance {
                         fingerprint,
                         path: path.to_string_lossy().into_owned(),
@@ -581,14 +607,14 @@ impl Processor {
                 } => {
                     // instances resumed from the store were announced by an earlier run
                     let path = self.defs[source].path.clone();
-                    self.stream(Key::File(fingerprint), source, &path)?;
+                    self.stream(Key::File(fingerprint), source, &path, None)?;
                     self.feed(Key::File(fingerprint), lines, received, Some(next));
                 }
             },
             Input::Net { source, delivery } => {
                 let key = Key::Net(delivery.stream.id);
                 let path = format!("{}/{}", delivery.stream.name, delivery.stream.peer.ip());
-                self.stream(key, source, &path)?;
+                self.stream(key, source, &path, delivery.stream.identity.as_deref())?;
                 self.feed(key, delivery.messages, delivery.received, None);
                 if delivery.closed {
                     if let Some(s) = self.streams.get_mut(&key) {
@@ -602,7 +628,14 @@ impl Processor {
     }
 
     /// The stream of `key`, created on first sight (with its store number).
-    fn stream(&mut self, key: Key, source: usize, path: &str) -> Result<(), ServeError> {
+    /// `identity`: the client certificate's name of a mutual-TLS stream (its `agent.id`).
+    fn stream(
+        &mut self,
+        key: Key,
+        source: usize,
+        path: &str,
+        identity: Option<&str>,
+    ) -> Result<(), ServeError> {
         if self.streams.contains_key(&key) {
             return Ok(());
         }
@@ -616,7 +649,7 @@ impl Processor {
             .source_number(fingerprint)?;
         let def = &self.defs[source];
         let mut origin = Origin::file(path, def.host.as_deref().unwrap_or(""));
-        origin.agent_id = self.collector.clone();
+        origin.agent_id = identity.map_or_else(|| self.collector.clone(), Arc::from);
         let origin = Arc::new(origin);
         self.origins.push((origin.path.clone(), number));
         let parser = Parser::new(

@@ -69,6 +69,57 @@ pub enum Command {
     /// syslog, detect as lines arrive, store every line once; `/health`, `/metrics` and the
     /// API on `[server] http`. Stops cleanly on SIGTERM or Ctrl-C. See examples/tansa.toml.
     Serve(ServeArgs),
+    /// The small CA of Tansa's TLS: `init`, `issue NAME` (agents, syslog clients; `--server`
+    /// for listeners), `revoke NAME` (the server refuses it from its next start), `list`.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the authority (ca.pem, ca.key, crl.pem) in the CA directory.
+    Init {
+        #[command(flatten)]
+        dir: CaDir,
+        /// Its name (the subject of ca.pem).
+        #[arg(long, default_value = "Tansa CA")]
+        name: String,
+    },
+    /// Issue a certificate: issued/NAME.pem and issued/NAME.key.
+    Issue {
+        #[command(flatten)]
+        dir: CaDir,
+        /// The agent's or listener's name (its certificate's subject; agents' `agent.id`).
+        name: String,
+        /// A listener's certificate (server authentication) instead of a client's.
+        #[arg(long)]
+        server: bool,
+        /// DNS names and addresses of a listener (repeatable; default localhost, 127.0.0.1,
+        /// ::1).
+        #[arg(long)]
+        san: Vec<String>,
+        /// Days of validity.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
+    /// Revoke the certificate of NAME (crl.pem is rewritten).
+    Revoke {
+        #[command(flatten)]
+        dir: CaDir,
+        name: String,
+    },
+    /// The certificates issued.
+    List {
+        #[command(flatten)]
+        dir: CaDir,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CaDir {
+    /// The CA directory (default DATA/ca).
+    #[arg(long = "ca-dir")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

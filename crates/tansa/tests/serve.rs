@@ -438,3 +438,168 @@ fn serve_killed_twenty_times_during_a_steady_write_stores_every_line_once() {
     assert_eq!(r["hi"].as_u64(), Some(total - 1));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `openssl s_client` sending `msg` with a client certificate; returns its exit status
+/// (the server may refuse it at or right after the handshake).
+fn openssl_send(addr: &str, ca: &Path, cert: &Path, key: &Path, msg: &str) {
+    let mut c = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", addr, "-CAfile"])
+        .arg(ca)
+        .arg("-cert")
+        .arg(cert)
+        .arg("-key")
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is needed");
+    let _ = c
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{} {msg}", msg.len()).as_bytes());
+    let start = Instant::now();
+    while c.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+#[test]
+fn syslog_over_mutual_tls_from_rsyslog_while_bad_clients_are_refused() {
+    if Command::new("rsyslogd").arg("-v").output().is_err() {
+        panic!("rsyslog with its OpenSSL driver is needed (scripts/test installs rsyslog and rsyslog-openssl)");
+    }
+    let d = dir("tls");
+    let data = d.join("data");
+    let ca = d.join("ca");
+    let ca_cmd = |args: &[&str]| {
+        succeed(tansa().arg("--data").arg(&data).args(args));
+    };
+    let cad = ca.to_str().unwrap();
+    ca_cmd(&["ca", "init", "--ca-dir", cad]);
+    ca_cmd(&["ca", "issue", "--ca-dir", cad, "--server", "server"]);
+    ca_cmd(&["ca", "issue", "--ca-dir", cad, "web01"]);
+    ca_cmd(&["ca", "issue", "--ca-dir", cad, "stolen"]);
+    ca_cmd(&["ca", "revoke", "--ca-dir", cad, "stolen"]);
+    // a certificate of another authority
+    let other = d.join("other");
+    ca_cmd(&["ca", "init", "--ca-dir", other.to_str().unwrap()]);
+    ca_cmd(&[
+        "ca",
+        "issue",
+        "--ca-dir",
+        other.to_str().unwrap(),
+        "intruder",
+    ]);
+
+    let cfg = d.join("tansa.toml");
+    std::fs::write(
+        &cfg,
+        "version = 1\n[server]\ntimezone = \"UTC\"\nhttp = \"127.0.0.1:0\"\ncommit_ms = 200\n\
+             [[syslog]]\nlisten = \"127.0.0.1:0\"\nprotocol = \"tls\"\ncert = \"ca/issued/server.pem\"\n\
+             key = \"ca/issued/server.key\"\nclient_ca = \"ca/ca.pem\"\ncrl = \"ca/crl.pem\"\n",
+    )
+    .unwrap();
+    let s = Server::start(&cfg, &data);
+    let tls = s.addr("syslog+tls://");
+    let api = s.addr("API on http://");
+    let (host, port) = tls.rsplit_once(':').unwrap();
+
+    // bad clients first, and one that connects and says nothing: none stops the others
+    let mut slow = std::net::TcpStream::connect(&tls).unwrap();
+    let mut garbage = std::net::TcpStream::connect(&tls).unwrap();
+    garbage
+        .write_all(b"<13>Nov 23 10:00:00 h app: not TLS at all\n")
+        .unwrap();
+    openssl_send(
+        &tls,
+        &ca.join("ca.pem"),
+        &ca.join("issued/stolen.pem"),
+        &ca.join("issued/stolen.key"),
+        "<13>Nov 23 10:00:00 h app: from a revoked certificate",
+    );
+    openssl_send(
+        &tls,
+        &ca.join("ca.pem"),
+        &other.join("issued/intruder.pem"),
+        &other.join("issued/intruder.key"),
+        "<13>Nov 23 10:00:00 h app: from another CA",
+    );
+
+    // rsyslog reads a file and forwards it over TLS with its certificate (RFC 5425 framing)
+    let work = d.join("rsyslog");
+    std::fs::create_dir_all(&work).unwrap();
+    let input = work.join("in.log");
+    std::fs::write(&input, "").unwrap();
+    let conf = work.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{w}" DefaultNetstreamDriver="ossl"
+  DefaultNetstreamDriverCAFile="{ca}/ca.pem" DefaultNetstreamDriverCertFile="{ca}/issued/web01.pem"
+  DefaultNetstreamDriverKeyFile="{ca}/issued/web01.key")
+module(load="imfile")
+input(type="imfile" File="{input}" Tag="sshd[77]:" Facility="auth")
+action(type="omfwd" Target="{host}" Port="{port}" Protocol="tcp" TCP_Framing="octet-counted"
+  StreamDriver="ossl" StreamDriverMode="1" StreamDriverAuthMode="x509/certvalid"
+  Template="RSYSLOG_SyslogProtocol23Format")
+"#,
+            w = work.display(),
+            ca = ca.display(),
+            input = input.display()
+        ),
+    )
+    .unwrap();
+    let mut rsyslog = Command::new("rsyslogd")
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(work.join("rsyslogd.pid"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = (0..20)
+        .map(|i| format!("Failed password for root from 203.0.113.{i} port 22 ssh2"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    append(&input, &lines);
+    let tls_rows = "SELECT count(*) AS n FROM events WHERE log_path LIKE 'syslog+tls://%'";
+    let waited = Instant::now();
+    while count(&data, tls_rows) < 20 && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = rsyslog.kill();
+    let out = rsyslog.wait_with_output().unwrap();
+    assert_eq!(
+        count(&data, tls_rows),
+        20,
+        "rsyslog's lines over TLS; rsyslogd said: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the client certificate names the sender; nothing of the refused clients is stored
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE agent_id = 'web01' AND raw LIKE '%Failed password for root from 203.0.113.%'"),
+        20
+    );
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE raw LIKE '%revoked%' OR raw LIKE '%another CA%' OR raw LIKE '%not TLS%'"),
+        0
+    );
+    let m = http_get(&api, "/metrics", None);
+    let refused: u64 = m
+        .lines()
+        .find(|l| l.starts_with("tansa_syslog_tls_refused_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(refused >= 3, "revoked, unknown CA and garbage refused: {m}");
+    // the silent client was held open throughout
+    slow.write_all(b"").unwrap();
+    let (status, err) = s.terminate();
+    assert!(status.success(), "{err:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(a) => trace::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Hunt(a) => hunt::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Whois(a) => whois::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Ca(c) => ca(&c, cli.format, &cli.data),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
@@ -42,6 +43,76 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Rules(crate::cli::RulesCommand::Check(a)) => rules::check(&a, cli.format),
     }
+}
+
+/// `tansa ca`.
+fn ca(
+    c: &crate::cli::CaCommand,
+    format: crate::cli::OutputFormat,
+    data: &std::path::Path,
+) -> Result<ExitCode> {
+    use crate::cli::CaCommand;
+    use tansa_server::ca;
+    let dir = |d: &crate::cli::CaDir| d.path.clone().unwrap_or_else(|| data.join("ca"));
+    match c {
+        CaCommand::Init { dir: d, name } => {
+            let p = ca::init(&dir(d), name)?;
+            println!("created {} (and ca.key, crl.pem beside it)", p.display());
+        }
+        CaCommand::Issue {
+            dir: d,
+            name,
+            server,
+            san,
+            days,
+        } => {
+            let kind = if *server {
+                ca::Kind::Server {
+                    names: if san.is_empty() {
+                        vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+                    } else {
+                        san.clone()
+                    },
+                }
+            } else {
+                ca::Kind::Client
+            };
+            let (cert, key) = ca::issue(&dir(d), name, &kind, *days)?;
+            println!("issued {} and {}", cert.display(), key.display());
+        }
+        CaCommand::Revoke { dir: d, name } => {
+            let crl = ca::revoke(&dir(d), name)?;
+            println!(
+                "revoked {name}; {} rewritten (servers refuse it from their next start)",
+                crl.display()
+            );
+        }
+        CaCommand::List { dir: d } => {
+            for i in ca::list(&dir(d))? {
+                if format == crate::cli::OutputFormat::Json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"name": i.name, "kind": i.kind, "serial": i.serial,
+                            "issued": i.issued, "revoked": i.revoked})
+                    );
+                } else {
+                    println!(
+                        "{:<24} {:<7} {:<26} {}",
+                        i.name,
+                        i.kind,
+                        i.issued.get(..19).unwrap_or(&i.issued),
+                        i.revoked
+                            .as_deref()
+                            .map_or("in force".to_owned(), |r| format!(
+                                "revoked {}",
+                                r.get(..19).unwrap_or(r)
+                            ))
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The detection engine: the built-in rules, the Sigma rules of `rules` (files or
