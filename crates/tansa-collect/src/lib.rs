@@ -21,7 +21,7 @@ pub fn subject_name(der: &[u8]) -> Option<String> {
 }
 
 /// FNV-1a 64 over the parts in order: fingerprints of file instances and stream ids.
-pub(crate) fn fnv(parts: &[&[u8]]) -> u64 {
+pub fn fnv(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in parts.iter().flat_map(|p| p.iter()) {
         h ^= *b as u64;

@@ -190,9 +190,9 @@ impl Config {
                 c.version
             )));
         }
-        if c.files.is_empty() && c.syslog.is_empty() {
+        if c.files.is_empty() && c.syslog.is_empty() && c.server.http.is_none() {
             return Err(invalid(
-                "no sources: add a [[file]] or a [[syslog]] section".into(),
+                "no sources: add a [[file]] or a [[syslog]] section, or [server] http for HTTP ingest".into(),
             ));
         }
         let rel = |p: &mut PathBuf| {

@@ -19,8 +19,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tansa_store::DuckStore;
 
+use std::collections::HashMap;
+
 use crate::config::Config;
-use crate::live::{Metrics, LATENCY_BUCKETS_MS};
+use crate::live::{Input, Metrics, Shipped, LATENCY_BUCKETS_MS};
 use crate::ServeError;
 
 /// The file in the data directory that tells the CLI where the running server listens.
@@ -34,6 +36,102 @@ pub struct Api {
     /// goes on).
     pub reader: Arc<Mutex<DuckStore>>,
     pub token: String,
+    pub ingest: Arc<Ingest>,
+}
+
+/// Largest request body accepted (compressed); a gzip body may expand to 4× that.
+pub const MAX_BODY: usize = 64 << 20;
+
+/// The streams of shipped lines: one per sender host and file, numbered for this run.
+pub struct Ingest {
+    tx: crossbeam_channel::Sender<Input>,
+    started: i64,
+    /// (host, path) → (stream id, next offset).
+    streams: Mutex<HashMap<Sender, (u64, u64)>>,
+}
+
+/// Who sent shipped lines: their host and file.
+type Sender = (Option<String>, String);
+
+/// An answer that is an error (kept small: handlers return it often).
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+/// A shipped line and where it belongs.
+struct Line {
+    host: Option<String>,
+    path: String,
+    agent: Option<String>,
+    text: String,
+}
+
+impl Ingest {
+    pub(crate) fn new(tx: crossbeam_channel::Sender<Input>, started: i64) -> Ingest {
+        Ingest {
+            tx,
+            started,
+            streams: Mutex::default(),
+        }
+    }
+
+    /// Queues lines (waiting while the queue is full: back-pressure on the sender) and
+    /// returns what tells when they are stored.
+    fn ship(
+        &self,
+        lines: Vec<Line>,
+        format: Option<tansa_parse::Format>,
+        metrics: &Metrics,
+    ) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ()> {
+        let received = tansa_event::now_nanos();
+        // grouped by stream, in order
+        let mut groups: Vec<Shipped> = Vec::new();
+        let mut at: HashMap<Sender, usize> = HashMap::new();
+        {
+            let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            for l in lines {
+                let key = (l.host.clone(), l.path.clone());
+                let (id, next) = streams.entry(key.clone()).or_insert_with(|| {
+                    let id = tansa_collect::fnv(&[
+                        b"http",
+                        l.host.as_deref().unwrap_or("").as_bytes(),
+                        l.path.as_bytes(),
+                        &self.started.to_le_bytes(),
+                    ]);
+                    (id, 0)
+                });
+                let g = *at.entry(key).or_insert_with(|| {
+                    groups.push(Shipped {
+                        stream: *id,
+                        path: l.path.clone(),
+                        host: l.host.clone(),
+                        agent: l.agent.clone(),
+                        format,
+                        lines: Vec::new(),
+                        received,
+                        done: None,
+                    });
+                    groups.len() - 1
+                });
+                let off = *next;
+                *next += l.text.len() as u64 + 1;
+                groups[g].lines.push((bytes::Bytes::from(l.text), off));
+            }
+        }
+        let mut waits = Vec::new();
+        for mut g in groups {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            g.done = Some(tx);
+            waits.push(rx);
+            metrics.queued.fetch_add(1, Ordering::Relaxed);
+            self.tx.send(Input::Shipped(g)).map_err(|_| ())?;
+        }
+        Ok(waits)
+    }
 }
 
 /// The running HTTP server.
@@ -171,7 +269,259 @@ pub fn router(api: Api) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/query", post(query))
+        .route("/api/v1/ingest", post(ingest_lines))
+        // the Elasticsearch subset shippers need
+        .route("/", get(es_info).head(es_head))
+        .route("/_cluster/health", get(es_health))
+        .route("/_license", get(es_license))
+        .route("/_bulk", post(es_bulk))
+        .route("/{index}/_bulk", post(es_bulk_index))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
+}
+
+/// Whether the request carries the token: `Bearer T`, `ApiKey T` (or base64 of `id:T`), or
+/// `Basic` with T as the password (what Filebeat, Fluent Bit and Vector can send).
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    use base64::Engine;
+    let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let (scheme, value) = v.trim().split_once(' ').unwrap_or((v, ""));
+    let value = value.trim();
+    let decoded = || {
+        base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    let t = token.as_bytes();
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => same(value.as_bytes(), t),
+        "apikey" => {
+            same(value.as_bytes(), t)
+                || decoded().is_some_and(|d| {
+                    d.split_once(':')
+                        .is_some_and(|(_, k)| same(k.as_bytes(), t))
+                })
+        }
+        "basic" => decoded().is_some_and(|d| {
+            d.split_once(':')
+                .is_some_and(|(_, p)| same(p.as_bytes(), t))
+        }),
+        _ => false,
+    }
+}
+
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "a valid token is needed (Authorization: Bearer …)".into(),
+    )
+}
+
+/// The body as text, gunzipped when the sender compressed it.
+fn body_text(headers: &HeaderMap, body: &[u8]) -> Result<String, Failure> {
+    let gz = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let raw = if gz {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(body)
+            .take(4 * MAX_BODY as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("gzip body: {e}")))?;
+        out
+    } else {
+        body.to_vec()
+    };
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
+/// Queues the lines and waits until they are stored (or the server stops).
+async fn ship(
+    api: &Api,
+    lines: Vec<Line>,
+    format: Option<tansa_parse::Format>,
+) -> Result<(), Response> {
+    let (ingest, metrics) = (api.ingest.clone(), api.metrics.clone());
+    let waits = tokio::task::spawn_blocking(move || ingest.ship(lines, format, &metrics))
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|()| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is stopping".into(),
+            )
+        })?;
+    for w in waits {
+        w.await.map_err(|_| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the lines could not be stored; send them again".into(),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct IngestParams {
+    host: Option<String>,
+    path: Option<String>,
+    format: Option<String>,
+}
+
+async fn ingest_lines(
+    State(api): State<Api>,
+    axum::extract::Query(q): axum::extract::Query<IngestParams>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&headers, &api.token) {
+        return unauthorized();
+    }
+    let format = match q.format.as_deref().map(str::parse::<tansa_parse::Format>) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let text = match body_text(&headers, &body) {
+        Ok(t) => t,
+        Err(f) => return f.into_response(),
+    };
+    let path = q.path.unwrap_or_else(|| "http-ingest".into());
+    let lines: Vec<Line> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty())
+        .map(|l| Line {
+            host: q.host.clone(),
+            path: path.clone(),
+            agent: None,
+            text: l.to_owned(),
+        })
+        .collect();
+    let n = lines.len();
+    match ship(&api, lines, format).await {
+        Ok(()) => Json(serde_json::json!({ "accepted": n })).into_response(),
+        Err(f) => f.into_response(),
+    }
+}
+
+async fn es_bulk_index(
+    State(api): State<Api>,
+    axum::extract::Path(index): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    bulk(api, Some(index), headers, body).await
+}
+
+async fn es_bulk(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    bulk(api, None, headers, body).await
+}
+
+async fn bulk(
+    api: Api,
+    default_index: Option<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let started = std::time::Instant::now();
+    if !authorized(&headers, &api.token) {
+        return unauthorized();
+    }
+    let text = match body_text(&headers, &body) {
+        Ok(t) => t,
+        Err(f) => return f.into_response(),
+    };
+    let items = crate::ingest::bulk(&text);
+    let mut lines = Vec::new();
+    for it in &items {
+        if let crate::ingest::Item::Doc { doc, .. } = it {
+            lines.push(Line {
+                host: doc.host.clone(),
+                path: doc.path.clone().unwrap_or_else(|| "http-bulk".into()),
+                agent: doc.agent.clone(),
+                text: doc.line.clone(),
+            });
+        }
+    }
+    if let Err(f) = ship(&api, lines, None).await {
+        return f.into_response();
+    }
+    let mut errors = false;
+    let out: Vec<serde_json::Value> = items
+        .iter()
+        .enumerate()
+        .map(|(n, it)| match it {
+            crate::ingest::Item::Doc {
+                action, index, id, ..
+            } => serde_json::json!({ action.as_str(): {
+                "_index": index.clone().or_else(|| default_index.clone()).unwrap_or_else(|| "tansa".into()),
+                "_id": id.clone().unwrap_or_else(|| format!("{}-{n}", api.metrics.started)),
+                "_version": 1, "result": "created", "status": 201,
+                "_shards": {"total": 1, "successful": 1, "failed": 0},
+                "_seq_no": n, "_primary_term": 1,
+            }}),
+            crate::ingest::Item::Refused {
+                action,
+                status,
+                reason,
+            } => {
+                errors = true;
+                serde_json::json!({ action.as_str(): {
+                    "_index": default_index.clone().unwrap_or_else(|| "tansa".into()),
+                    "status": status,
+                    "error": {"type": "illegal_argument_exception", "reason": reason},
+                }})
+            }
+        })
+        .collect();
+    Json(serde_json::json!({
+        "took": started.elapsed().as_millis() as u64,
+        "errors": errors,
+        "items": out,
+    }))
+    .into_response()
+}
+
+/// `GET /`: what Elasticsearch clients check before sending (a version they accept).
+async fn es_info() -> Response {
+    Json(serde_json::json!({
+        "name": "tansa",
+        "cluster_name": "tansa",
+        "cluster_uuid": "tansa",
+        "version": {
+            "number": "8.11.0",
+            "build_flavor": "default",
+            "lucene_version": "9.8.0",
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0",
+        },
+        "tagline": "You Know, for Search",
+    }))
+    .into_response()
+}
+
+async fn es_head() -> StatusCode {
+    StatusCode::OK
+}
+
+async fn es_health() -> Response {
+    Json(serde_json::json!({"cluster_name": "tansa", "status": "green", "number_of_nodes": 1}))
+        .into_response()
+}
+
+async fn es_license() -> Response {
+    Json(serde_json::json!({"license": {"status": "active", "type": "basic", "uid": "tansa"}}))
+        .into_response()
 }
 
 async fn health(State(api): State<Api>) -> Response {
@@ -369,16 +719,8 @@ fn error(code: StatusCode, message: String) -> Response {
 }
 
 async fn query(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !same(given.trim().as_bytes(), api.token.as_bytes()) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid token is needed (Authorization: Bearer …)".into(),
-        );
+    if !authorized(&headers, &api.token) {
+        return unauthorized();
     }
     let req: tansa_store::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -8,12 +8,14 @@
 //!   checkpoints and file instances they complete, and alerts as they change.
 //! - [`tls`], [`ca`]: TLS for the listeners from PEM files; the small CA of `tansa ca` that
 //!   issues and revokes the certificates of listeners and agents.
-//! - [`http`]: `/health`, `/metrics` and the token-protected query API the CLI uses while the
-//!   server holds the store.
+//! - [`http`]: `/health`, `/metrics`, the token-protected query API the CLI uses while the
+//!   server holds the store, and HTTP ingest ([`ingest`]: lines, and the Elasticsearch
+//!   `_bulk` subset of Filebeat, Fluent Bit and Vector).
 
 pub mod ca;
 pub mod config;
 pub mod http;
+pub mod ingest;
 pub mod live;
 pub mod tls;
 

@@ -83,8 +83,22 @@ impl Metrics {
     }
 }
 
+/// Lines a shipper sent over HTTP (`/api/v1/ingest`, `_bulk`).
+pub(crate) struct Shipped {
+    /// The stream (one per host and file of the sender).
+    pub stream: u64,
+    pub path: String,
+    pub host: Option<String>,
+    pub agent: Option<String>,
+    pub format: Option<Format>,
+    pub lines: Vec<(Bytes, u64)>,
+    pub received: i64,
+    /// Told once the lines are committed (the HTTP answer waits for it).
+    pub done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
 /// What the sources hand to the processor.
-enum Input {
+pub(crate) enum Input {
     File {
         source: usize,
         event: TailEvent,
@@ -94,6 +108,7 @@ enum Input {
         source: usize,
         delivery: Delivery,
     },
+    Shipped(Shipped),
 }
 
 /// One commit for the writer.
@@ -103,6 +118,8 @@ struct Commit {
     /// Streams first seen since the last commit: their path (the `Arc` their events share)
     /// and store number, so that alert links get event ids.
     origins: Vec<(Arc<str>, u32)>,
+    /// Senders waiting for these lines to be stored.
+    acks: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// How the lines of a configured source are read.
@@ -230,7 +247,15 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             host: None,
         });
     }
+    // HTTP ingest (the last source): the format per request
+    defs.push(SourceDef {
+        path: String::new(),
+        format: Format::Auto,
+        tz: server_tz.clone(),
+        host: None,
+    });
 
+    let (tx, rx) = bounded::<Input>(config.server.queue);
     // HTTP first: a port in use is an error before anything is read
     let token = crate::http::token(&config, &data)?;
     let http = match config.server.http {
@@ -240,6 +265,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
                 metrics: metrics.clone(),
                 reader: Arc::new(Mutex::new(reader)),
                 token,
+                ingest: Arc::new(crate::http::Ingest::new(tx.clone(), metrics.started)),
             },
             stop.clone(),
         )?),
@@ -250,7 +276,6 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         crate::http::announce(&data, addr, &config, &metrics)?;
     }
 
-    let (tx, rx) = bounded::<Input>(config.server.queue);
     let (ctx, crx) = bounded::<Commit>(2);
     let writer = {
         let (store, metrics, stop) = (store.clone(), metrics.clone(), stop.clone());
@@ -390,6 +415,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         metrics: metrics.clone(),
         on_alert,
         pending: Vec::new(),
+        acks: Vec::new(),
         known: std::collections::HashSet::new(),
         watermark: i64::MIN,
         keep: config.server.keep_alerts_s as i64 * 1_000_000_000,
@@ -509,6 +535,16 @@ fn tail_loop(
     }
 }
 
+/// What a stream's sender says of it, beyond its source's settings.
+#[derive(Default)]
+struct Spec<'a> {
+    /// `agent.id`: a mutual-TLS client's certificate name, a shipper's name.
+    identity: Option<&'a str>,
+    /// `host.name` of its lines.
+    host: Option<String>,
+    format: Option<Format>,
+}
+
 struct Processor {
     defs: Vec<SourceDef>,
     collector: Arc<str>,
@@ -525,6 +561,7 @@ struct Processor {
     on_alert: Box<dyn FnMut(&Alert) + Send>,
     /// Alerts created or grown since the last commit.
     pending: Vec<Alert>,
+    acks: Vec<tokio::sync::oneshot::Sender<()>>,
     /// Ids of the alerts in the engine (announced once).
     known: std::collections::HashSet<String>,
     watermark: i64,
@@ -588,7 +625,7 @@ impl Processor {
                         Key::File(fingerprint),
                         source,
                         &path.to_string_lossy(),
-                        None,
+                        Spec::default(),
                     )?;
                     self.batch.files.push(FileInstance {
                         fingerprint,
@@ -607,14 +644,29 @@ impl Processor {
                 } => {
                     // instances resumed from the store were announced by an earlier run
                     let path = self.defs[source].path.clone();
-                    self.stream(Key::File(fingerprint), source, &path, None)?;
+                    self.stream(Key::File(fingerprint), source, &path, Spec::default())?;
                     self.feed(Key::File(fingerprint), lines, received, Some(next));
                 }
             },
+            Input::Shipped(s) => {
+                let key = Key::Net(s.stream);
+                let spec = Spec {
+                    identity: s.agent.as_deref(),
+                    host: s.host.clone(),
+                    format: s.format,
+                };
+                self.stream(key, self.defs.len() - 1, &s.path, spec)?;
+                self.feed(key, s.lines, s.received, None);
+                self.acks.extend(s.done);
+            }
             Input::Net { source, delivery } => {
                 let key = Key::Net(delivery.stream.id);
                 let path = format!("{}/{}", delivery.stream.name, delivery.stream.peer.ip());
-                self.stream(key, source, &path, delivery.stream.identity.as_deref())?;
+                let spec = Spec {
+                    identity: delivery.stream.identity.as_deref(),
+                    ..Spec::default()
+                };
+                self.stream(key, source, &path, spec)?;
                 self.feed(key, delivery.messages, delivery.received, None);
                 if delivery.closed {
                     if let Some(s) = self.streams.get_mut(&key) {
@@ -628,13 +680,12 @@ impl Processor {
     }
 
     /// The stream of `key`, created on first sight (with its store number).
-    /// `identity`: the client certificate's name of a mutual-TLS stream (its `agent.id`).
     fn stream(
         &mut self,
         key: Key,
         source: usize,
         path: &str,
-        identity: Option<&str>,
+        spec: Spec<'_>,
     ) -> Result<(), ServeError> {
         if self.streams.contains_key(&key) {
             return Ok(());
@@ -648,12 +699,15 @@ impl Processor {
             .unwrap_or_else(|e| e.into_inner())
             .source_number(fingerprint)?;
         let def = &self.defs[source];
-        let mut origin = Origin::file(path, def.host.as_deref().unwrap_or(""));
-        origin.agent_id = identity.map_or_else(|| self.collector.clone(), Arc::from);
+        let host = spec.host.or_else(|| def.host.clone());
+        let mut origin = Origin::file(path, host.as_deref().unwrap_or(""));
+        origin.agent_id = spec
+            .identity
+            .map_or_else(|| self.collector.clone(), Arc::from);
         let origin = Arc::new(origin);
         self.origins.push((origin.path.clone(), number));
         let parser = Parser::new(
-            def.format,
+            spec.format.unwrap_or(def.format),
             origin,
             TimeCtx::new(def.tz.clone(), jiff::Timestamp::now()),
         );
@@ -664,7 +718,7 @@ impl Processor {
                 number,
                 fingerprint,
                 path: path.to_owned(),
-                host: def.host.clone(),
+                host,
                 next_offset: 0,
                 lines: 0,
                 closed: false,
@@ -772,6 +826,7 @@ impl Processor {
             && batch.checkpoints.is_empty()
             && batch.files.is_empty()
             && alerts.is_empty()
+            && self.acks.is_empty()
         {
             return Ok(());
         }
@@ -779,6 +834,7 @@ impl Processor {
             batch,
             alerts,
             origins: std::mem::take(&mut self.origins),
+            acks: std::mem::take(&mut self.acks),
         };
         self.out.send(commit).map_err(|_| ServeError::Writer)?;
         if self.last_now.elapsed() > Duration::from_secs(60) {
@@ -841,6 +897,9 @@ fn write_loop(
             metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
             stop.store(true, Ordering::Relaxed);
             return Err(e.into());
+        }
+        for a in c.acks {
+            let _ = a.send(());
         }
         metrics.stored.fetch_add(n, Ordering::Relaxed);
         metrics.commits.fetch_add(1, Ordering::Relaxed);

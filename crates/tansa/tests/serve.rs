@@ -603,3 +603,140 @@ action(type="omfwd" Target="{host}" Port="{port}" Protocol="tcp" TCP_Framing="oc
     assert!(status.success(), "{err:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A raw HTTP/1.1 request; returns the status code and the body.
+fn http_post(addr: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += "\r\n";
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out[9..12].parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (code, body.to_owned())
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn shippers_bulk_bodies_and_plain_lines_are_ingested_over_http() {
+    let d = dir("ingest");
+    let data = d.join("data");
+    let cfg = d.join("tansa.toml");
+    std::fs::write(
+        &cfg,
+        "version = 1\n[server]\ntimezone = \"UTC\"\nhttp = \"127.0.0.1:0\"\ncommit_ms = 200\n",
+    )
+    .unwrap();
+    let s = Server::start(&cfg, &data);
+    let api = s.addr("API on http://");
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+    let token = token.trim();
+    let bearer = format!("Bearer {token}");
+    // Basic with the token as password, as Fluent Bit's HTTP_User/HTTP_Passwd send it
+    let basic = {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("elastic:{token}"));
+        format!("Basic {b}")
+    };
+    let data_dir = common::root().join("crates/tansa/tests/data/ingest");
+    let body = |f: &str| std::fs::read(data_dir.join(f)).unwrap();
+    let nd = ("Content-Type", "application/x-ndjson");
+
+    // what Elasticsearch clients check first
+    let info = http_get(&api, "/", None);
+    assert!(info.contains("\"number\":\"8.11.0\""), "{info}");
+    // no token, no ingest
+    let (code, _) = http_post(&api, "/_bulk", &[nd], &body("filebeat-bulk.ndjson"));
+    assert_eq!(code, 401);
+
+    // Filebeat: gzip, Basic auth; the answer comes once the lines are stored
+    let (code, r) = http_post(
+        &api,
+        "/_bulk",
+        &[nd, ("Content-Encoding", "gzip"), ("Authorization", &basic)],
+        &gzip(&body("filebeat-bulk.ndjson")),
+    );
+    assert_eq!(code, 200, "{r}");
+    let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["errors"], false);
+    assert_eq!(r["items"].as_array().unwrap().len(), 13);
+    assert_eq!(r["items"][0]["create"]["status"], 201);
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE host = 'web02' AND log_path = '/var/log/auth.log' AND dataset = 'sshd' AND outcome = 'failure' AND source_ip = '203.0.113.66'"),
+        12,
+        "stored before the answer, parsed as sshd lines of web02's auth.log"
+    );
+    wait_for("the brute-force alert", Duration::from_secs(10), || {
+        s.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("SSH brute force") && l.contains("203.0.113.66"))
+    });
+
+    // Fluent Bit into an index path, Bearer token
+    let (code, r) = http_post(
+        &api,
+        "/fluent-bit/_bulk",
+        &[nd, ("Authorization", &bearer)],
+        &body("fluent-bit-bulk.ndjson"),
+    );
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE host = 'web03' AND log_path = '/var/log/nginx/access.log' AND http_status = 200"),
+        2
+    );
+    // Vector, with one malformed pair: refused alone
+    let (code, r) = http_post(
+        &api,
+        "/_bulk",
+        &[nd, ("Authorization", &bearer)],
+        &body("vector-bulk.ndjson"),
+    );
+    assert_eq!(code, 200, "{r}");
+    let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["errors"], true);
+    let statuses: Vec<u64> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"]["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [201, 400, 201]);
+    assert_eq!(
+        count(
+            &data,
+            "SELECT count(*) AS n FROM events WHERE host = 'db02' AND source_ip = '203.0.113.80'"
+        ),
+        2
+    );
+    // plain lines with the host and file given
+    let (code, r) = http_post(
+        &api,
+        "/api/v1/ingest?host=db01&path=/var/log/app.log",
+        &[("Authorization", &bearer)],
+        b"first line\nsecond line\n\n{\"message\":\"json line\",\"level\":\"warn\"}\n",
+    );
+    assert_eq!((code, r.as_str()), (200, "{\"accepted\":3}"));
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE host = 'db01' AND log_path = '/var/log/app.log'"),
+        3
+    );
+    let (status, err) = s.terminate();
+    assert!(status.success(), "{err:?}");
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), 20);
+    let _ = std::fs::remove_dir_all(&d);
+}
