@@ -156,7 +156,7 @@ pub fn serve_tcp(
     counters: Arc<Counters>,
     max_connections: usize,
 ) -> std::io::Result<()> {
-    accept_loop(listener, None, sink, stop, counters, max_connections)
+    serve_syslog(listener, None, sink, stop, counters, max_connections)
 }
 
 /// Syslog over TLS (RFC 5425: octet-counted frames in a TLS stream; newline framing is
@@ -172,13 +172,10 @@ pub fn serve_tls(
     counters: Arc<Counters>,
     max_connections: usize,
 ) -> std::io::Result<()> {
-    accept_loop(listener, Some(tls), sink, stop, counters, max_connections)
+    serve_syslog(listener, Some(tls), sink, stop, counters, max_connections)
 }
 
-/// Time a TLS client has to complete its handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn accept_loop(
+fn serve_syslog(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     sink: Sink,
@@ -186,8 +183,94 @@ fn accept_loop(
     counters: Arc<Counters>,
     max_connections: usize,
 ) -> std::io::Result<()> {
-    let scheme = if tls.is_some() { "tls" } else { "tcp" };
-    let name = format!("syslog+{scheme}://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() {
+        "syslog+tls"
+    } else {
+        "syslog+tcp"
+    };
+    let st = stop.clone();
+    let c = counters.clone();
+    let handler: Handler = Arc::new(move |conn: Conn, stream: Stream| {
+        let _ = conn.set_read_timeout(Duration::from_millis(500));
+        read_messages(conn, Arc::new(stream), &sink, &st, &c);
+    });
+    serve_connections(
+        listener,
+        scheme,
+        tls,
+        stop,
+        counters,
+        max_connections,
+        handler,
+    )
+}
+
+/// Time a TLS client has to complete its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An accepted connection: plain TCP or TLS over it.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(t) => &t.sock,
+        }
+    }
+
+    pub fn set_read_timeout(&self, t: Duration) -> std::io::Result<()> {
+        self.tcp().set_read_timeout(Some(t))
+    }
+
+    pub fn set_write_timeout(&self, t: Duration) -> std::io::Result<()> {
+        self.tcp().set_write_timeout(Some(t))
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// What serves one accepted connection (on its own thread).
+pub type Handler = Arc<dyn Fn(Conn, Stream) + Send + Sync>;
+
+/// Accepts connections until `stop`, at most `max_connections` at once; each on its own
+/// thread: the TLS handshake (when `tls`; refused clients are counted in `tls_refused`),
+/// then `handler`. Stream names are `SCHEME://LISTEN`.
+pub fn serve_connections(
+    listener: TcpListener,
+    scheme: &str,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    max_connections: usize,
+    handler: Handler,
+) -> std::io::Result<()> {
+    let name = format!("{scheme}://{}", listener.local_addr()?);
     listener.set_nonblocking(true)?;
     let open = Arc::new(AtomicU64::new(0));
     while !stop.load(Ordering::Relaxed) {
@@ -200,16 +283,17 @@ fn accept_loop(
                 }
                 counters.connections.fetch_add(1, Ordering::Relaxed);
                 open.fetch_add(1, Ordering::Relaxed);
-                let (sink, stop, counters, open, tls, name) = (
-                    sink.clone(),
-                    stop.clone(),
+                let (counters, open, tls, name, handler) = (
                     counters.clone(),
                     open.clone(),
                     tls.clone(),
                     name.clone(),
+                    handler.clone(),
                 );
                 std::thread::spawn(move || {
-                    read_connection(s, peer, name, tls, &sink, &stop, &counters);
+                    if let Some((conn, stream)) = establish(s, peer, name, tls, &counters) {
+                        handler(conn, stream);
+                    }
                     open.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -285,15 +369,14 @@ pub fn read_messages(
     deliver(&mut msgs, &mut offset, true);
 }
 
-fn read_connection(
+/// The TLS handshake of an accepted connection (none for plain TCP), and its stream.
+fn establish(
     mut s: TcpStream,
     peer: SocketAddr,
     name: String,
     tls: Option<Arc<rustls::ServerConfig>>,
-    sink: &Sink,
-    stop: &AtomicBool,
     counters: &Counters,
-) {
+) -> Option<(Conn, Stream)> {
     let _ = s.set_nonblocking(false);
     let mut stream = Stream {
         id: stream_id(&name, &peer),
@@ -302,34 +385,26 @@ fn read_connection(
         identity: None,
     };
     let Some(cfg) = tls else {
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        read_messages(s, Arc::new(stream), sink, stop, counters);
-        return;
+        return Some((Conn::Plain(s), stream));
     };
-    let Ok(mut conn) = rustls::ServerConnection::new(cfg) else {
-        return;
-    };
+    let mut conn = rustls::ServerConnection::new(cfg).ok()?;
     let _ = s.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
     let _ = s.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
     while conn.is_handshaking() {
         if conn.complete_io(&mut s).is_err() {
             // wrong, revoked or missing certificate, not TLS, or too slow
             counters.tls_refused.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
     }
     stream.identity = conn
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|c| crate::subject_name(c.as_ref()));
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    read_messages(
-        rustls::StreamOwned::new(conn, s),
-        Arc::new(stream),
-        sink,
-        stop,
-        counters,
-    );
+    Some((
+        Conn::Tls(Box::new(rustls::StreamOwned::new(conn, s))),
+        stream,
+    ))
 }
 
 /// Receives datagrams until `stop`: one message each, a stream per sender.

@@ -39,6 +39,23 @@ pub struct Config {
     /// Syslog listeners.
     #[serde(default)]
     pub syslog: Vec<SyslogSource>,
+    /// The listener of `tansa agent` connections (mutual TLS).
+    pub agents: Option<Agents>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agents {
+    pub listen: SocketAddr,
+    /// The server's certificate and key (PEM; `tansa ca issue --server NAME`).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Agents must show a certificate of this CA (`tansa ca init`); its name is the agent's id.
+    pub client_ca: PathBuf,
+    /// Revoked agents (`tansa ca revoke NAME` rewrites it; read at start).
+    pub crl: Option<PathBuf>,
+    #[serde(default = "max_connections")]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,10 +185,7 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        // stored paths are absolute whatever directory the server was started from
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
-        Config::parse(&text, path, &base)
+        Config::parse(&text, path, &base_dir(path))
     }
 
     /// Parses `text` (named `path` in errors); relative paths are joined to `base`.
@@ -190,7 +204,11 @@ impl Config {
                 c.version
             )));
         }
-        if c.files.is_empty() && c.syslog.is_empty() && c.server.http.is_none() {
+        if c.files.is_empty()
+            && c.syslog.is_empty()
+            && c.server.http.is_none()
+            && c.agents.is_none()
+        {
             return Err(invalid(
                 "no sources: add a [[file]] or a [[syslog]] section, or [server] http for HTTP ingest".into(),
             ));
@@ -214,6 +232,14 @@ impl Config {
         c.detection.geoip.iter_mut().for_each(rel);
         for f in &mut c.files {
             rel(&mut f.path);
+        }
+        if let Some(a) = &mut c.agents {
+            for p in [&mut a.cert, &mut a.key, &mut a.client_ca] {
+                rel(p);
+            }
+            if let Some(p) = &mut a.crl {
+                rel(p);
+            }
         }
         for s in &mut c.syslog {
             for p in [&mut s.cert, &mut s.key, &mut s.client_ca, &mut s.crl]
@@ -284,6 +310,16 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+/// The absolute directory of a configuration file: its relative paths start there, whatever
+/// directory the program was started from.
+pub fn base_dir(file: &Path) -> PathBuf {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    lexical(&std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned()))
 }
 
 /// `a/b/../c` as `a/c` (without asking the file system: followed files may not exist yet).

@@ -627,6 +627,12 @@ pub fn render(m: &Metrics) -> String {
         l(&m.queued),
     );
     one(
+        "tansa_duplicates_dropped_total",
+        "counter",
+        "Lines received again (resent by an agent) and dropped.",
+        l(&m.duplicates),
+    );
+    one(
         "tansa_tail_errors_total",
         "counter",
         "Polls of followed files that failed.",

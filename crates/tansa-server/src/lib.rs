@@ -12,12 +12,15 @@
 //!   server holds the store, and HTTP ingest ([`ingest`]: lines, and the Elasticsearch
 //!   `_bulk` subset of Filebeat, Fluent Bit and Vector).
 
+pub mod agent;
+pub mod agents;
 pub mod ca;
 pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod tls;
+pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use live::{run, Metrics, Ready, Report, Setup};

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub streams: AtomicU64,
     /// Line batches waiting for the processor.
     pub queued: AtomicU64,
+    /// Lines received again and dropped (already stored).
+    pub duplicates: AtomicU64,
     /// Polls of a followed file that failed (unreadable, permission).
     pub tail_errors: AtomicU64,
     /// Time from receiving a line to its detection, by bucket ([`LATENCY_BUCKETS_MS`], then
@@ -392,6 +394,30 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             .push((name.clone(), counters));
         listeners.push(name);
     }
+    if let Some(a) = &config.agents {
+        let tls = crate::tls::server_config(&a.cert, &a.key, Some(&a.client_ca), a.crl.as_deref())?;
+        let l = std::net::TcpListener::bind(a.listen).map_err(|e| ServeError::Bind {
+            what: format!("agents {}", a.listen),
+            source: e,
+        })?;
+        let name = format!("agents://{}", l.local_addr()?);
+        let counters = Arc::new(syslog::Counters::default());
+        let handler = crate::agents::handler(tx.clone(), metrics.clone());
+        let (c, max, stop) = (counters.clone(), a.max_connections, stop.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("tansa-agents".into())
+                .spawn(move || {
+                    let _ = syslog::serve_connections(l, "agent", Some(tls), stop, c, max, handler);
+                })?,
+        );
+        metrics
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.clone(), counters));
+        listeners.push(name);
+    }
     drop(tx);
     on_ready(&Ready {
         http: http_addr,
@@ -693,11 +719,10 @@ impl Processor {
         let fingerprint = match key {
             Key::File(f) | Key::Net(f) => f,
         };
-        let number = self
-            .store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .source_number(fingerprint)?;
+        let (number, stored) = {
+            let mut st = self.store.lock().unwrap_or_else(|e| e.into_inner());
+            (st.source_number(fingerprint)?, st.checkpoint(fingerprint)?)
+        };
         let def = &self.defs[source];
         let host = spec.host.or_else(|| def.host.clone());
         let mut origin = Origin::file(path, host.as_deref().unwrap_or(""));
@@ -719,7 +744,8 @@ impl Processor {
                 fingerprint,
                 path: path.to_owned(),
                 host,
-                next_offset: 0,
+                // lines below were stored by an earlier run (resent ones are dropped)
+                next_offset: stored,
                 lines: 0,
                 closed: false,
             },
@@ -733,11 +759,18 @@ impl Processor {
         let Some(s) = self.streams.get_mut(&key) else {
             return;
         };
-        let n = lines.len() as u64;
+        let mut n = 0u64;
         let mut bytes = 0u64;
         s.parser.set_ingested(received);
         let mut end = s.next_offset;
+        let floor = s.next_offset;
         for (line, off) in lines {
+            // sent again (an agent resending what was stored before its ack was lost)
+            if off < floor {
+                self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            n += 1;
             bytes += line.len() as u64 + 1;
             end = end.max(off + line.len() as u64 + 1);
             s.parser.parse_line(line, off, &mut self.scratch);

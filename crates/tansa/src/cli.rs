@@ -69,10 +69,20 @@ pub enum Command {
     /// syslog, detect as lines arrive, store every line once; `/health`, `/metrics` and the
     /// API on `[server] http`. Stops cleanly on SIGTERM or Ctrl-C. See examples/tansa.toml.
     Serve(ServeArgs),
+    /// Ship this host's files to a server over mutual TLS (disk spool while the server is
+    /// unreachable; every line stored once). See examples/agent.toml.
+    Agent(AgentArgs),
     /// The small CA of Tansa's TLS: `init`, `issue NAME` (agents, syslog clients; `--server`
     /// for listeners), `revoke NAME` (the server refuses it from its next start), `list`.
     #[command(subcommand)]
     Ca(CaCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent's configuration file (TOML, `version = 1`).
+    #[arg(long, short, env = "TANSA_AGENT_CONFIG")]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -740,3 +740,265 @@ fn shippers_bulk_bodies_and_plain_lines_are_ingested_over_http() {
     assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), 20);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A free loopback port (the agents' listener keeps one across server restarts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A CA with a server certificate and the named agents' certificates, a server
+/// configuration with an agents listener on `port`, and an agent configuration per name.
+fn agent_setup(d: &Path, port: u16, agents: &[&str], files: &[&Path]) -> PathBuf {
+    let data = d.join("data");
+    let ca = d.join("ca");
+    let cad = ca.to_str().unwrap();
+    let run = |args: &[&str]| {
+        succeed(tansa().arg("--data").arg(&data).args(args));
+    };
+    run(&["ca", "init", "--ca-dir", cad]);
+    run(&["ca", "issue", "--ca-dir", cad, "--server", "server"]);
+    for a in agents {
+        run(&["ca", "issue", "--ca-dir", cad, a]);
+        let mut c = format!(
+            "version = 1\n[agent]\nserver = \"127.0.0.1:{port}\"\nserver_name = \"localhost\"\n\
+             ca = \"ca/ca.pem\"\ncert = \"ca/issued/{a}.pem\"\nkey = \"ca/issued/{a}.key\"\n\
+             spool = \"spool-{a}\"\npoll_ms = 100\n"
+        );
+        for f in files {
+            c += &format!("[[file]]\npath = {:?}\n", f.to_str().unwrap());
+        }
+        std::fs::write(d.join(format!("agent-{a}.toml")), c).unwrap();
+    }
+    let cfg = d.join("tansa.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version = 1\n[server]\ntimezone = \"UTC\"\nhttp = \"127.0.0.1:0\"\ncommit_ms = 200\n\
+             [agents]\nlisten = \"127.0.0.1:{port}\"\ncert = \"ca/issued/server.pem\"\n\
+             key = \"ca/issued/server.key\"\nclient_ca = \"ca/ca.pem\"\ncrl = \"ca/crl.pem\"\n"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A running `tansa agent`.
+struct Agent {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    fn start(config: &Path) -> Agent {
+        let mut child = tansa()
+            .args(["agent", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = collect(child.stderr.take().unwrap());
+        Agent { child, stderr }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) -> Vec<String> {
+        succeed(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let err = self.stderr.lock().unwrap().clone();
+        assert!(status.success(), "{err:?}");
+        err
+    }
+}
+
+/// Numbered lines at ~2000/s, the file renamed away every `rotate` lines, until `stop`.
+fn steady_writer(
+    log: PathBuf,
+    rotate: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(u64, u64)> {
+    std::thread::spawn(move || {
+        let dir = log.parent().unwrap().to_owned();
+        let (mut n, mut rotations) = (0u64, 0u64);
+        let open = || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&log)
+                .unwrap()
+        };
+        let mut f = open();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..20 {
+                writeln!(f, "Nov 23 10:00:00 web01 app[1]: seq={n:08}").unwrap();
+                n += 1;
+                if n % rotate == 0 {
+                    rotations += 1;
+                    let name =
+                        format!("{}.{rotations}", log.file_name().unwrap().to_str().unwrap());
+                    std::fs::rename(&log, dir.join(name)).unwrap();
+                    f = open();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (n, rotations)
+    })
+}
+
+/// Every number below `total` stored once.
+fn assert_each_once(data: &Path, total: u64) -> String {
+    let r = &sql(
+        data,
+        "SELECT count(*) AS n, count(DISTINCT raw) AS d, min(regexp_extract(raw, 'seq=(\\d+)', 1)::BIGINT) AS lo, \
+         max(regexp_extract(raw, 'seq=(\\d+)', 1)::BIGINT) AS hi FROM events",
+    )[0];
+    assert_eq!(r["n"].as_u64(), Some(total), "{r}");
+    assert_eq!(r["d"].as_u64(), Some(total), "{r}");
+    assert_eq!(r["lo"].as_u64(), Some(0));
+    assert_eq!(r["hi"].as_u64(), Some(total - 1));
+    format!("stored {}, distinct {}", r["n"], r["d"])
+}
+
+#[test]
+fn agents_over_mutual_tls_killed_twenty_times_with_the_server_store_every_line_once() {
+    let d = dir("agent-kill9");
+    let log = d.join("app.log");
+    let port = free_port();
+    let cfg = agent_setup(&d, port, &["web01", "stolen"], &[&log]);
+    let data = d.join("data");
+    succeed(tansa().arg("--data").arg(&data).args([
+        "ca",
+        "revoke",
+        "--ca-dir",
+        d.join("ca").to_str().unwrap(),
+        "stolen",
+    ]));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = steady_writer(log.clone(), 3000, stop.clone());
+    let mut server = Some(Server::start(&cfg, &data));
+    // a revoked agent is refused: its lines never arrive
+    let revoked = Agent::start(&d.join("agent-stolen.toml"));
+    let mut agent = Some(Agent::start(&d.join("agent-web01.toml")));
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut kills = (0, 0);
+    for cycle in 0..20 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(300 + seed % 900));
+        // alternately the agent, the server, and every fifth cycle both
+        if cycle % 2 == 0 || cycle % 5 == 4 {
+            agent.take().unwrap().kill9();
+            kills.0 += 1;
+        }
+        if cycle % 2 == 1 || cycle % 5 == 4 {
+            server.take().unwrap().kill9();
+            kills.1 += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100 + seed % 400));
+        if server.is_none() {
+            server = Some(Server::start(&cfg, &data));
+        }
+        if agent.is_none() {
+            agent = Some(Agent::start(&d.join("agent-web01.toml")));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (total, rotations) = writer.join().unwrap();
+    wait_for(
+        "every line through the agent",
+        Duration::from_secs(90),
+        || count(&data, "SELECT count(*) AS n FROM events") >= total,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    revoked.kill9();
+    agent.take().unwrap().terminate();
+    let api = server.as_ref().unwrap().addr("API on http://");
+    let m = http_get(&api, "/metrics", None);
+    let (status, err) = server.take().unwrap().terminate();
+    assert!(status.success(), "{err:?}");
+    let figure = assert_each_once(&data, total);
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE agent_id = 'web01' AND host IS NOT NULL AND ingested IS NOT NULL"),
+        total
+    );
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("tansa_syslog_tls_refused_total{listener=\"agents://")
+                && !l.ends_with(" 0")
+        ),
+        "the revoked agent was refused: {m}"
+    );
+    println!(
+        "agent + server kill -9: {} agent kills, {} server kills, {total} lines written, {rotations} rotations, {figure}",
+        kills.0, kills.1
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_agent_keeps_reading_while_the_server_is_down_and_delivers_everything_when_it_returns() {
+    let down: u64 = std::env::var("TANSA_TEST_SERVER_DOWN_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let d = dir("agent-down");
+    let log = d.join("app.log");
+    let port = free_port();
+    let cfg = agent_setup(&d, port, &["web01"], &[&log]);
+    let data = d.join("data");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // a rotation every 2000 lines: many while the server is down
+    let writer = steady_writer(log.clone(), 2000, stop.clone());
+    let server = Server::start(&cfg, &data);
+    let agent = Agent::start(&d.join("agent-web01.toml"));
+    wait_for("the first lines", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") > 500
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let stopped = Instant::now();
+    let spool = d.join("spool-web01/spool");
+    let spooled = |p: &Path| -> u64 {
+        std::fs::read_dir(p)
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let before = spooled(&spool);
+    std::thread::sleep(Duration::from_secs(down));
+    let grown = spooled(&spool) - before;
+    assert!(
+        grown > 100_000,
+        "the agent kept reading into its spool: {grown} bytes"
+    );
+    let server = Server::start(&cfg, &data);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (total, rotations) = writer.join().unwrap();
+    let returned = Instant::now();
+    wait_for("the spooled lines", Duration::from_secs(120), || {
+        count(&data, "SELECT count(*) AS n FROM events") >= total
+    });
+    let caught_up = returned.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    agent.terminate();
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let figure = assert_each_once(&data, total);
+    println!(
+        "server down {:?} while the agent read: spool grew {grown} bytes, {total} lines, {rotations} rotations; delivered {caught_up:?} after the server returned; {figure}",
+        returned - stopped
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

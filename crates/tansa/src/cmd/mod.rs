@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(a) => trace::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Hunt(a) => hunt::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Whois(a) => whois::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Agent(a) => serve::agent(&a),
         Command::Ca(c) => ca(&c, cli.format, &cli.data),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),

@@ -13,7 +13,7 @@ use tansa_detect::Alert;
 use tansa_event::format_ts;
 use tansa_server::{Config, Ready, Setup};
 
-use crate::cli::{EnrichArgs, OutputFormat, ServeArgs};
+use crate::cli::{AgentArgs, EnrichArgs, OutputFormat, ServeArgs};
 use crate::output::{cell, clean};
 
 pub fn run(
@@ -114,4 +114,29 @@ fn alert_line(a: &Alert) -> String {
         cell(a.host.as_deref().unwrap_or("-"), 20),
         a.id
     )
+}
+
+/// `tansa agent --config FILE`.
+pub fn agent(a: &AgentArgs) -> Result<ExitCode> {
+    let config = tansa_server::agent::AgentConfig::load(&a.config)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    tansa_server::stop_on_signals(stop.clone())?;
+    eprintln!(
+        "tansa agent: following {} files, sending to {} (spool {})",
+        config.files.len(),
+        clean(&config.agent.server),
+        clean(&config.agent.spool.display().to_string())
+    );
+    let stats = Arc::new(tansa_server::agent::AgentStats::default());
+    let say: Arc<dyn Fn(&str) + Send + Sync> =
+        Arc::new(|m: &str| eprintln!("tansa agent: {}", clean(m)));
+    tansa_server::agent::run(config, stop, stats.clone(), say)?;
+    use std::sync::atomic::Ordering::Relaxed;
+    eprintln!(
+        "tansa agent: stopped; {} lines read, {} sent in {} batches",
+        stats.read.load(Relaxed),
+        stats.sent.load(Relaxed),
+        stats.batches.load(Relaxed)
+    );
+    Ok(ExitCode::SUCCESS)
 }

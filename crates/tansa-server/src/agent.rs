@@ -1,0 +1,643 @@
+//! `tansa agent --config agent.toml`: ships the files of one host to a server over mutual TLS.
+//!
+//! ```text
+//!  files ─ tail threads ─► disk spool (segments) ─► sender ─ mTLS ─► server (commits, answers)
+//!          resume state: tail.json                   cursor: sent.json
+//! ```
+//!
+//! Every line read is appended to the spool first (and the tail offsets saved after it), so
+//! the agent keeps reading while the server is unreachable and replays the spool in order when
+//! it returns; a full spool pauses reading (the files wait, nothing is dropped). The sender
+//! forgets a batch only once the server answers that it is committed; a batch sent again
+//! after a crash or a lost answer is de-duplicated by offset on the server: every line stored
+//! once.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tansa_collect::tail::{Identity, Resume, TailEvent, Tailer};
+
+use crate::config::{ConfigError, Start};
+use crate::wire;
+use crate::ServeError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub version: u32,
+    pub agent: AgentSection,
+    #[serde(rename = "file")]
+    pub files: Vec<AgentFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// The server's agents listener (`[agents] listen` of its configuration).
+    pub server: String,
+    /// The name in the server's certificate (default: the host part of `server`).
+    pub server_name: Option<String>,
+    /// The CA of `tansa ca`, this agent's certificate and key (`tansa ca issue NAME`).
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Directory of the spool and the agent's state.
+    pub spool: PathBuf,
+    /// Reading pauses while the spool holds this many MiB not yet acknowledged.
+    #[serde(default = "spool_max_mb")]
+    pub spool_max_mb: u64,
+    /// Lines per batch at most.
+    #[serde(default = "batch_lines")]
+    pub batch_lines: usize,
+    #[serde(default = "poll_ms")]
+    pub poll_ms: u64,
+    /// `host.name` of the lines (default: this machine's name).
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    pub path: PathBuf,
+    pub host: Option<String>,
+    #[serde(default)]
+    pub start: Start,
+}
+
+fn spool_max_mb() -> u64 {
+    1024
+}
+fn batch_lines() -> usize {
+    5000
+}
+fn poll_ms() -> u64 {
+    250
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut c: AgentConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        if c.version != crate::config::VERSION {
+            return Err(invalid(format!(
+                "version = {}: this tansa reads version {}",
+                c.version,
+                crate::config::VERSION
+            )));
+        }
+        if c.files.is_empty() {
+            return Err(invalid("no [[file]] to ship".into()));
+        }
+        if c.agent.batch_lines == 0 || c.agent.poll_ms == 0 {
+            return Err(invalid("batch_lines and poll_ms must be above 0".into()));
+        }
+        let base = crate::config::base_dir(path);
+        let rel = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        let a = &mut c.agent;
+        for p in [&mut a.ca, &mut a.cert, &mut a.key, &mut a.spool] {
+            rel(p);
+        }
+        for f in &mut c.files {
+            rel(&mut f.path);
+        }
+        Ok(c)
+    }
+}
+
+/// Bytes of a spool segment before the next is started.
+const SEGMENT: u64 = 16 << 20;
+
+/// A tail instance as saved in `tail.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    fingerprint: u64,
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    head_len: u32,
+    head_hash: u64,
+    /// Lines before this offset are in the spool.
+    offset: u64,
+}
+
+/// Where the sender is: segment number and byte position in it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+struct Cursor {
+    segment: u64,
+    pos: u64,
+}
+
+fn save_json(path: &Path, v: &impl Serialize) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(serde_json::to_string(v)?.as_bytes())?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn load_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> T {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:012}.seg"))
+}
+
+/// Segment numbers in the spool, in order.
+fn segments(dir: &Path) -> Vec<u64> {
+    let mut v: Vec<u64> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_unstable();
+    v
+}
+
+/// Counters of a running agent.
+#[derive(Debug, Default)]
+pub struct AgentStats {
+    pub read: AtomicU64,
+    pub sent: AtomicU64,
+    pub batches: AtomicU64,
+    pub reconnects: AtomicU64,
+    /// Bytes in the spool not yet acknowledged.
+    pub spooled: AtomicU64,
+}
+
+/// Appends lines to the spool (one writer: the tail threads share it under a lock).
+struct SpoolWriter {
+    dir: PathBuf,
+    segment: u64,
+    file: File,
+    len: u64,
+}
+
+impl SpoolWriter {
+    fn open(dir: &Path) -> std::io::Result<SpoolWriter> {
+        std::fs::create_dir_all(dir)?;
+        let segment = segments(dir).last().copied().unwrap_or(1);
+        let path = segment_path(dir, segment);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        Ok(SpoolWriter {
+            dir: dir.to_owned(),
+            segment,
+            file,
+            len,
+        })
+    }
+
+    fn append(
+        &mut self,
+        id: u64,
+        path: &str,
+        host: &str,
+        lines: &[(Bytes, u64)],
+        read: i64,
+    ) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(lines.len() * 128);
+        for (text, off) in lines {
+            let body = 8 + 8 + 8 + 2 + path.len() + 2 + host.len() + text.len();
+            buf.extend_from_slice(&(body as u32).to_be_bytes());
+            buf.extend_from_slice(&id.to_be_bytes());
+            buf.extend_from_slice(&off.to_be_bytes());
+            buf.extend_from_slice(&read.to_be_bytes());
+            buf.extend_from_slice(&(path.len() as u16).to_be_bytes());
+            buf.extend_from_slice(path.as_bytes());
+            buf.extend_from_slice(&(host.len() as u16).to_be_bytes());
+            buf.extend_from_slice(host.as_bytes());
+            buf.extend_from_slice(text);
+        }
+        self.file.write_all(&buf)?;
+        self.len += buf.len() as u64;
+        if self.len >= SEGMENT {
+            self.file.sync_data()?;
+            self.segment += 1;
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(segment_path(&self.dir, self.segment))?;
+            self.len = 0;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+/// Reads the next batch from `at` (None when nothing is there yet); returns it with the
+/// cursor after it.
+fn read_batch(
+    dir: &Path,
+    at: Cursor,
+    max: usize,
+) -> std::io::Result<Option<(wire::Batch, Cursor)>> {
+    let mut cur = at;
+    let mut streams: Vec<wire::StreamLines> = Vec::new();
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut n = 0;
+    'segments: loop {
+        let path = segment_path(dir, cur.segment);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // a later segment? (an empty spool starts at 1)
+                match segments(dir).into_iter().find(|&s| s > cur.segment) {
+                    Some(s) if n == 0 => {
+                        cur = Cursor { segment: s, pos: 0 };
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(cur.pos))?;
+        let mut r = BufReader::with_capacity(1 << 20, f);
+        while cur.pos + 4 <= len && n < max {
+            let mut h = [0u8; 4];
+            r.read_exact(&mut h)?;
+            let body = u32::from_be_bytes(h) as u64;
+            if cur.pos + 4 + body > len {
+                break; // being written
+            }
+            let mut b = vec![0u8; body as usize];
+            r.read_exact(&mut b)?;
+            cur.pos += 4 + body;
+            let id = u64::from_be_bytes(b[0..8].try_into().unwrap_or_default());
+            let offset = u64::from_be_bytes(b[8..16].try_into().unwrap_or_default());
+            let read = i64::from_be_bytes(b[16..24].try_into().unwrap_or_default());
+            let pl = u16::from_be_bytes(b[24..26].try_into().unwrap_or_default()) as usize;
+            let path = String::from_utf8_lossy(&b[26..26 + pl]).into_owned();
+            let hl =
+                u16::from_be_bytes(b[26 + pl..28 + pl].try_into().unwrap_or_default()) as usize;
+            let host = String::from_utf8_lossy(&b[28 + pl..28 + pl + hl]).into_owned();
+            let text = Bytes::from(b).slice(28 + pl + hl..);
+            let i = *index.entry(id).or_insert_with(|| {
+                streams.push(wire::StreamLines {
+                    id,
+                    path,
+                    host: Some(host).filter(|h| !h.is_empty()),
+                    lines: Vec::new(),
+                });
+                streams.len() - 1
+            });
+            streams[i].lines.push(wire::Line { offset, read, text });
+            n += 1;
+        }
+        if n >= max {
+            break;
+        }
+        // the end of this segment: go on in the next one, if it exists
+        match segments(dir).into_iter().find(|&s| s > cur.segment) {
+            Some(s) if cur.pos >= len => {
+                cur = Cursor { segment: s, pos: 0 };
+                continue 'segments;
+            }
+            _ => break,
+        }
+    }
+    Ok((n > 0).then_some((wire::Batch { seq: 0, streams }, cur)))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A TLS connection to the server.
+type Link = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn client_config(a: &AgentSection) -> Result<Arc<rustls::ClientConfig>, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad =
+        |p: &Path, e: &dyn std::fmt::Display| ServeError::Config(format!("{}: {e}", p.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&a.ca).map_err(|e| bad(&a.ca, &e))? {
+        roots
+            .add(c.map_err(|e| bad(&a.ca, &e))?)
+            .map_err(|e| bad(&a.ca, &e))?;
+    }
+    let chain = CertificateDer::pem_file_iter(&a.cert)
+        .map_err(|e| bad(&a.cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&a.cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(&a.key).map_err(|e| bad(&a.key, &e))?;
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ServeError::Config(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .map_err(|e| bad(&a.cert, &e))?;
+    Ok(Arc::new(cfg))
+}
+
+fn connect(a: &AgentSection, tls: &Arc<rustls::ClientConfig>) -> Result<Link, String> {
+    use std::net::ToSocketAddrs;
+    let addr = a
+        .server
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let name = a.server_name.clone().unwrap_or_else(|| {
+        a.server
+            .rsplit_once(':')
+            .map_or(a.server.clone(), |x| x.0.to_owned())
+    });
+    let name = rustls::pki_types::ServerName::try_from(name.trim_matches(['[', ']']).to_owned())
+        .map_err(|e| e.to_string())?;
+    let mut sock =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    sock.set_write_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    let _ = sock.set_nodelay(true);
+    let mut conn = rustls::ClientConnection::new(tls.clone(), name).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock)
+            .map_err(|e| format!("TLS: {e}"))?;
+    }
+    Ok(rustls::StreamOwned::new(conn, sock))
+}
+
+/// Sends one batch and waits for the server's answer.
+fn send(link: &mut Link, batch: &wire::Batch) -> Result<(), String> {
+    wire::write_frame(link, &wire::encode(batch)).map_err(|e| e.to_string())?;
+    let answer = wire::read_frame(link)
+        .map_err(|e| e.to_string())?
+        .ok_or("the server closed the connection")?;
+    let v: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+    if let Some(e) = v["error"].as_str() {
+        return Err(format!("the server: {e}"));
+    }
+    if v["seq"].as_u64() != Some(batch.seq) {
+        return Err(format!("unexpected answer {v}"));
+    }
+    Ok(())
+}
+
+/// Runs until `stop`; `on_event` hears of connections and their failures.
+pub fn run(
+    c: AgentConfig,
+    stop: Arc<AtomicBool>,
+    stats: Arc<AgentStats>,
+    on_event: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<(), ServeError> {
+    let a = c.agent.clone();
+    let tls = client_config(&a)?;
+    let spool_dir = a.spool.join("spool");
+    let state = a.spool.join("tail.json");
+    let sent_path = a.spool.join("sent.json");
+    let writer = SpoolWriter::open(&spool_dir).map_err(|e| ServeError::Io {
+        path: spool_dir.clone(),
+        source: e,
+    })?;
+    let writer = Arc::new(std::sync::Mutex::new(writer));
+    let saved: Vec<Saved> = load_json(&state);
+    let saved = Arc::new(std::sync::Mutex::new(saved));
+    let host = a.host.clone().unwrap_or_else(hostname);
+    let max_spool = a.spool_max_mb << 20;
+    let mut cursor: Cursor = load_json(&sent_path);
+    if cursor.segment == 0 {
+        cursor.segment = segments(&spool_dir).first().copied().unwrap_or(1);
+    }
+    // what the spool still holds from an earlier run
+    let held: u64 = segments(&spool_dir)
+        .into_iter()
+        .filter(|&s| s >= cursor.segment)
+        .filter_map(|s| std::fs::metadata(segment_path(&spool_dir, s)).ok())
+        .map(|m| m.len())
+        .sum();
+    stats
+        .spooled
+        .store(held.saturating_sub(cursor.pos), Ordering::Relaxed);
+    let mut threads = Vec::new();
+    for f in &c.files {
+        let resume: Vec<Resume> = saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.path == f.path)
+            .map(|s| Resume {
+                fingerprint: s.fingerprint,
+                identity: Identity {
+                    dev: s.dev,
+                    ino: s.ino,
+                    head_len: s.head_len,
+                    head_hash: s.head_hash,
+                },
+                offset: s.offset,
+            })
+            .collect();
+        let mut tailer = Tailer::new(f.path.clone(), resume, f.start == Start::End);
+        let (writer, saved, stop, stats, state) = (
+            writer.clone(),
+            saved.clone(),
+            stop.clone(),
+            stats.clone(),
+            state.clone(),
+        );
+        let host = f.host.clone().unwrap_or_else(|| host.clone());
+        let path = f.path.to_string_lossy().into_owned();
+        let poll = Duration::from_millis(a.poll_ms);
+        let on_event = on_event.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if stats.spooled.load(Ordering::Relaxed) >= max_spool {
+                    // the spool is full: the file is the buffer until the server catches up
+                    std::thread::sleep(poll);
+                    continue;
+                }
+                if let Err(e) = tailer.poll(&mut out) {
+                    on_event(&format!("{path}: {e}"));
+                }
+                if out.is_empty() {
+                    std::thread::sleep(poll);
+                    continue;
+                }
+                let read = tansa_event::now_nanos();
+                let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+                let mut sv = saved.lock().unwrap_or_else(|e| e.into_inner());
+                let mut ok = true;
+                for ev in out.drain(..) {
+                    match ev {
+                        TailEvent::Opened {
+                            fingerprint,
+                            path: p,
+                            identity,
+                        } => {
+                            let entry = Saved {
+                                fingerprint,
+                                path: p,
+                                dev: identity.dev,
+                                ino: identity.ino,
+                                head_len: identity.head_len,
+                                head_hash: identity.head_hash,
+                                offset: sv
+                                    .iter()
+                                    .find(|s| s.fingerprint == fingerprint)
+                                    .map_or(0, |s| s.offset),
+                            };
+                            sv.retain(|s| s.fingerprint != fingerprint);
+                            sv.push(entry);
+                        }
+                        TailEvent::Lines {
+                            fingerprint,
+                            lines,
+                            next,
+                        } => {
+                            let bytes: u64 = lines.iter().map(|(l, _)| l.len() as u64 + 50).sum();
+                            if let Err(e) = w.append(fingerprint, &path, &host, &lines, read) {
+                                on_event(&format!("spool: {e}"));
+                                ok = false;
+                                break;
+                            }
+                            stats.read.fetch_add(lines.len() as u64, Ordering::Relaxed);
+                            stats.spooled.fetch_add(bytes, Ordering::Relaxed);
+                            if let Some(s) = sv.iter_mut().find(|s| s.fingerprint == fingerprint) {
+                                s.offset = next;
+                            }
+                        }
+                    }
+                }
+                if !ok {
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                // the lines are on disk before the offsets that say so
+                if w.sync().is_ok() {
+                    // instances no longer followed (rotated away and read) are kept a while
+                    let keep = sv.len().saturating_sub(64);
+                    sv.drain(..keep);
+                    let _ = save_json(&state, &*sv);
+                }
+                drop(sv);
+                drop(w);
+            }
+        }));
+    }
+
+    // the sender
+    let mut link: Option<Link> = None;
+    let mut backoff = Duration::from_millis(200);
+    let mut seq = 0u64;
+    let mut stopping_since: Option<std::time::Instant> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            // a clean stop sends what is spooled for a few seconds more
+            let since = *stopping_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+        }
+        let next = read_batch(&spool_dir, cursor, a.batch_lines).map_err(|e| ServeError::Io {
+            path: spool_dir.clone(),
+            source: e,
+        })?;
+        let Some((mut batch, after)) = next else {
+            if stopping_since.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        if link.is_none() {
+            match connect(&a, &tls) {
+                Ok(l) => {
+                    on_event(&format!("connected to {}", a.server));
+                    link = Some(l);
+                    backoff = Duration::from_millis(200);
+                }
+                Err(e) => {
+                    stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    on_event(&format!("{}: {e}; retrying in {backoff:?}", a.server));
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+        }
+        seq += 1;
+        batch.seq = seq;
+        let Some(l) = link.as_mut() else { continue };
+        match send(l, &batch) {
+            Ok(()) => {
+                stats
+                    .sent
+                    .fetch_add(batch.lines() as u64, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                let bytes: u64 = batch
+                    .streams
+                    .iter()
+                    .flat_map(|s| s.lines.iter())
+                    .map(|l| l.text.len() as u64 + 50)
+                    .sum();
+                let _ = stats
+                    .spooled
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                        Some(v.saturating_sub(bytes))
+                    });
+                cursor = after;
+                let _ = save_json(&sent_path, &cursor);
+                // segments wholly sent are deleted (not the one being written)
+                for s in segments(&spool_dir) {
+                    if s < cursor.segment {
+                        let _ = std::fs::remove_file(segment_path(&spool_dir, s));
+                    }
+                }
+            }
+            Err(e) => {
+                on_event(&format!("{}: {e}", a.server));
+                link = None;
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
