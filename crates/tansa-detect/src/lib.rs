@@ -951,7 +951,8 @@ fn evict_oldest(keys: &mut FxHashMap<Key, KeyState>, _alerts: &mut [Alert]) -> u
 }
 
 /// A stable alert id: the same rule, entity and first time always give the same id.
-fn alert_id(rule: &str, key: &Key, first: Nanos) -> String {
+/// The stable id of an alert: its rule, entity and first time.
+pub fn alert_id(rule: &str, key: &Key, first: Nanos) -> String {
     // FNV-1a, 64 bit: stable across runs and platforms
     let mut h: u64 = 0xcbf29ce484222325;
     for b in rule

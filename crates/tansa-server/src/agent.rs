@@ -641,3 +641,20 @@ pub fn run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_agent_configuration_loads() {
+        let p = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/agent.toml"
+        ));
+        let c = AgentConfig::load(p).unwrap();
+        assert_eq!(c.files.len(), 2);
+        assert!(c.agent.spool.is_absolute());
+        assert!(c.files[0].path.ends_with("examples/logs/web01/auth.log"));
+    }
+}

@@ -84,6 +84,9 @@ pub struct Server {
     /// Alerts whose last event is older than this many seconds (in event time) and that no
     /// entity holds open are dropped from memory (they are in the store).
     pub keep_alerts_s: u64,
+    /// A host whose clock is off by more than this many seconds (its event times against
+    /// the times its lines arrive) raises an alert; 0: not watched.
+    pub clock_skew_s: u64,
 }
 
 impl Default for Server {
@@ -99,6 +102,7 @@ impl Default for Server {
             poll_ms: 250,
             queue: 64,
             keep_alerts_s: 3600,
+            clock_skew_s: 120,
         }
     }
 }

@@ -6,6 +6,7 @@
 //!   syslog listeners; one processor thread runs the same parser, enrichment, classifier and
 //!   detection engine as `tansa analyze`; one writer thread commits events with the
 //!   checkpoints and file instances they complete, and alerts as they change.
+//! - [`clock`]: each host's clock against the arrival of its lines (skew alerts).
 //! - [`tls`], [`ca`]: TLS for the listeners from PEM files; the small CA of `tansa ca` that
 //!   issues and revokes the certificates of listeners and agents.
 //! - [`http`]: `/health`, `/metrics`, the token-protected query API the CLI uses while the
@@ -15,6 +16,7 @@
 pub mod agent;
 pub mod agents;
 pub mod ca;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ingest;

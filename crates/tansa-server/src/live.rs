@@ -440,6 +440,8 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         scratch: Vec::new(),
         metrics: metrics.clone(),
         on_alert,
+        clock: (config.server.clock_skew_s > 0)
+            .then(|| crate::clock::ClockWatch::new(config.server.clock_skew_s)),
         pending: Vec::new(),
         acks: Vec::new(),
         known: std::collections::HashSet::new(),
@@ -585,6 +587,7 @@ struct Processor {
     scratch: Vec<Event>,
     metrics: Arc<Metrics>,
     on_alert: Box<dyn FnMut(&Alert) + Send>,
+    clock: Option<crate::clock::ClockWatch>,
     /// Alerts created or grown since the last commit.
     pending: Vec<Alert>,
     acks: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -795,6 +798,11 @@ impl Processor {
             self.engine.process(ev);
             self.watermark = self.watermark.max(ev.timestamp);
             unparsed += u64::from(ev.kind == Kind::Unparsed);
+            if let (Some(c), false) = (&mut self.clock, ev.kind == Kind::Unparsed) {
+                if let Some(h) = ev.host_name() {
+                    c.observe(&h, received, ev.timestamp);
+                }
+            }
         }
         let n = self.scratch.len() as u64;
         self.metrics.events.fetch_add(n, Ordering::Relaxed);
@@ -830,6 +838,10 @@ impl Processor {
     }
 
     fn commit(&mut self) -> Result<(), ServeError> {
+        let skews = self.clock.as_mut().map(|c| c.check()).unwrap_or_default();
+        for s in skews {
+            self.pending_alerts_push(s.alert());
+        }
         let mut batch = std::mem::take(&mut self.batch);
         for s in self.streams.values_mut() {
             if s.lines > 0 {
