@@ -76,7 +76,7 @@ fn spool_max_mb() -> u64 {
     1024
 }
 fn batch_lines() -> usize {
-    5000
+    20_000
 }
 fn poll_ms() -> u64 {
     250
@@ -400,9 +400,12 @@ fn connect(a: &AgentSection, tls: &Arc<rustls::ClientConfig>) -> Result<Link, St
     Ok(rustls::StreamOwned::new(conn, sock))
 }
 
-/// Sends one batch and waits for the server's answer.
-fn send(link: &mut Link, batch: &wire::Batch) -> Result<(), String> {
-    wire::write_frame(link, &wire::encode(batch)).map_err(|e| e.to_string())?;
+/// Batches sent before the first answer is awaited: the server parses one while it commits
+/// another.
+pub const IN_FLIGHT: usize = 4;
+
+/// Reads the server's next answer: the sequence number it acknowledges.
+fn answer(link: &mut Link) -> Result<u64, String> {
     let answer = wire::read_frame(link)
         .map_err(|e| e.to_string())?
         .ok_or("the server closed the connection")?;
@@ -410,10 +413,17 @@ fn send(link: &mut Link, batch: &wire::Batch) -> Result<(), String> {
     if let Some(e) = v["error"].as_str() {
         return Err(format!("the server: {e}"));
     }
-    if v["seq"].as_u64() != Some(batch.seq) {
-        return Err(format!("unexpected answer {v}"));
-    }
-    Ok(())
+    v["seq"]
+        .as_u64()
+        .ok_or_else(|| format!("unexpected answer {v}"))
+}
+
+/// A batch sent and not yet acknowledged.
+struct Sent {
+    seq: u64,
+    after: Cursor,
+    lines: u64,
+    bytes: u64,
 }
 
 /// Runs until `stop`; `on_event` hears of connections and their failures.
@@ -558,11 +568,13 @@ pub fn run(
         }));
     }
 
-    // the sender
+    // the sender: up to IN_FLIGHT batches ahead of the answers; the cursor saved is the end
+    // of the last acknowledged batch (after a failure everything after it is sent again)
     let mut link: Option<Link> = None;
     let mut backoff = Duration::from_millis(200);
     let mut seq = 0u64;
     let mut stopping_since: Option<std::time::Instant> = None;
+    let mut inflight: std::collections::VecDeque<Sent> = Default::default();
     loop {
         if stop.load(Ordering::Relaxed) {
             // a clean stop sends what is spooled for a few seconds more
@@ -571,68 +583,89 @@ pub fn run(
                 break;
             }
         }
-        let next = read_batch(&spool_dir, cursor, a.batch_lines).map_err(|e| ServeError::Io {
-            path: spool_dir.clone(),
-            source: e,
-        })?;
-        let Some((mut batch, after)) = next else {
-            if stopping_since.is_some() {
+        let mut failed = None;
+        while inflight.len() < IN_FLIGHT {
+            let from = inflight.back().map_or(cursor, |s| s.after);
+            let next = read_batch(&spool_dir, from, a.batch_lines).map_err(|e| ServeError::Io {
+                path: spool_dir.clone(),
+                source: e,
+            })?;
+            let Some((mut batch, after)) = next else {
+                break;
+            };
+            if link.is_none() {
+                match connect(&a, &tls) {
+                    Ok(l) => {
+                        on_event(&format!("connected to {}", a.server));
+                        link = Some(l);
+                        backoff = Duration::from_millis(200);
+                    }
+                    Err(e) => {
+                        stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                        failed = Some(format!("{e}; retrying in {backoff:?}"));
+                        break;
+                    }
+                }
+            }
+            let Some(l) = link.as_mut() else { break };
+            seq += 1;
+            batch.seq = seq;
+            if let Err(e) = wire::write_frame(l, &wire::encode(&batch)) {
+                failed = Some(e.to_string());
                 break;
             }
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        };
-        if link.is_none() {
-            match connect(&a, &tls) {
-                Ok(l) => {
-                    on_event(&format!("connected to {}", a.server));
-                    link = Some(l);
-                    backoff = Duration::from_millis(200);
-                }
-                Err(e) => {
-                    stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                    on_event(&format!("{}: {e}; retrying in {backoff:?}", a.server));
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            }
-        }
-        seq += 1;
-        batch.seq = seq;
-        let Some(l) = link.as_mut() else { continue };
-        match send(l, &batch) {
-            Ok(()) => {
-                stats
-                    .sent
-                    .fetch_add(batch.lines() as u64, Ordering::Relaxed);
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                let bytes: u64 = batch
+            inflight.push_back(Sent {
+                seq,
+                after,
+                lines: batch.lines() as u64,
+                bytes: batch
                     .streams
                     .iter()
                     .flat_map(|s| s.lines.iter())
                     .map(|l| l.text.len() as u64 + 50)
-                    .sum();
-                let _ = stats
-                    .spooled
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                        Some(v.saturating_sub(bytes))
-                    });
-                cursor = after;
-                let _ = save_json(&sent_path, &cursor);
-                // segments wholly sent are deleted (not the one being written)
-                for s in segments(&spool_dir) {
-                    if s < cursor.segment {
-                        let _ = std::fs::remove_file(segment_path(&spool_dir, s));
+                    .sum(),
+            });
+        }
+        if failed.is_none() {
+            if inflight.is_empty() {
+                if stopping_since.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            let Some(l) = link.as_mut() else { continue };
+            match answer(l) {
+                Ok(n) if inflight.front().is_some_and(|s| s.seq == n) => {
+                    let Some(done) = inflight.pop_front() else {
+                        continue;
+                    };
+                    stats.sent.fetch_add(done.lines, Ordering::Relaxed);
+                    stats.batches.fetch_add(1, Ordering::Relaxed);
+                    let _ = stats
+                        .spooled
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                            Some(v.saturating_sub(done.bytes))
+                        });
+                    cursor = done.after;
+                    let _ = save_json(&sent_path, &cursor);
+                    // segments wholly acknowledged are deleted (not the one being written)
+                    for s in segments(&spool_dir) {
+                        if s < cursor.segment {
+                            let _ = std::fs::remove_file(segment_path(&spool_dir, s));
+                        }
                     }
                 }
+                Ok(n) => failed = Some(format!("answer for batch {n} out of order")),
+                Err(e) => failed = Some(e),
             }
-            Err(e) => {
-                on_event(&format!("{}: {e}", a.server));
-                link = None;
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+        }
+        if let Some(e) = failed {
+            on_event(&format!("{}: {e}", a.server));
+            link = None;
+            inflight.clear();
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
     stop.store(true, Ordering::Relaxed);

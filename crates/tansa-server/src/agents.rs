@@ -3,6 +3,7 @@
 //! (`agent.id`); a stream is an agent's file instance, numbered the same across restarts of
 //! both ends, so that a batch sent again is de-duplicated by offset.
 
+use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,62 +22,120 @@ fn reply(conn: &mut Conn, v: serde_json::Value) -> bool {
     wire::write_frame(conn, v.to_string().as_bytes()).is_ok()
 }
 
-/// Serves agents' connections into the processor's queue.
+/// How long a read waits before the answers of committed batches are looked at again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// A batch queued and the commits its answer waits for.
+struct Pending {
+    seq: u64,
+    waits: Vec<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// Serves agents' connections into the processor's queue. Several batches may be in flight
+/// (the agent sends ahead); answers go back in order, each once its lines are committed.
 pub(crate) fn handler(tx: Sender<Input>, metrics: Arc<Metrics>) -> Handler {
     Arc::new(move |mut conn: Conn, stream: Stream| {
         // the listener requires client certificates: an identity is always there
         let Some(agent) = stream.identity.clone() else {
             return;
         };
-        let _ = conn.set_read_timeout(IDLE);
+        let _ = conn.set_read_timeout(POLL);
         let _ = conn.set_write_timeout(IDLE);
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 256 << 10];
+        let mut pending: std::collections::VecDeque<Pending> = Default::default();
+        let mut last_read = std::time::Instant::now();
         loop {
-            let frame = match wire::read_frame(&mut conn) {
-                Ok(Some(f)) => f,
-                Ok(None) => return,
-                Err(e) => {
-                    reply(&mut conn, serde_json::json!({ "error": e.to_string() }));
+            // answers of the batches whose lines are all committed, in order
+            while let Some(p) = pending.front_mut() {
+                let mut failed = false;
+                p.waits.retain_mut(|w| match w.try_recv() {
+                    Ok(()) => false,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => true,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        failed = true;
+                        false
+                    }
+                });
+                if failed {
+                    let seq = p.seq;
+                    reply(
+                        &mut conn,
+                        serde_json::json!({ "seq": seq, "error": "not stored; send it again" }),
+                    );
                     return;
                 }
-            };
-            let batch = match wire::decode(&frame) {
-                Ok(b) => b,
-                Err(e) => {
-                    // a broken client is cut off; the others go on
-                    reply(&mut conn, serde_json::json!({ "error": e.to_string() }));
+                if !p.waits.is_empty() {
+                    break;
+                }
+                let seq = p.seq;
+                pending.pop_front();
+                if !reply(&mut conn, serde_json::json!({ "seq": seq })) {
                     return;
                 }
-            };
-            let mut waits = Vec::new();
-            for s in batch.streams {
-                let Some(received) = s.lines.iter().map(|l| l.read).min() else {
-                    continue;
-                };
-                let (done, wait) = tokio::sync::oneshot::channel();
-                metrics.queued.fetch_add(1, Ordering::Relaxed);
-                let shipped = Shipped {
-                    stream: tansa_collect::fnv(&[agent.as_bytes(), &s.id.to_le_bytes()]),
-                    path: s.path,
-                    host: s.host,
-                    agent: Some(agent.clone()),
-                    format: None,
-                    lines: s.lines.into_iter().map(|l| (l.text, l.offset)).collect(),
-                    received,
-                    done: Some(done),
-                };
-                if tx.send(Input::Shipped(shipped)).is_err() {
-                    return;
-                }
-                waits.push(wait);
             }
-            let stored = waits.into_iter().all(|w| w.blocking_recv().is_ok());
-            let answer = if stored {
-                serde_json::json!({ "seq": batch.seq })
-            } else {
-                serde_json::json!({ "seq": batch.seq, "error": "not stored; send it again" })
-            };
-            if !reply(&mut conn, answer) || !stored {
-                return;
+            match conn.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    last_read = std::time::Instant::now();
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if pending.is_empty() && last_read.elapsed() > IDLE {
+                        return;
+                    }
+                    continue;
+                }
+                Err(_) => return,
+            }
+            loop {
+                let frame = match wire::take_frame(&mut buf) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        reply(&mut conn, serde_json::json!({ "error": e.to_string() }));
+                        return;
+                    }
+                };
+                let batch = match wire::decode(&frame) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // a broken client is cut off; the others go on
+                        reply(&mut conn, serde_json::json!({ "error": e.to_string() }));
+                        return;
+                    }
+                };
+                let mut waits = Vec::new();
+                for s in batch.streams {
+                    let Some(received) = s.lines.iter().map(|l| l.read).min() else {
+                        continue;
+                    };
+                    let (done, wait) = tokio::sync::oneshot::channel();
+                    metrics.queued.fetch_add(1, Ordering::Relaxed);
+                    let shipped = Shipped {
+                        stream: tansa_collect::fnv(&[agent.as_bytes(), &s.id.to_le_bytes()]),
+                        path: s.path,
+                        host: s.host,
+                        agent: Some(agent.clone()),
+                        format: None,
+                        lines: s.lines.into_iter().map(|l| (l.text, l.offset)).collect(),
+                        received,
+                        done: Some(done),
+                    };
+                    if tx.send(Input::Shipped(shipped)).is_err() {
+                        return;
+                    }
+                    waits.push(wait);
+                }
+                pending.push_back(Pending {
+                    seq: batch.seq,
+                    waits,
+                });
             }
         }
     })

@@ -623,7 +623,10 @@ impl Processor {
                     break;
                 }
             }
-            if Instant::now() >= next_commit || self.batch.events.len() >= MAX_BATCH {
+            // senders waiting for an answer (agents, HTTP shippers) are answered as soon as
+            // nothing else is queued: under load their lines share larger commits
+            let waiting = !self.acks.is_empty() && rx.is_empty();
+            if waiting || Instant::now() >= next_commit || self.batch.events.len() >= MAX_BATCH {
                 self.commit()?;
                 next_commit = Instant::now() + self.commit_every;
             }

@@ -160,6 +160,23 @@ pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
     w.flush()
 }
 
+/// Takes the first whole frame out of `buf` (bytes read so far), if there is one.
+pub fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, WireError> {
+    let Some(len) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if n > MAX_FRAME {
+        return Err(WireError::TooLarge(n));
+    }
+    if buf.len() < 4 + n {
+        return Ok(None);
+    }
+    let frame = buf[4..4 + n].to_vec();
+    buf.drain(..4 + n);
+    Ok(Some(frame))
+}
+
 /// The next frame; None at a clean end of stream.
 pub fn read_frame(r: &mut impl Read) -> Result<Option<Vec<u8>>, WireError> {
     let mut len = [0u8; 4];
@@ -224,5 +241,18 @@ mod tests {
         assert!(decode(&cut).is_err());
         let mut big = &(u32::MAX.to_be_bytes())[..];
         assert!(matches!(read_frame(&mut big), Err(WireError::TooLarge(_))));
+        // frames taken from bytes as they arrive, whatever the split
+        let mut twice = framed.clone();
+        twice.extend_from_slice(&framed);
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for chunk in twice.chunks(7) {
+            buf.extend_from_slice(chunk);
+            while let Some(f) = take_frame(&mut buf).unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, [e.clone(), e]);
+        assert!(buf.is_empty());
     }
 }

@@ -121,6 +121,16 @@ impl Server {
     }
 }
 
+/// A failing test leaves no server behind.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn write_config(d: &Path, files: &str, syslog: bool) -> PathBuf {
     let mut c = format!(
         "version = 1\n[server]\ncollector = \"test-collector\"\ntimezone = \"UTC\"\nhttp = \"127.0.0.1:0\"\ncommit_ms = 200\npoll_ms = 100\n{files}"
@@ -817,6 +827,15 @@ impl Agent {
         let err = self.stderr.lock().unwrap().clone();
         assert!(status.success(), "{err:?}");
         err
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
