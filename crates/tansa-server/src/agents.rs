@@ -124,6 +124,7 @@ pub(crate) fn handler(tx: Sender<Input>, metrics: Arc<Metrics>) -> Handler {
                         agent: Some(agent.clone()),
                         format: None,
                         lines: s.lines.into_iter().map(|l| (l.text, l.offset)).collect(),
+                        next: None,
                         received,
                         done: Some(done),
                     };

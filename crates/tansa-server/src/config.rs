@@ -41,6 +41,9 @@ pub struct Config {
     pub syslog: Vec<SyslogSource>,
     /// The listener of `tansa agent` connections (mutual TLS).
     pub agents: Option<Agents>,
+    /// The systemd journal (through `journalctl`).
+    #[serde(default)]
+    pub journal: Vec<crate::journal::JournalSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,6 +212,7 @@ impl Config {
             )));
         }
         if c.files.is_empty()
+            && c.journal.is_empty()
             && c.syslog.is_empty()
             && c.server.http.is_none()
             && c.agents.is_none()
@@ -243,6 +247,11 @@ impl Config {
             }
             if let Some(p) = &mut a.crl {
                 rel(p);
+            }
+        }
+        for j in &mut c.journal {
+            if let Some(d) = &mut j.directory {
+                rel(d);
             }
         }
         for s in &mut c.syslog {

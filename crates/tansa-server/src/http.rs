@@ -112,6 +112,7 @@ impl Ingest {
                         agent: l.agent.clone(),
                         format,
                         lines: Vec::new(),
+                        next: None,
                         received,
                         done: None,
                     });

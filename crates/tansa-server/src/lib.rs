@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod journal;
 pub mod live;
 pub mod tls;
 pub mod wire;

@@ -94,6 +94,9 @@ pub(crate) struct Shipped {
     pub agent: Option<String>,
     pub format: Option<Format>,
     pub lines: Vec<(Bytes, u64)>,
+    /// The stream's offset after these lines, when offsets are not byte positions (the
+    /// journal's sequence numbers).
+    pub next: Option<u64>,
     pub received: i64,
     /// Told once the lines are committed (the HTTP answer waits for it).
     pub done: Option<tokio::sync::oneshot::Sender<()>>,
@@ -394,6 +397,16 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             .push((name.clone(), counters));
         listeners.push(name);
     }
+    for j in &config.journal {
+        let cursor = crate::journal::cursor_path(&data, j);
+        let (j, tx, stop, metrics) = (j.clone(), tx.clone(), stop.clone(), metrics.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("tansa-journal".into())
+                .spawn(move || crate::journal::follow(j, cursor, tx, &stop, &metrics))?,
+        );
+        listeners.push("journal".into());
+    }
     if let Some(a) = &config.agents {
         let tls = crate::tls::server_config(&a.cert, &a.key, Some(&a.client_ca), a.crl.as_deref())?;
         let l = std::net::TcpListener::bind(a.listen).map_err(|e| ServeError::Bind {
@@ -688,7 +701,7 @@ impl Processor {
                     format: s.format,
                 };
                 self.stream(key, self.defs.len() - 1, &s.path, spec)?;
-                self.feed(key, s.lines, s.received, None);
+                self.feed(key, s.lines, s.received, s.next);
                 self.acks.extend(s.done);
             }
             Input::Net { source, delivery } => {

@@ -1021,3 +1021,116 @@ fn an_agent_keeps_reading_while_the_server_is_down_and_delivers_everything_when_
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Appends entries to a journal file with systemd-journal-remote (export format on stdin).
+fn journal_append(dir: &Path, entries: &[(&str, &str, &str)]) {
+    let now = jiff::Timestamp::now().as_microsecond();
+    let mut export = String::new();
+    for (i, (host, ident, msg)) in entries.iter().enumerate() {
+        export += &format!(
+            "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n\
+             _HOSTNAME={host}\nSYSLOG_IDENTIFIER={ident}\n_PID={}\nMESSAGE={msg}\n\n",
+            now + i as i64,
+            now + i as i64,
+            100 + i
+        );
+    }
+    let mut c = Command::new("/lib/systemd/systemd-journal-remote")
+        .arg("-o")
+        .arg(dir.join("remote.journal"))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-journal-remote is needed (scripts/test installs it)");
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(export.as_bytes())
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+}
+
+#[test]
+fn the_journal_is_followed_from_its_cursor_and_each_entry_stored_once() {
+    let d = dir("journal");
+    let data = d.join("data");
+    let jdir = d.join("journal");
+    std::fs::create_dir_all(&jdir).unwrap();
+    let fails: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                "Failed password for root from 203.0.113.99 port {} ssh2",
+                40000 + i
+            )
+        })
+        .collect();
+    let entries: Vec<(&str, &str, &str)> = fails
+        .iter()
+        .map(|m| ("web05", "sshd", m.as_str()))
+        .collect();
+    journal_append(&jdir, &entries);
+    let cfg = d.join("tansa.toml");
+    std::fs::write(
+        &cfg,
+        "version = 1\n[server]\nhttp = \"127.0.0.1:0\"\ncommit_ms = 200\n[[journal]]\ndirectory = \"journal\"\n",
+    )
+    .unwrap();
+    let s = Server::start(&cfg, &data);
+    wait_for(
+        "the brute force from the journal",
+        Duration::from_secs(20),
+        || {
+            s.stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("SSH brute force") && l.contains("203.0.113.99"))
+        },
+    );
+    journal_append(
+        &jdir,
+        &[(
+            "web05",
+            "sudo",
+            "deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/bin/id",
+        )],
+    );
+    wait_for(
+        "the entry written while following",
+        Duration::from_secs(20),
+        || count(&data, "SELECT count(*) AS n FROM events") == 13,
+    );
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    // written while the server is down: read after the saved cursor, nothing twice
+    journal_append(
+        &jdir,
+        &[(
+            "web05",
+            "sshd",
+            "Accepted publickey for deploy from 198.51.100.4 port 50000 ssh2",
+        )],
+    );
+    let s = Server::start(&cfg, &data);
+    wait_for(
+        "the entry written while down",
+        Duration::from_secs(20),
+        || count(&data, "SELECT count(*) AS n FROM events") >= 14,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), 14);
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE host = 'web05' AND log_path = 'journal://' || (SELECT min(log_path)[11:] FROM events) AND dataset = 'sshd'"),
+        13
+    );
+    assert_eq!(
+        count(&data, "SELECT count(DISTINCT log_offset) AS n FROM events"),
+        14,
+        "offsets are the journal's sequence numbers"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
