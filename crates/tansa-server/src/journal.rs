@@ -177,6 +177,9 @@ pub(crate) fn follow(
     }
 }
 
+/// Entries of one sequence-number id: the id, the lines with their numbers, the last cursor.
+type Group = (String, Vec<(Bytes, u64)>, String);
+
 fn read(
     name: &str,
     lines: &Receiver<String>,
@@ -220,7 +223,7 @@ fn read(
         }
         let received = tansa_event::now_nanos();
         // entries grouped by the journal's sequence-number id (one stream each)
-        let mut groups: Vec<(String, Vec<(Bytes, u64)>, String)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         for l in batch {
             let Ok(v) = serde_json::from_str::<Value>(&l) else {
                 continue;
@@ -269,7 +272,7 @@ mod tests {
         assert_eq!((id.as_str(), seq), ("095bf154", 31));
         assert_eq!(
             line,
-            "2026-11-23T12:00:00.000123+00:00 web01 sshd[77]: Failed password for root from 203.0.113.9 port 22 ssh2"
+            "2026-11-23T17:20:00.000123+00:00 web01 sshd[77]: Failed password for root from 203.0.113.9 port 22 ssh2"
         );
         // a binary message, no pid
         let v: Value = serde_json::from_str(r#"{"__CURSOR":"s=a;i=2","__REALTIME_TIMESTAMP":"0","SYSLOG_IDENTIFIER":"kernel","MESSAGE":[104,105,10,255]}"#).unwrap();
