@@ -1882,10 +1882,51 @@ impl<'a> Tracer<'a> {
         Ok((on, rel))
     }
 
+    /// Clock offsets of hosts the server found off (`tansa.clock.behind/ahead` alerts, the
+    /// latest per host): µs to add to their event times.
+    fn clock_corrections(&self) -> Result<HashMap<String, Micros>, TraceError> {
+        let t = query::table(
+            self.store,
+            "SELECT host, arg_max(rule_id, last_seen), arg_max(count, last_seen) FROM alerts \
+             WHERE rule_id IN ('tansa.clock.behind', 'tansa.clock.ahead') AND host IS NOT NULL GROUP BY host",
+            &[],
+        )?;
+        Ok(t.rows
+            .iter()
+            .filter_map(|r| {
+                let secs = r[2].as_i64()?;
+                let sign = if r[1].as_str()? == "tansa.clock.behind" {
+                    1
+                } else {
+                    -1
+                };
+                Some((r[0].as_str()?.to_owned(), sign * secs * 1_000_000))
+            })
+            .collect())
+    }
+
     /// Orders, labels and groups the steps; writes the summary.
     fn finish(mut self, entity: &Entity) -> Result<Trace, TraceError> {
         let (alerts_on, related) = self.alerts()?;
         let mut drafts: Vec<Draft> = std::mem::take(&mut self.drafts).into_values().collect();
+        // a host whose clock was off: its events placed where they happened
+        let corrections = self.clock_corrections()?;
+        let mut corrected: BTreeMap<String, Micros> = BTreeMap::new();
+        for d in &mut drafts {
+            if let Some(c) = d.ev.host.as_ref().and_then(|h| corrections.get(h)) {
+                d.ev.t += c;
+                corrected.insert(d.ev.host.clone().unwrap_or_default(), *c);
+            }
+        }
+        for (h, c) in corrected {
+            self.notes.push(format!(
+                "{h}'s clock was {} s {} (the server compared its event times with their arrival): its times here are corrected by {}{} s",
+                c.abs() / 1_000_000,
+                if c > 0 { "behind" } else { "ahead" },
+                if c > 0 { "+" } else { "-" },
+                c.abs() / 1_000_000
+            ));
+        }
         drafts.sort_by_key(|d| (d.ev.t, d.ev.id));
         let offsets = host_offsets(&drafts, &self.opts.inventory);
         let mut steps: Vec<Step> = Vec::new();

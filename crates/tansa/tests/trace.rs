@@ -307,3 +307,42 @@ fn the_html_page_renders_in_chromium_with_log_text_as_text() {
     let _ = std::fs::remove_dir_all(&data);
     let _ = root();
 }
+
+#[test]
+fn a_host_whose_clock_was_off_is_placed_where_it_happened() {
+    let data = store("clock");
+    let (_, before) = trace(&data, &["45.141.87.23"]);
+    let step_time = |steps: &[Value], needle: &str| {
+        let (i, s) = find(steps, needle);
+        (
+            i,
+            jiff::Timestamp::from_str(s["time"].as_str().unwrap()).unwrap(),
+        )
+    };
+    use std::str::FromStr;
+    let (_, t0) = step_time(&before, "mysqldump");
+    // the server found db01's clock two hours ahead (what `tansa serve` stores)
+    {
+        use tansa_store::Backend;
+        let mut st = tansa_store::DuckStore::open(&data, None).unwrap();
+        let skew = tansa_server::clock::Skew {
+            host: "db01".into(),
+            offset: 7200 * 1_000_000_000,
+            from: 0,
+            to: 1,
+        };
+        st.write_alerts(&[skew.alert()], &|_| None).unwrap();
+    }
+    let (summary, after) = trace(&data, &["45.141.87.23"]);
+    let (_, t1) = step_time(&after, "mysqldump");
+    assert_eq!(t0.as_second() - t1.as_second(), 7200, "{t0} → {t1}");
+    let notes = summary["notes"].to_string();
+    assert!(notes.contains("db01's clock was 7200 s ahead"), "{notes}");
+    // the timeline stays in (corrected) time order
+    let times: Vec<jiff::Timestamp> = after
+        .iter()
+        .map(|s| jiff::Timestamp::from_str(s["time"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    let _ = std::fs::remove_dir_all(&data);
+}
