@@ -74,6 +74,11 @@ pub struct Server {
     pub timezone: Option<String>,
     /// Address of `/health`, `/metrics` and the API (none: no HTTP).
     pub http: Option<SocketAddr>,
+    /// The API over TLS: the server's certificate and key (PEM), and the CA that issued it
+    /// (given to the command line through DATA/serve.json).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
     /// File holding the API token (created with a random token when missing); default
     /// DATA/api-token. `/health` and `/metrics` need none.
     pub token_file: Option<PathBuf>,
@@ -100,6 +105,9 @@ impl Default for Server {
             collector: None,
             timezone: None,
             http: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
             token_file: None,
             commit_ms: 1000,
             poll_ms: 250,
@@ -230,6 +238,9 @@ impl Config {
             &mut c.server.data,
             &mut c.server.cold,
             &mut c.server.token_file,
+            &mut c.server.tls_cert,
+            &mut c.server.tls_key,
+            &mut c.server.tls_ca,
         ]
         .into_iter()
         .flatten()
@@ -240,6 +251,9 @@ impl Config {
         c.detection.geoip.iter_mut().for_each(rel);
         for f in &mut c.files {
             rel(&mut f.path);
+        }
+        if c.server.tls_cert.is_some() != c.server.tls_key.is_some() {
+            return Err(invalid("[server] tls_cert and tls_key go together".into()));
         }
         if let Some(a) = &mut c.agents {
             for p in [&mut a.cert, &mut a.key, &mut a.client_ca] {

@@ -217,8 +217,14 @@ pub fn announce(
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
+    let scheme = if config.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let v = serde_json::json!({
-        "url": format!("http://{a}"),
+        "url": format!("{scheme}://{a}"),
+        "ca": config.server.tls_ca,
         "token_file": token_path(config, data),
         "pid": std::process::id(),
         "started": tansa_event::format_ts(metrics.started),
@@ -231,8 +237,14 @@ pub fn withdraw(data: &Path) {
     let _ = std::fs::remove_file(data.join(ANNOUNCE_FILE));
 }
 
-/// Binds `addr` and serves on two tokio worker threads until `stop` is set.
-pub fn serve(addr: SocketAddr, api: Api, stop: Arc<AtomicBool>) -> Result<Handle, ServeError> {
+/// Binds `addr` and serves on two tokio worker threads until `stop` is set; over TLS when
+/// `tls` is given.
+pub fn serve(
+    addr: SocketAddr,
+    api: Api,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: Arc<AtomicBool>,
+) -> Result<Handle, ServeError> {
     let listener = std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind {
         what: format!("http {addr}"),
         source,
@@ -249,13 +261,26 @@ pub fn serve(addr: SocketAddr, api: Api, stop: Arc<AtomicBool>) -> Result<Handle
         .name("tansa-http".into())
         .spawn(move || {
             rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
                 let shutdown = async move {
                     while !stop.load(Ordering::Relaxed) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
+                };
+                if let Some(cfg) = tls {
+                    let handle = axum_server::Handle::new();
+                    let h = handle.clone();
+                    tokio::spawn(async move {
+                        shutdown.await;
+                        h.graceful_shutdown(Some(Duration::from_secs(5)));
+                    });
+                    let config = axum_server::tls_rustls::RustlsConfig::from_config(cfg);
+                    if let Ok(server) = axum_server::tls_rustls::from_tcp_rustls(listener, config) {
+                        let _ = server.handle(handle).serve(app.into_make_service()).await;
+                    }
+                    return;
+                }
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
                 };
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)

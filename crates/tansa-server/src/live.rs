@@ -175,6 +175,8 @@ pub struct Setup {
 #[derive(Debug, Clone)]
 pub struct Ready {
     pub http: Option<std::net::SocketAddr>,
+    /// The API is served over TLS.
+    pub https: bool,
     pub files: usize,
     pub listeners: Vec<String>,
     /// Files resumed from checkpoints (instances known to the store).
@@ -271,6 +273,10 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
                 reader: Arc::new(Mutex::new(reader)),
                 token,
                 ingest: Arc::new(crate::http::Ingest::new(tx.clone(), metrics.started)),
+            },
+            match (&config.server.tls_cert, &config.server.tls_key) {
+                (Some(c), Some(k)) => Some(crate::tls::server_config(c, k, None, None)?),
+                _ => None,
             },
             stop.clone(),
         )?),
@@ -434,6 +440,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     drop(tx);
     on_ready(&Ready {
         http: http_addr,
+        https: config.server.tls_cert.is_some(),
         files: config.files.len(),
         listeners,
         resumed,

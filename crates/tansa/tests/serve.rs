@@ -1134,3 +1134,54 @@ fn the_journal_is_followed_from_its_cursor_and_each_entry_stored_once() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn the_api_over_tls_answers_the_command_line() {
+    let d = dir("api-tls");
+    let data = d.join("data");
+    let ca = d.join("ca");
+    let cad = ca.to_str().unwrap();
+    for args in [
+        vec!["ca", "init", "--ca-dir", cad],
+        vec!["ca", "issue", "--ca-dir", cad, "--server", "api"],
+    ] {
+        succeed(tansa().arg("--data").arg(&data).args(&args));
+    }
+    let log = d.join("auth.log");
+    append(&log, &failures("203.0.113.77", 3, 0));
+    let cfg = write_config(
+        &d,
+        &format!(
+            "tls_cert = \"ca/issued/api.pem\"\ntls_key = \"ca/issued/api.key\"\ntls_ca = \"ca/ca.pem\"\n\
+             [[file]]\npath = {:?}\n",
+            log.to_str().unwrap()
+        ),
+        false,
+    );
+    let s = Server::start(&cfg, &data);
+    let api = s.addr("API on https://");
+    assert!(std::fs::read_to_string(data.join("serve.json"))
+        .unwrap()
+        .contains("\"url\":\"https://"));
+    // the command line trusts the CA named in serve.json
+    wait_for("3 events over https", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") == 3
+    });
+    let port = api.rsplit_once(':').unwrap().1;
+    let health = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(ca.join("ca.pem"))
+        .arg(format!("https://localhost:{port}/health"))
+        .output()
+        .expect("curl");
+    assert!(
+        String::from_utf8_lossy(&health.stdout).contains("\"status\":\"ok\""),
+        "{health:?}"
+    );
+    // plain HTTP gets no answer from a TLS port
+    let plain = std::panic::catch_unwind(|| http_get(&api, "/health", None));
+    assert!(plain.map_or(true, |r| !r.contains("\"status\"")));
+    let (status, err) = s.terminate();
+    assert!(status.success(), "{err:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}

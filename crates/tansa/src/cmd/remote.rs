@@ -22,6 +22,8 @@ pub struct Remote {
 struct Announce {
     url: String,
     token_file: std::path::PathBuf,
+    /// The CA of the API's certificate (over TLS).
+    ca: Option<std::path::PathBuf>,
 }
 
 impl Remote {
@@ -37,11 +39,21 @@ impl Remote {
             serde_json::from_str(&text).with_context(|| path.display().to_string())?;
         let token = std::fs::read_to_string(&a.token_file)
             .with_context(|| format!("the server's API token {}", a.token_file.display()))?;
-        let agent = ureq::Agent::config_builder()
+        let mut cfg = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(600)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+            .http_status_as_error(false);
+        if let Some(ca) = &a.ca {
+            let pem =
+                std::fs::read(ca).with_context(|| format!("the API's CA {}", ca.display()))?;
+            let cert = ureq::tls::Certificate::from_pem(&pem)
+                .with_context(|| format!("the API's CA {}", ca.display()))?;
+            cfg = cfg.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+                    .build(),
+            );
+        }
+        let agent = cfg.build().new_agent();
         Ok(Some(Remote {
             url: format!("{}/api/v1/query", a.url.trim_end_matches('/')),
             token: token.trim().to_owned(),

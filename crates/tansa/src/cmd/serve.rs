@@ -89,7 +89,7 @@ pub fn run(
                     format!(", listening on {}", r.listeners.join(", "))
                 },
                 r.http
-                    .map(|h| format!(", API on http://{h}"))
+                    .map(|h| format!(", API on {}://{h}", if r.https { "https" } else { "http" }))
                     .unwrap_or_default()
             );
         }),
