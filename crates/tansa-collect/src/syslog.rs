@@ -156,7 +156,7 @@ pub fn serve_tcp(
     counters: Arc<Counters>,
     max_connections: usize,
 ) -> std::io::Result<()> {
-    serve_syslog(listener, None, sink, stop, counters, max_connections)
+    serve_stream(listener, None, sink, stop, counters, max_connections)
 }
 
 /// Syslog over TLS (RFC 5425: octet-counted frames in a TLS stream; newline framing is
@@ -172,10 +172,11 @@ pub fn serve_tls(
     counters: Arc<Counters>,
     max_connections: usize,
 ) -> std::io::Result<()> {
-    serve_syslog(listener, Some(tls), sink, stop, counters, max_connections)
+    serve_stream(listener, Some(tls), sink, stop, counters, max_connections)
 }
 
-fn serve_syslog(
+/// Syslog over TCP, or over TLS when `tls` is given ([`serve_tcp`], [`serve_tls`]).
+pub fn serve_stream(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     sink: Sink,

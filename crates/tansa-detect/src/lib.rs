@@ -423,8 +423,10 @@ struct KeyState {
     /// Times of recent matching events (at most `count` are needed).
     times: VecDeque<Nanos>,
     /// Distinct values with their last time, and the order they were seen in (for expiry).
-    distinct: FxHashMap<u64, Nanos>,
-    seen: VecDeque<(Nanos, u64)>,
+    /// Value → (last sighting, the sighting queued in `seen` for it).
+    distinct: FxHashMap<u64, (Nanos, Nanos)>,
+    /// One queued sighting per value, in time order (for expiry).
+    seen: std::collections::BTreeSet<(Nanos, u64)>,
     /// Time of last update (for eviction).
     last: Nanos,
     /// The open alert for this key, an index into `Engine::alerts`.
@@ -714,22 +716,36 @@ impl Engine {
                 }
                 Condition::Distinct { field, count } => {
                     if let Some(v) = field.value(ev) {
-                        st.distinct.insert(v, t);
-                        st.seen.push_back((t, v));
+                        // one queued sighting per value (not one per event): a value seen
+                        // again only moves its last time; the queue re-checks it on expiry
+                        match st.distinct.get_mut(&v) {
+                            Some(e) => e.0 = e.0.max(t),
+                            None => {
+                                st.distinct.insert(v, (t, t));
+                                st.seen.insert((t, v));
+                            }
+                        }
                     }
                     // expire from the front: a value leaves when its last sighting is too old
-                    while let Some(&(ft, fv)) = st.seen.front() {
+                    let cutoff = t - rule.window;
+                    while let Some(&(ft, fv)) = st.seen.first() {
                         let too_many = st.seen.len() > MAX_DISTINCT;
-                        if ft >= t - rule.window && !too_many {
+                        if ft >= cutoff && !too_many {
                             break;
                         }
-                        st.seen.pop_front();
-                        if st
-                            .distinct
-                            .get(&fv)
-                            .is_some_and(|&last| last == ft || too_many && last <= ft)
-                        {
+                        st.seen.pop_first();
+                        let Some(&(last, queued)) = st.distinct.get(&fv) else {
+                            continue;
+                        };
+                        if queued != ft {
+                            continue;
+                        }
+                        if last < cutoff || too_many {
                             st.distinct.remove(&fv);
+                        } else {
+                            // seen since: queued again at its last sighting
+                            st.distinct.insert(fv, (last, last));
+                            st.seen.insert((last, fv));
                         }
                     }
                     st.distinct.len() >= *count as usize
@@ -767,7 +783,7 @@ impl Engine {
         }
         let first = match &rule.condition {
             Condition::Count { .. } => st.times.front().copied().unwrap_or(t),
-            Condition::Distinct { .. } => st.distinct.values().copied().min().unwrap_or(t),
+            Condition::Distinct { .. } => st.distinct.values().map(|v| v.0).min().unwrap_or(t),
             _ => t,
         };
         let count = match &rule.condition {
@@ -1092,6 +1108,35 @@ mod tests {
         // nothing changed since: retiring all leaves only what a key holds open
         e.retire(i64::MAX);
         assert_eq!(e.alerts().len(), 1);
+    }
+
+    #[test]
+    fn distinct_state_holds_one_entry_per_value_however_often_it_is_seen() {
+        let mut e = Engine::new(
+            vec![rule(
+                Condition::Distinct {
+                    field: DistinctField::User,
+                    count: 50,
+                },
+                600,
+            )],
+            Limits::default(),
+        );
+        // one address tries five accounts, once a second for an hour
+        for t in 0..3600 {
+            e.process(&fail(
+                "192.0.2.7",
+                ["a", "b", "c", "d", "e"][t as usize % 5],
+                t,
+            ));
+        }
+        let st = e.rules[0].keys.values().next().unwrap();
+        assert_eq!(st.distinct.len(), 5);
+        assert!(st.seen.len() <= 5, "{} queued sightings", st.seen.len());
+        // values leave once their last sighting is older than the window
+        e.process(&fail("192.0.2.7", "z", 3600 + 601));
+        let st = e.rules[0].keys.values().next().unwrap();
+        assert_eq!(st.distinct.len(), 1, "only z is left");
     }
 
     #[test]

@@ -84,14 +84,7 @@ fn poll_ms() -> u64 {
 
 impl AgentConfig {
     pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let mut c: AgentConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let mut c: AgentConfig = crate::config::read_toml(path)?;
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_owned(),
             message,

@@ -95,6 +95,8 @@ pub struct Server {
     /// A host whose clock is off by more than this many seconds (its event times against
     /// the times its lines arrive) raises an alert; 0: not watched.
     pub clock_skew_s: u64,
+    /// Memory the store (DuckDB) may use for its caches, MiB.
+    pub store_memory_mb: u64,
 }
 
 impl Default for Server {
@@ -114,6 +116,7 @@ impl Default for Server {
             queue: 64,
             keep_alerts_s: 3600,
             clock_skew_s: 120,
+            store_memory_mb: 512,
         }
     }
 }
@@ -193,6 +196,22 @@ fn max_connections() -> usize {
     1000
 }
 
+/// Reads a TOML file into `T` (unknown keys are errors with their line).
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_toml(&text, path)
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })
+}
+
 impl Config {
     /// Reads and checks a file; relative paths in it are taken from its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -205,10 +224,7 @@ impl Config {
 
     /// Parses `text` (named `path` in errors); relative paths are joined to `base`.
     pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
-        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let mut c: Config = parse_toml(text, path)?;
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_owned(),
             message,

@@ -218,6 +218,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         ..Default::default()
     });
     let store = DuckStore::open(&data, cold.as_deref())?;
+    store.set_memory_limit(config.server.store_memory_mb)?;
     let reader = store.try_clone()?;
     let known = store.file_instances()?;
     let store = Arc::new(Mutex::new(store));
@@ -342,46 +343,39 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         });
         let stop = stop.clone();
         let name = match s.protocol {
-            Protocol::Tcp => {
-                let l = std::net::TcpListener::bind(s.listen).map_err(|e| ServeError::Bind {
-                    what: format!("syslog tcp {}", s.listen),
-                    source: e,
-                })?;
-                let name = format!("syslog+tcp://{}", l.local_addr()?);
-                let (c, max) = (counters.clone(), s.max_connections);
-                threads.push(
-                    std::thread::Builder::new()
-                        .name(format!("tansa-syslog-{j}"))
-                        .spawn(move || {
-                            let _ = syslog::serve_tcp(l, sink, stop, c, max);
-                        })?,
-                );
-                name
-            }
-            Protocol::Tls => {
-                let (Some(cert), Some(key)) = (&s.cert, &s.key) else {
-                    return Err(ServeError::Config("tls needs cert and key".into()));
+            Protocol::Tcp | Protocol::Tls => {
+                let tls = match (s.protocol, &s.cert, &s.key) {
+                    (Protocol::Tls, Some(cert), Some(key)) => Some(crate::tls::server_config(
+                        cert,
+                        key,
+                        s.client_ca.as_deref(),
+                        s.crl.as_deref(),
+                    )?),
+                    (Protocol::Tls, _, _) => {
+                        return Err(ServeError::Config("tls needs cert and key".into()))
+                    }
+                    _ => None,
                 };
-                let tls =
-                    crate::tls::server_config(cert, key, s.client_ca.as_deref(), s.crl.as_deref())?;
-                let l = std::net::TcpListener::bind(s.listen).map_err(|e| ServeError::Bind {
-                    what: format!("syslog tls {}", s.listen),
-                    source: e,
-                })?;
-                let name = format!("syslog+tls://{}", l.local_addr()?);
+                let scheme = if tls.is_some() {
+                    "syslog+tls"
+                } else {
+                    "syslog+tcp"
+                };
+                let l = bind(scheme, s.listen)?;
+                let name = format!("{scheme}://{}", l.local_addr()?);
                 let (c, max) = (counters.clone(), s.max_connections);
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("tansa-syslog-{j}"))
                         .spawn(move || {
-                            let _ = syslog::serve_tls(l, tls, sink, stop, c, max);
+                            let _ = syslog::serve_stream(l, tls, sink, stop, c, max);
                         })?,
                 );
                 name
             }
             Protocol::Udp => {
                 let u = std::net::UdpSocket::bind(s.listen).map_err(|e| ServeError::Bind {
-                    what: format!("syslog udp {}", s.listen),
+                    what: format!("syslog+udp {}", s.listen),
                     source: e,
                 })?;
                 let name = format!("syslog+udp://{}", u.local_addr()?);
@@ -415,10 +409,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     }
     if let Some(a) = &config.agents {
         let tls = crate::tls::server_config(&a.cert, &a.key, Some(&a.client_ca), a.crl.as_deref())?;
-        let l = std::net::TcpListener::bind(a.listen).map_err(|e| ServeError::Bind {
-            what: format!("agents {}", a.listen),
-            source: e,
-        })?;
+        let l = bind("agents", a.listen)?;
         let name = format!("agents://{}", l.local_addr()?);
         let counters = Arc::new(syslog::Counters::default());
         let handler = crate::agents::handler(tx.clone(), metrics.clone());
@@ -497,6 +488,13 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     Ok(Report {
         stored: metrics.stored.load(Ordering::Relaxed),
         ..report
+    })
+}
+
+fn bind(what: &str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind {
+        what: format!("{what} {addr}"),
+        source,
     })
 }
 

@@ -543,6 +543,14 @@ impl DuckStore {
         ParallelWriter::new(self, threads)
     }
 
+    /// Caps DuckDB's memory (its buffer pool keeps the blocks it wrote or read up to this
+    /// limit; the default is most of the machine's memory). A long-running server sets it.
+    pub fn set_memory_limit(&self, mib: u64) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("SET memory_limit = '{mib}MiB'"))?;
+        Ok(())
+    }
+
     /// A second connection to the same database (a server's readers: they see committed data
     /// while the writer goes on).
     pub fn try_clone(&self) -> Result<DuckStore> {
