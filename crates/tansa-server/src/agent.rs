@@ -34,8 +34,11 @@ use crate::ServeError;
 pub struct AgentConfig {
     pub version: u32,
     pub agent: AgentSection,
-    #[serde(rename = "file")]
+    #[serde(default, rename = "file")]
     pub files: Vec<AgentFile>,
+    /// The systemd journal (as `[[journal]]` of the server).
+    #[serde(default)]
+    pub journal: Vec<crate::journal::JournalSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,8 +99,10 @@ impl AgentConfig {
                 crate::config::VERSION
             )));
         }
-        if c.files.is_empty() {
-            return Err(invalid("no [[file]] to ship".into()));
+        if c.files.is_empty() && c.journal.is_empty() {
+            return Err(invalid(
+                "nothing to ship: add a [[file]] or a [[journal]]".into(),
+            ));
         }
         if c.agent.batch_lines == 0 || c.agent.poll_ms == 0 {
             return Err(invalid("batch_lines and poll_ms must be above 0".into()));
@@ -114,6 +119,11 @@ impl AgentConfig {
         }
         for f in &mut c.files {
             rel(&mut f.path);
+        }
+        for j in &mut c.journal {
+            if let Some(d) = &mut j.directory {
+                rel(d);
+            }
         }
         Ok(c)
     }
@@ -331,6 +341,61 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Where an agent's journal source stands: the cursor of the last entry spooled and the
+/// offset the next entry gets (offsets count the bytes of the lines, like a file's, so that
+/// the server de-duplicates a re-read entry: after a crash the entries after the saved cursor
+/// get the same offsets again).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct JournalState {
+    cursor: Option<String>,
+    offset: u64,
+}
+
+/// Spools the journal's entries until `stop`.
+fn ship_journal(
+    j: &crate::journal::JournalSource,
+    host: &str,
+    state_path: &Path,
+    writer: &std::sync::Mutex<SpoolWriter>,
+    stop: &AtomicBool,
+    stats: &AgentStats,
+    max_spool: u64,
+) {
+    let name = crate::journal::name(j);
+    let cursor = || load_json::<JournalState>(state_path).cursor;
+    crate::journal::follow_entries(j, stop, &cursor, &mut |batch| {
+        let Some(entries) = batch else {
+            return true;
+        };
+        while stats.spooled.load(Ordering::Relaxed) >= max_spool {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // the offsets continue from what the state file says (entries after its cursor)
+        let mut st: JournalState = load_json(state_path);
+        let read = tansa_event::now_nanos();
+        let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+        for (seqid, lines, cursor) in crate::journal::group(entries, |e| {
+            let o = st.offset;
+            st.offset += e.line.len() as u64 + 1;
+            o
+        }) {
+            let id = tansa_collect::fnv(&[name.as_bytes(), seqid.as_bytes()]);
+            if w.append(id, &name, host, &lines, read).is_err() {
+                return false;
+            }
+            stats.read.fetch_add(lines.len() as u64, Ordering::Relaxed);
+            let bytes: u64 = lines.iter().map(|(l, _)| l.len() as u64 + 50).sum();
+            stats.spooled.fetch_add(bytes, Ordering::Relaxed);
+            st.cursor = Some(cursor);
+        }
+        // the entries are on disk before the cursor that says so
+        w.sync().is_ok() && save_json(state_path, &st).is_ok()
+    });
 }
 
 /// A TLS connection to the server.
@@ -558,6 +623,24 @@ pub fn run(
                 drop(sv);
                 drop(w);
             }
+        }));
+    }
+
+    for j in &c.journal {
+        let (writer, stop, stats) = (writer.clone(), stop.clone(), stats.clone());
+        let (j, host, state) = (
+            j.clone(),
+            host.clone(),
+            a.spool.join(format!(
+                "journal-{:016x}.json",
+                tansa_collect::fnv(&[
+                    crate::journal::name(j).as_bytes(),
+                    j.units.join(",").as_bytes()
+                ])
+            )),
+        );
+        threads.push(std::thread::spawn(move || {
+            ship_journal(&j, &host, &state, &writer, &stop, &stats, max_spool)
         }));
     }
 

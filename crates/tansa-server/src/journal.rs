@@ -122,28 +122,40 @@ pub fn cursor_path(data: &Path, j: &JournalSource) -> PathBuf {
     data.join(format!("journal-{id:016x}.cursor"))
 }
 
-/// Follows the journal until `stop`: entries in batches (up to 4096, or what arrived within
-/// 50 ms) to the processor; the cursor saved once a batch is committed.
-pub(crate) fn follow(
-    j: JournalSource,
-    cursor_file: PathBuf,
-    tx: Sender<Input>,
-    stop: &AtomicBool,
-    metrics: &Metrics,
-) {
-    let name = match &j.directory {
+/// The stream name of a journal source.
+pub fn name(j: &JournalSource) -> String {
+    match &j.directory {
         Some(d) => format!("journal://{}", d.display()),
         None => "journal://system".to_owned(),
-    };
+    }
+}
+
+/// An entry read: its sequence-number id and number, its cursor, its line.
+pub struct Entry {
+    pub seqid: String,
+    pub seq: u64,
+    pub cursor: String,
+    pub line: String,
+}
+
+/// Runs `journalctl` (again after it ends) until `stop` or until `on` returns false. `on`
+/// gets batches of entries (up to 4096, or what arrived within 50 ms) and, at least every
+/// 100 ms, `None`; `cursor` says where to resume at each start.
+pub(crate) fn follow_entries(
+    j: &JournalSource,
+    stop: &AtomicBool,
+    cursor: &dyn Fn() -> Option<String>,
+    on: &mut dyn FnMut(Option<Vec<Entry>>) -> bool,
+) {
+    let name = name(j);
     let mut reported = false;
     while !stop.load(Ordering::Relaxed) {
-        let cursor = std::fs::read_to_string(&cursor_file).ok();
         let started = std::time::Instant::now();
-        let mut child = match spawn(&j, cursor.as_deref().map(str::trim)) {
+        let mut child = match spawn(j, cursor().as_deref().map(str::trim)) {
             Ok(c) => c,
             Err(e) => {
                 if !reported {
-                    eprintln!("tansa serve: {name}: {}: {e}", j.journalctl.display());
+                    eprintln!("tansa: {name}: {}: {e}", j.journalctl.display());
                     reported = true;
                 }
                 std::thread::sleep(Duration::from_secs(5));
@@ -161,10 +173,13 @@ pub(crate) fn follow(
                 }
             }
         });
-        read(&name, &lrx, &tx, stop, metrics, &cursor_file);
+        let go_on = read_entries(&lrx, stop, on);
         let _ = child.kill();
         let _ = child.wait();
         let _ = reader.join();
+        if !go_on {
+            return;
+        }
         if !stop.load(Ordering::Relaxed) {
             // journalctl ended (no journal yet, or an error): start it again, not in a hurry
             let pause = if started.elapsed() < Duration::from_secs(5) {
@@ -177,41 +192,20 @@ pub(crate) fn follow(
     }
 }
 
-/// Entries of one sequence-number id: the id, the lines with their numbers, the last cursor.
-type Group = (String, Vec<(Bytes, u64)>, String);
-
-fn read(
-    name: &str,
+/// Hands batches of entries to `on` until journalctl ends (true) or `on` says stop (false).
+fn read_entries(
     lines: &Receiver<String>,
-    tx: &Sender<Input>,
     stop: &AtomicBool,
-    metrics: &Metrics,
-    cursor_file: &Path,
-) {
-    // batches sent, oldest first: the cursor to save once committed
-    let mut waiting: std::collections::VecDeque<(String, tokio::sync::oneshot::Receiver<()>)> =
-        Default::default();
+    on: &mut dyn FnMut(Option<Vec<Entry>>) -> bool,
+) -> bool {
     loop {
-        while let Some((_, w)) = waiting.front_mut() {
-            match w.try_recv() {
-                Ok(()) => {
-                    if let Some((c, _)) = waiting.pop_front() {
-                        let _ = std::fs::write(cursor_file, &c);
-                    }
-                }
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => break,
-                Err(_) => {
-                    waiting.pop_front();
-                }
-            }
-        }
-        if stop.load(Ordering::Relaxed) {
-            return;
+        if stop.load(Ordering::Relaxed) || !on(None) {
+            return false;
         }
         let first = match lines.recv_timeout(Duration::from_millis(100)) {
             Ok(l) => l,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-            Err(_) => return,
+            Err(_) => return true,
         };
         let mut batch = vec![first];
         let until = std::time::Instant::now() + Duration::from_millis(50);
@@ -221,30 +215,61 @@ fn read(
                 Err(_) => break,
             }
         }
-        let received = tansa_event::now_nanos();
-        // entries grouped by the journal's sequence-number id (one stream each)
-        let mut groups: Vec<Group> = Vec::new();
-        for l in batch {
-            let Ok(v) = serde_json::from_str::<Value>(&l) else {
-                continue;
-            };
-            let Some((seqid, seq, cursor, line)) = entry_line(&v) else {
-                continue;
-            };
-            match groups.last_mut() {
-                Some(g) if g.0 == seqid => {
-                    g.1.push((Bytes::from(line), seq));
-                    g.2 = cursor;
+        let entries: Vec<Entry> = batch
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| entry_line(&v))
+            .map(|(seqid, seq, cursor, line)| Entry {
+                seqid,
+                seq,
+                cursor,
+                line,
+            })
+            .collect();
+        if !entries.is_empty() && !on(Some(entries)) {
+            return false;
+        }
+    }
+}
+
+/// The server's journal source: entries to the processor (one stream per sequence-number
+/// id, offsets = sequence numbers); the cursor saved once a batch is committed.
+pub(crate) fn follow(
+    j: JournalSource,
+    cursor_file: PathBuf,
+    tx: Sender<Input>,
+    stop: &AtomicBool,
+    metrics: &Metrics,
+) {
+    let name = name(&j);
+    // batches sent, oldest first: the cursor to save once committed
+    let mut waiting: std::collections::VecDeque<(String, tokio::sync::oneshot::Receiver<()>)> =
+        Default::default();
+    let read_cursor = || std::fs::read_to_string(&cursor_file).ok();
+    follow_entries(&j, stop, &read_cursor, &mut |batch| {
+        while let Some((_, w)) = waiting.front_mut() {
+            match w.try_recv() {
+                Ok(()) => {
+                    if let Some((c, _)) = waiting.pop_front() {
+                        let _ = std::fs::write(&cursor_file, &c);
+                    }
                 }
-                _ => groups.push((seqid, vec![(Bytes::from(line), seq)], cursor)),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => break,
+                Err(_) => {
+                    waiting.pop_front();
+                }
             }
         }
-        for (seqid, lines, cursor) in groups {
+        let Some(entries) = batch else {
+            return true;
+        };
+        let received = tansa_event::now_nanos();
+        for (seqid, lines, cursor) in group(entries, |e| e.seq) {
             let (done, wait) = tokio::sync::oneshot::channel();
             metrics.queued.fetch_add(1, Ordering::Relaxed);
             let shipped = Shipped {
                 stream: tansa_collect::fnv(&[name.as_bytes(), seqid.as_bytes()]),
-                path: name.to_owned(),
+                path: name.clone(),
                 host: None,
                 agent: None,
                 format: None,
@@ -254,11 +279,32 @@ fn read(
                 done: Some(done),
             };
             if tx.send(Input::Shipped(shipped)).is_err() {
-                return;
+                return false;
             }
             waiting.push_back((cursor, wait));
         }
+        true
+    });
+}
+
+/// Entries of one sequence-number id: the id, the lines with their offsets, the last cursor.
+pub(crate) type Group = (String, Vec<(Bytes, u64)>, String);
+
+/// Consecutive entries grouped by sequence-number id (a stream each), with the offset
+/// `offset` gives each entry.
+pub(crate) fn group(entries: Vec<Entry>, mut offset: impl FnMut(&Entry) -> u64) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for e in entries {
+        let off = offset(&e);
+        match groups.last_mut() {
+            Some(g) if g.0 == e.seqid => {
+                g.1.push((Bytes::from(e.line), off));
+                g.2 = e.cursor;
+            }
+            _ => groups.push((e.seqid, vec![(Bytes::from(e.line), off)], e.cursor)),
+        }
     }
+    groups
 }
 
 #[cfg(test)]

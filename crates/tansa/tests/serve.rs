@@ -1185,3 +1185,66 @@ fn the_api_over_tls_answers_the_command_line() {
     assert!(status.success(), "{err:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn an_agent_ships_the_journal_of_its_host_once() {
+    let d = dir("agent-journal");
+    let data = d.join("data");
+    let jdir = d.join("journal");
+    std::fs::create_dir_all(&jdir).unwrap();
+    let port = free_port();
+    let cfg = agent_setup(&d, port, &["web06"], &[]);
+    let acfg = d.join("agent-web06.toml");
+    let mut text = std::fs::read_to_string(&acfg).unwrap();
+    text += "[[journal]]\ndirectory = \"journal\"\n";
+    std::fs::write(&acfg, text).unwrap();
+    let fails: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                "Failed password for root from 203.0.113.111 port {} ssh2",
+                41000 + i
+            )
+        })
+        .collect();
+    let entries: Vec<(&str, &str, &str)> = fails
+        .iter()
+        .map(|m| ("web06", "sshd", m.as_str()))
+        .collect();
+    journal_append(&jdir, &entries);
+    let s = Server::start(&cfg, &data);
+    let agent = Agent::start(&acfg);
+    wait_for("the journal's brute force", Duration::from_secs(30), || {
+        s.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("SSH brute force") && l.contains("203.0.113.111"))
+    });
+    agent.terminate();
+    // entries written while the agent is stopped are shipped after its saved cursor
+    journal_append(
+        &jdir,
+        &[(
+            "web06",
+            "sshd",
+            "Accepted password for deploy from 198.51.100.9 port 50001 ssh2",
+        )],
+    );
+    let agent = Agent::start(&acfg);
+    wait_for("13 entries", Duration::from_secs(30), || {
+        count(&data, "SELECT count(*) AS n FROM events") >= 13
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    agent.terminate();
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    assert_eq!(
+        count(&data, "SELECT count(*) AS n FROM events WHERE agent_id = 'web06' AND host = 'web06' AND dataset = 'sshd'"),
+        13
+    );
+    assert_eq!(
+        count(&data, "SELECT count(DISTINCT raw) AS n FROM events"),
+        13
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
