@@ -390,12 +390,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
                 name
             }
         };
-        metrics
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((name.clone(), counters));
-        listeners.push(name);
+        register(&metrics, &mut listeners, name, counters);
     }
     for j in &config.journal {
         let cursor = crate::journal::cursor_path(&data, j);
@@ -421,12 +416,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
                     let _ = syslog::serve_connections(l, "agent", Some(tls), stop, c, max, handler);
                 })?,
         );
-        metrics
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((name.clone(), counters));
-        listeners.push(name);
+        register(&metrics, &mut listeners, name, counters);
     }
     drop(tx);
     on_ready(&Ready {
@@ -489,6 +479,21 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         stored: metrics.stored.load(Ordering::Relaxed),
         ..report
     })
+}
+
+/// A listener's counters in `/metrics`, and its name in the start line.
+fn register(
+    metrics: &Metrics,
+    listeners: &mut Vec<String>,
+    name: String,
+    counters: Arc<syslog::Counters>,
+) {
+    metrics
+        .listeners
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((name.clone(), counters));
+    listeners.push(name);
 }
 
 fn bind(what: &str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener, ServeError> {
