@@ -153,11 +153,7 @@ struct Cursor {
 }
 
 fn save_json(path: &Path, v: &impl Serialize) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(serde_json::to_string(v)?.as_bytes())?;
-    f.sync_data()?;
-    std::fs::rename(&tmp, path)
+    crate::files::write_atomic(path, serde_json::to_string(v)?.as_bytes(), 0o644)
 }
 
 fn load_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> T {
@@ -182,6 +178,11 @@ fn segments(dir: &Path) -> Vec<u64> {
         .unwrap_or_default();
     v.sort_unstable();
     v
+}
+
+/// What a line takes in the spool, roughly (for the spool's bound).
+fn spooled_bytes(text: &[u8]) -> u64 {
+    text.len() as u64 + 50
 }
 
 /// Counters of a running agent.
@@ -337,12 +338,6 @@ fn read_batch(
     Ok((n > 0).then_some((wire::Batch { seq: 0, streams }, cur)))
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
 /// Where an agent's journal source stands: the cursor of the last entry spooled and the
 /// offset the next entry gets (offsets count the bytes of the lines, like a file's, so that
 /// the server de-duplicates a re-read entry: after a crash the entries after the saved cursor
@@ -389,7 +384,7 @@ fn ship_journal(
                 return false;
             }
             stats.read.fetch_add(lines.len() as u64, Ordering::Relaxed);
-            let bytes: u64 = lines.iter().map(|(l, _)| l.len() as u64 + 50).sum();
+            let bytes: u64 = lines.iter().map(|(l, _)| spooled_bytes(l)).sum();
             stats.spooled.fetch_add(bytes, Ordering::Relaxed);
             st.cursor = Some(cursor);
         }
@@ -503,7 +498,11 @@ pub fn run(
     let writer = Arc::new(std::sync::Mutex::new(writer));
     let saved: Vec<Saved> = load_json(&state);
     let saved = Arc::new(std::sync::Mutex::new(saved));
-    let host = a.host.clone().unwrap_or_else(hostname);
+    let host = a
+        .host
+        .clone()
+        .or_else(crate::files::hostname)
+        .unwrap_or_else(|| "localhost".into());
     let max_spool = a.spool_max_mb << 20;
     let mut cursor: Cursor = load_json(&sent_path);
     if cursor.segment == 0 {
@@ -595,7 +594,7 @@ pub fn run(
                             lines,
                             next,
                         } => {
-                            let bytes: u64 = lines.iter().map(|(l, _)| l.len() as u64 + 50).sum();
+                            let bytes: u64 = lines.iter().map(|(l, _)| spooled_bytes(l)).sum();
                             if let Err(e) = w.append(fingerprint, &path, &host, &lines, read) {
                                 on_event(&format!("spool: {e}"));
                                 ok = false;
@@ -698,7 +697,7 @@ pub fn run(
                     .streams
                     .iter()
                     .flat_map(|s| s.lines.iter())
-                    .map(|l| l.text.len() as u64 + 50)
+                    .map(|l| spooled_bytes(&l.text))
                     .sum(),
             });
         }

@@ -4,14 +4,13 @@
 //! both ends, so that a batch sent again is de-duplicated by offset.
 
 use std::io::Read;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use tansa_collect::syslog::{Conn, Handler, Stream};
 
-use crate::live::{Input, Metrics, Shipped};
+use crate::live::{Committed, Input, Metrics, Shipped};
 use crate::wire;
 
 /// An agent that sends nothing for this long is disconnected (it reconnects when it has
@@ -28,7 +27,7 @@ const POLL: Duration = Duration::from_millis(5);
 /// A batch queued and the commits its answer waits for.
 struct Pending {
     seq: u64,
-    waits: Vec<tokio::sync::oneshot::Receiver<()>>,
+    waits: Vec<Committed>,
 }
 
 /// Serves agents' connections into the processor's queue. Several batches may be in flight
@@ -115,8 +114,6 @@ pub(crate) fn handler(tx: Sender<Input>, metrics: Arc<Metrics>) -> Handler {
                     let Some(received) = s.lines.iter().map(|l| l.read).min() else {
                         continue;
                     };
-                    let (done, wait) = tokio::sync::oneshot::channel();
-                    metrics.queued.fetch_add(1, Ordering::Relaxed);
                     let shipped = Shipped {
                         stream: tansa_collect::fnv(&[agent.as_bytes(), &s.id.to_le_bytes()]),
                         path: s.path,
@@ -126,11 +123,11 @@ pub(crate) fn handler(tx: Sender<Input>, metrics: Arc<Metrics>) -> Handler {
                         lines: s.lines.into_iter().map(|l| (l.text, l.offset)).collect(),
                         next: None,
                         received,
-                        done: Some(done),
+                        done: None,
                     };
-                    if tx.send(Input::Shipped(shipped)).is_err() {
+                    let Some(wait) = shipped.send(&tx, &metrics) else {
                         return;
-                    }
+                    };
                     waits.push(wait);
                 }
                 pending.push_back(Pending {

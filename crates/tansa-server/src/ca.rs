@@ -59,19 +59,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
 }
 
 fn write(path: &Path, text: &str, private: bool) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(io(d))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(if private { 0o600 } else { 0o644 })
-        .open(path)
-        .map_err(io(path))?;
-    f.write_all(text.as_bytes()).map_err(io(path))
+    crate::files::write_atomic(path, text.as_bytes(), if private { 0o600 } else { 0o644 })
+        .map_err(io(path))
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -83,18 +72,13 @@ fn now() -> time::OffsetDateTime {
 }
 
 fn random_serial() -> Result<SerialNumber> {
-    use std::io::Read;
-    let mut b = [0u8; 16];
-    let p = Path::new("/dev/urandom");
-    std::fs::File::open(p)
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(io(p))?;
+    let mut b = crate::files::random::<16>().map_err(io(Path::new("/dev/urandom")))?;
     b[0] &= 0x7f; // a positive INTEGER
     Ok(SerialNumber::from_slice(&b))
 }
 
 fn hex(s: &SerialNumber) -> String {
-    s.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::files::hex(s.as_ref())
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

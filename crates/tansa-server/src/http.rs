@@ -22,7 +22,7 @@ use tansa_store::DuckStore;
 use std::collections::HashMap;
 
 use crate::config::Config;
-use crate::live::{Input, Metrics, Shipped, LATENCY_BUCKETS_MS};
+use crate::live::{Committed, Input, Metrics, Shipped, LATENCY_BUCKETS_MS};
 use crate::ServeError;
 
 /// The file in the data directory that tells the CLI where the running server listens.
@@ -86,7 +86,7 @@ impl Ingest {
         lines: Vec<Line>,
         format: Option<tansa_parse::Format>,
         metrics: &Metrics,
-    ) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ()> {
+    ) -> Result<Vec<Committed>, ()> {
         let received = tansa_event::now_nanos();
         // grouped by stream, in order
         let mut groups: Vec<Shipped> = Vec::new();
@@ -123,15 +123,10 @@ impl Ingest {
                 groups[g].lines.push((bytes::Bytes::from(l.text), off));
             }
         }
-        let mut waits = Vec::new();
-        for mut g in groups {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            g.done = Some(tx);
-            waits.push(rx);
-            metrics.queued.fetch_add(1, Ordering::Relaxed);
-            self.tx.send(Input::Shipped(g)).map_err(|_| ())?;
-        }
-        Ok(waits)
+        groups
+            .into_iter()
+            .map(|g| g.send(&self.tx, metrics).ok_or(()))
+            .collect()
     }
 }
 
@@ -157,17 +152,11 @@ pub fn token(config: &Config, data: &Path) -> Result<String, ServeError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ServeError::Io { path, source: e }),
     }
-    let mut raw = [0u8; 32];
-    {
-        use std::io::Read;
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut raw))
-            .map_err(|source| ServeError::Io {
-                path: "/dev/urandom".into(),
-                source,
-            })?;
-    }
-    let t: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let raw = crate::files::random::<32>().map_err(|source| ServeError::Io {
+        path: "/dev/urandom".into(),
+        source,
+    })?;
+    let t = crate::files::hex(&raw);
     write_private(&path, &format!("{t}\n"))?;
     Ok(t)
 }
@@ -181,25 +170,10 @@ fn token_path(config: &Config, data: &Path) -> PathBuf {
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), ServeError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| ServeError::Io {
+    crate::files::write_atomic(path, text.as_bytes(), 0o600).map_err(|source| ServeError::Io {
         path: path.to_owned(),
         source,
-    };
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(err)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(text.as_bytes()).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 /// Writes `DATA/serve.json`: the API's URL (loopback when listening on every address) and the

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Start;
-use crate::live::{Input, Metrics, Shipped};
+use crate::live::{Committed, Input, Metrics, Shipped};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,8 +243,7 @@ pub(crate) fn follow(
 ) {
     let name = name(&j);
     // batches sent, oldest first: the cursor to save once committed
-    let mut waiting: std::collections::VecDeque<(String, tokio::sync::oneshot::Receiver<()>)> =
-        Default::default();
+    let mut waiting: std::collections::VecDeque<(String, Committed)> = Default::default();
     let read_cursor = || std::fs::read_to_string(&cursor_file).ok();
     follow_entries(&j, stop, &read_cursor, &mut |batch| {
         while let Some((_, w)) = waiting.front_mut() {
@@ -265,8 +264,6 @@ pub(crate) fn follow(
         };
         let received = tansa_event::now_nanos();
         for (seqid, lines, cursor) in group(entries, |e| e.seq) {
-            let (done, wait) = tokio::sync::oneshot::channel();
-            metrics.queued.fetch_add(1, Ordering::Relaxed);
             let shipped = Shipped {
                 stream: tansa_collect::fnv(&[name.as_bytes(), seqid.as_bytes()]),
                 path: name.clone(),
@@ -276,11 +273,11 @@ pub(crate) fn follow(
                 next: lines.last().map(|l| l.1 + 1),
                 lines,
                 received,
-                done: Some(done),
+                done: None,
             };
-            if tx.send(Input::Shipped(shipped)).is_err() {
+            let Some(wait) = shipped.send(&tx, metrics) else {
                 return false;
-            }
+            };
             waiting.push_back((cursor, wait));
         }
         true

@@ -18,6 +18,7 @@ pub mod agents;
 pub mod ca;
 pub mod clock;
 pub mod config;
+pub mod files;
 pub mod http;
 pub mod ingest;
 pub mod journal;

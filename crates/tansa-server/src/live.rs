@@ -102,6 +102,21 @@ pub(crate) struct Shipped {
     pub done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// A commit to wait for (its sender is dropped when the lines could not be stored).
+pub(crate) type Committed = tokio::sync::oneshot::Receiver<()>;
+
+impl Shipped {
+    /// Queues the lines for the processor (waiting while the queue is full); what is
+    /// returned tells when they are committed. None when the server is stopping.
+    pub(crate) fn send(mut self, tx: &Sender<Input>, metrics: &Metrics) -> Option<Committed> {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.done = Some(done);
+        metrics.queued.fetch_add(1, Ordering::Relaxed);
+        tx.send(Input::Shipped(self)).ok()?;
+        Some(committed)
+    }
+}
+
 /// What the sources hand to the processor.
 pub(crate) enum Input {
     File {
@@ -192,13 +207,6 @@ pub struct Report {
     pub alerts: u64,
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
 /// Runs until `stop` is set (by a signal or the caller); then stops the sources, commits what
 /// they delivered and returns.
 pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
@@ -226,7 +234,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         .server
         .collector
         .clone()
-        .or_else(hostname)
+        .or_else(crate::files::hostname)
         .unwrap_or_else(|| "local".into());
     let server_tz = match &config.server.timezone {
         Some(z) => jiff::tz::TimeZone::get(z).map_err(|e| ServeError::Config(e.to_string()))?,
@@ -461,12 +469,6 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     for t in threads {
         let _ = t.join();
     }
-    let report = Report {
-        lines: metrics.lines.load(Ordering::Relaxed),
-        events: metrics.events.load(Ordering::Relaxed),
-        stored: 0,
-        alerts: metrics.alerts.load(Ordering::Relaxed),
-    };
     drop(p);
     let written = writer.join().map_err(|_| ServeError::Writer)?;
     if let Some(h) = http {
@@ -475,9 +477,12 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     crate::http::withdraw(&data);
     result?;
     written?;
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
     Ok(Report {
-        stored: metrics.stored.load(Ordering::Relaxed),
-        ..report
+        lines: n(&metrics.lines),
+        events: n(&metrics.events),
+        stored: n(&metrics.stored),
+        alerts: n(&metrics.alerts),
     })
 }
 
