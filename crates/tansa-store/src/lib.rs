@@ -22,6 +22,7 @@
 //! - User SQL runs read-only ([`DuckStore::open_read_only`] plus a statement check).
 
 pub mod columns;
+mod decisions;
 pub mod retention;
 pub mod search;
 pub mod synth;
@@ -35,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use tansa_detect::Alert;
 use tansa_event::Event;
 
+pub use decisions::{ActionRow, DecisionRow};
 pub use retention::{Policy, RetentionReport};
 pub use search::Param;
 pub use writer::ParallelWriter;
@@ -66,7 +68,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 5;
+const SCHEMA_VERSION: i32 = 6;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -109,20 +111,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     entity VARCHAR
 );
 CREATE TABLE IF NOT EXISTS alert_events (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);
--- for the response and case issues: sketched now so that the schema has one owner
-CREATE TABLE IF NOT EXISTS decisions (
-    id VARCHAR PRIMARY KEY,
-    created TIMESTAMP,
-    until TIMESTAMP,
-    scope VARCHAR,
-    value VARCHAR,
-    action VARCHAR,
-    reason VARCHAR,
-    alert_id VARCHAR,
-    origin VARCHAR,
-    simulated BOOLEAN,
-    revoked TIMESTAMP
-);
+-- decisions and the record of actions (decisions.rs)
+{DECISIONS}
 CREATE TABLE IF NOT EXISTS cases (
     id VARCHAR PRIMARY KEY,
     created TIMESTAMP,
@@ -348,7 +338,9 @@ impl DuckStore {
         let conn = Connection::open(&path).map_err(|source| open_error(&path, source))?;
         conn.register_table_function::<ArrowVTab>("arrow")?;
         // one transaction: a run killed while creating the store leaves all of it or none
-        let schema = SCHEMA.replace("{ADDRESS_COLUMNS}", columns::ADDRESS_COLUMNS);
+        let schema = SCHEMA
+            .replace("{ADDRESS_COLUMNS}", columns::ADDRESS_COLUMNS)
+            .replace("{DECISIONS}", decisions::SCHEMA);
         conn.execute_batch(&format!(
             "BEGIN; {schema}; {}; INSERT INTO meta SELECT 'schema_version', '{SCHEMA_VERSION}' \
              WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version'); COMMIT;",
@@ -359,6 +351,7 @@ impl DuckStore {
             [],
             |r| r.get(0),
         )?;
+        let mut version = version;
         if version == "4" {
             // version 5 added the enrichment columns (at the end, where ADD COLUMN puts them)
             let stored = columns::stored();
@@ -373,10 +366,21 @@ impl DuckStore {
                 })
                 .collect();
             conn.execute_batch(&format!(
-                "BEGIN; {} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; COMMIT;",
+                "BEGIN; {} UPDATE meta SET value = '5' WHERE key = 'schema_version'; COMMIT;",
                 adds.join(" ")
             ))?;
-        } else if version != SCHEMA_VERSION.to_string() {
+            version = "5".into();
+        }
+        if version == "5" {
+            // version 6 gave decisions their final shape (version 5's table was a sketch no
+            // release wrote to) and added the record of actions
+            conn.execute_batch(&format!(
+                "BEGIN; DROP TABLE IF EXISTS decisions; {} UPDATE meta SET value = '6' WHERE key = 'schema_version'; COMMIT;",
+                decisions::SCHEMA
+            ))?;
+            version = "6".into();
+        }
+        if version != SCHEMA_VERSION.to_string() {
             return Err(StoreError::Invalid(format!(
                 "{}: store schema version {version}, this tansa writes {SCHEMA_VERSION}; move the old store aside",
                 path.display()
