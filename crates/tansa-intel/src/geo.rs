@@ -235,6 +235,50 @@ impl GeoIp {
         Ok(())
     }
 
+    /// Every network the databases attribute to `asn` (what an AS ban covers). IPv4 networks
+    /// of an IPv6 database (`::a.b.c.d/n`, n ≥ 96) come back as IPv4.
+    pub fn asn_prefixes(&self, asn: u32) -> Vec<ipnet::IpNet> {
+        #[derive(Deserialize)]
+        struct Asn {
+            autonomous_system_number: Option<u32>,
+        }
+        let mut out = std::collections::BTreeSet::new();
+        for (_, _, r) in &self.dbs {
+            let Ok(it) = r.networks(Default::default()) else {
+                continue;
+            };
+            for item in it.flatten() {
+                let Ok(Some(rec)) = item.decode::<Asn>() else {
+                    continue;
+                };
+                if rec.autonomous_system_number != Some(asn) {
+                    continue;
+                }
+                let Ok(net) = item.network() else { continue };
+                let net: ipnet::IpNet = match net.to_string().parse() {
+                    Ok(n) => n,
+                    Err(_) => continue,
+                };
+                out.insert(match net {
+                    ipnet::IpNet::V6(v6)
+                        if v6.prefix_len() >= 96 && v6.addr().segments()[..6] == [0; 6] =>
+                    {
+                        let o = v6.addr().octets();
+                        ipnet::IpNet::V4(
+                            ipnet::Ipv4Net::new(
+                                std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]),
+                                v6.prefix_len() - 96,
+                            )
+                            .expect("length within 32"),
+                        )
+                    }
+                    n => n,
+                });
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Like [`GeoIp::lookup`], but reports decoding errors.
     pub fn lookup_strict(&self, ip: IpAddr) -> Result<IpInfo, IntelError> {
         let mut info = IpInfo::default();

@@ -194,3 +194,41 @@ fn broken_databases_give_an_error_not_a_crash() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// What an AS ban covers: every network the source data gives the AS, no other address (the
+/// database merges adjacent networks with the same record, so the networks are compared by
+/// the addresses they cover).
+#[test]
+fn asn_prefixes_are_the_source_networks_of_the_as() {
+    let d = corpus();
+    let geo = GeoIp::open(&[d.join("test-data/GeoLite2-ASN-Test.mmdb")]).unwrap();
+    let text = std::fs::read_to_string(d.join("source-data/GeoLite2-ASN-Test.json")).unwrap();
+    let src: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&text).unwrap();
+    let mut checked = 0;
+    for asn in [237u32, 174, 11456, 7132] {
+        let mut want: Vec<IpNet> = src
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter(|(_, v)| v["autonomous_system_number"].as_u64() == Some(asn.into()))
+            .map(|(k, _)| network(k))
+            .collect();
+        want.sort();
+        want.dedup();
+        let got = geo.asn_prefixes(asn);
+        for w in &want {
+            assert!(
+                got.iter().any(|g| g.contains(w)),
+                "AS{asn}: {w} not covered"
+            );
+        }
+        let size = |n: &IpNet| 1u128 << (n.max_prefix_len() - n.prefix_len());
+        assert_eq!(
+            got.iter().map(size).sum::<u128>(),
+            want.iter().map(size).sum::<u128>(),
+            "AS{asn}: {got:?} covers other addresses"
+        );
+        checked += want.len();
+    }
+    assert!(geo.asn_prefixes(4_000_000_000).is_empty());
+    println!("maxmind asn prefixes: {checked} source networks of 4 ASes covered exactly");
+}

@@ -106,14 +106,16 @@ fn cover(want: &Want, now: i64) -> Want {
         .iter()
         .filter(|(n, until)| !is_host(n) && until.is_none_or(|u| u > now + MARGIN))
         .collect();
-    nets.sort_by_key(|(n, _)| n.prefix_len());
-    let mut kept: Vec<IpNet> = Vec::new();
+    // by first address, the shorter prefix first: a container comes before what it holds,
+    // and the kept prefixes do not overlap, so only the last kept one can hold the next
+    nets.sort_by_key(|(n, _)| (matches!(n, IpNet::V6(_)), n.network(), n.prefix_len()));
+    let mut last: Option<IpNet> = None;
     let mut out = Want::new();
     for (n, until) in nets {
-        if kept.iter().any(|k| k.contains(n)) {
+        if last.is_some_and(|k| k.contains(n)) {
             continue;
         }
-        kept.push(*n);
+        last = Some(*n);
         out.insert(*n, *until);
     }
     out

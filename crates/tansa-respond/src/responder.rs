@@ -130,6 +130,7 @@ pub struct Responder {
     dirty: bool,
     last_tick: i64,
     last_error: Option<(i64, String)>,
+    last_sync: Option<std::result::Result<SyncReport, String>>,
 }
 
 impl Responder {
@@ -154,6 +155,7 @@ impl Responder {
             dirty: true,
             last_tick: now,
             last_error: None,
+            last_sync: None,
         })
     }
 
@@ -442,8 +444,19 @@ impl Responder {
         }
     }
 
+    /// What the last firewall sync did (none yet, or no firewall).
+    pub fn last_sync(&self) -> Option<&std::result::Result<SyncReport, String>> {
+        self.last_sync.as_ref()
+    }
+
     /// Brings the firewall to the decisions in force (what `tansa ban apply` runs).
     pub fn sync(&mut self, now: i64) -> Option<std::result::Result<SyncReport, String>> {
+        let out = self.sync_inner(now);
+        self.last_sync.clone_from(&out);
+        out
+    }
+
+    fn sync_inner(&mut self, now: i64) -> Option<std::result::Result<SyncReport, String>> {
         let want = self.want(now);
         let fw = self.firewall.as_mut()?;
         if let Some(labels) = fw.labels() {

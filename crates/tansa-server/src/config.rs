@@ -44,6 +44,8 @@ pub struct Config {
     /// The systemd journal (through `journalctl`).
     #[serde(default)]
     pub journal: Vec<crate::journal::JournalSource>,
+    /// Active response: bans from alerts (none: no decisions are made).
+    pub response: Option<tansa_respond::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +269,12 @@ impl Config {
         c.detection.geoip.iter_mut().for_each(rel);
         for f in &mut c.files {
             rel(&mut f.path);
+        }
+        if let Some(r) = &mut c.response {
+            if let Some(d) = &mut r.bin_dir {
+                rel(d);
+            }
+            tansa_respond::policy::Policy::new(r.clone()).map_err(|e| invalid(e.to_string()))?;
         }
         if c.server.tls_cert.is_some() != c.server.tls_key.is_some() {
             return Err(invalid("[server] tls_cert and tls_key go together".into()));

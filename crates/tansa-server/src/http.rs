@@ -37,6 +37,8 @@ pub struct Api {
     pub reader: Arc<Mutex<DuckStore>>,
     pub token: String,
     pub ingest: Arc<Ingest>,
+    /// Active response (decisions API, CrowdSec bouncers), when configured.
+    pub respond: Option<Arc<crate::respond::Respond>>,
 }
 
 /// Largest request body accepted (compressed); a gzip body may expand to 4× that.
@@ -276,13 +278,14 @@ pub fn router(api: Api) -> Router {
         .route("/_license", get(es_license))
         .route("/_bulk", post(es_bulk))
         .route("/{index}/_bulk", post(es_bulk_index))
+        .merge(crate::respond::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }
 
 /// Whether the request carries the token: `Bearer T`, `ApiKey T` (or base64 of `id:T`), or
 /// `Basic` with T as the password (what Filebeat, Fluent Bit and Vector can send).
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     use base64::Engine;
     let Some(v) = headers
         .get(header::AUTHORIZATION)
@@ -316,7 +319,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
     }
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     error(
         StatusCode::UNAUTHORIZED,
         "a valid token is needed (Authorization: Bearer …)".into(),

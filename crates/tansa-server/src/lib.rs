@@ -12,6 +12,8 @@
 //! - [`http`]: `/health`, `/metrics`, the token-protected query API the CLI uses while the
 //!   server holds the store, and HTTP ingest ([`ingest`]: lines, and the Elasticsearch
 //!   `_bulk` subset of Filebeat, Fluent Bit and Vector).
+//! - [`respond`]: new alerts to the responder (decisions, firewall), the decisions API and
+//!   the CrowdSec local-API subset for bouncers.
 
 pub mod agent;
 pub mod agents;
@@ -23,6 +25,7 @@ pub mod http;
 pub mod ingest;
 pub mod journal;
 pub mod live;
+pub mod respond;
 pub mod tls;
 pub mod wire;
 

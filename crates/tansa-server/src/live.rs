@@ -271,6 +271,38 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         host: None,
     });
 
+    // active response: its own connection to the store, a thread fed with new alerts
+    let (respond, alert_tx, alert_rx) = match &config.response {
+        Some(rc) => {
+            let policy = tansa_respond::policy::Policy::new(rc.clone())
+                .map_err(|e| ServeError::Config(format!("[response] {e}")))?;
+            let fw = tansa_respond::build_firewall(&policy)
+                .map_err(|e| ServeError::Config(format!("[response] {e}")))?;
+            let mut r = tansa_respond::Responder::open(
+                policy,
+                reader.try_clone()?,
+                fw,
+                &collector,
+                now_nanos(),
+            )
+            .map_err(|e| ServeError::Config(format!("[response] {e}")))?;
+            if enrich.geo().is_some() {
+                r.set_asn_source(Box::new(EnricherAsn(enrich.clone())));
+            }
+            let (atx, arx) = bounded::<Alert>(4096);
+            (
+                Some(Arc::new(crate::respond::Respond::new(r, &data)?)),
+                Some(atx),
+                Some(arx),
+            )
+        }
+        None => (None, None, None),
+    };
+    let responder_thread = match (&respond, alert_rx) {
+        (Some(r), Some(arx)) => Some(crate::respond::spawn(r.clone(), arx, stop.clone())?),
+        _ => None,
+    };
+
     let (tx, rx) = bounded::<Input>(config.server.queue);
     // HTTP first: a port in use is an error before anything is read
     let token = crate::http::token(&config, &data)?;
@@ -282,6 +314,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
                 reader: Arc::new(Mutex::new(reader)),
                 token,
                 ingest: Arc::new(crate::http::Ingest::new(tx.clone(), metrics.started)),
+                respond: respond.clone(),
             },
             match (&config.server.tls_cert, &config.server.tls_key) {
                 (Some(c), Some(k)) => Some(crate::tls::server_config(c, k, None, None)?),
@@ -449,6 +482,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         scratch: Vec::new(),
         metrics: metrics.clone(),
         on_alert,
+        alert_tx,
         clock: (config.server.clock_skew_s > 0)
             .then(|| crate::clock::ClockWatch::new(config.server.clock_skew_s)),
         pending: Vec::new(),
@@ -470,6 +504,9 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         let _ = t.join();
     }
     drop(p);
+    if let Some(t) = responder_thread {
+        let _ = t.join();
+    }
     let written = writer.join().map_err(|_| ServeError::Writer)?;
     if let Some(h) = http {
         h.stop();
@@ -615,6 +652,8 @@ struct Processor {
     scratch: Vec<Event>,
     metrics: Arc<Metrics>,
     on_alert: Box<dyn FnMut(&Alert) + Send>,
+    /// New alerts for the responder.
+    alert_tx: crate::respond::AlertTx,
     clock: Option<crate::clock::ClockWatch>,
     /// Alerts created or grown since the last commit.
     pending: Vec<Alert>,
@@ -854,6 +893,9 @@ impl Processor {
         if self.known.insert(a.id.clone()) {
             self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
             (self.on_alert)(&a);
+            if let Some(tx) = &self.alert_tx {
+                let _ = tx.send(a.clone());
+            }
         }
         self.pending.push(a);
     }
@@ -986,4 +1028,20 @@ fn write_loop(
         }
     }
     Ok(())
+}
+
+/// AS numbers and announced prefixes from the server's GeoIP/ASN databases.
+struct EnricherAsn(Arc<tansa_intel::Enricher>);
+
+impl tansa_respond::AsnSource for EnricherAsn {
+    fn asn_of(&self, ip: std::net::IpAddr) -> Option<u32> {
+        self.0.geo()?.lookup(ip).as_number
+    }
+
+    fn prefixes(&self, asn: u32) -> Vec<ipnet::IpNet> {
+        self.0
+            .geo()
+            .map(|g| g.asn_prefixes(asn))
+            .unwrap_or_default()
+    }
 }

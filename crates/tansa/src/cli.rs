@@ -76,6 +76,89 @@ pub enum Command {
     /// for listeners), `revoke NAME` (the server refuses it from its next start), `list`.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Decisions (bans): `add VALUE`, `del VALUE|ID`, `list`, `import FILE`, `apply` (bring
+    /// the firewall to the stored decisions, e.g. after a reboot), `uninstall` (remove
+    /// Tansa's firewall table/sets). Through the server's API while `tansa serve` runs.
+    #[command(subcommand)]
+    Ban(BanCommand),
+    /// API keys of CrowdSec bouncers that pull Tansa's decisions (`add NAME` prints the key
+    /// once), as `cscli bouncers` does.
+    #[command(subcommand)]
+    Bouncers(BouncersCommand),
+}
+
+/// The `[response]` settings (backend, allow list, ban time) come from the server's
+/// configuration file when one is given.
+#[derive(Debug, Args)]
+pub struct ResponseArgs {
+    /// The server's configuration file (its `[response]` and `[server] data`).
+    #[arg(long, short, env = "TANSA_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BanCommand {
+    /// Ban an address, a prefix (`203.0.113.0/24`, `2001:db8::/48`) or an AS (`AS64500`, with
+    /// an ASN database).
+    Add {
+        value: String,
+        /// How long (`90s`, `4h`, `7d`); default: the ban time, escalated for repeat offenders.
+        #[arg(long = "for", conflicts_with = "permanent")]
+        duration: Option<String>,
+        /// Until revoked.
+        #[arg(long)]
+        permanent: bool,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Record it without enforcing it.
+        #[arg(long)]
+        simulate: bool,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    /// Lift the bans in force on a value (as it was banned) or with a decision id.
+    Del {
+        target: String,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    /// The decisions in force (`--all`: also ended, revoked, refused and simulated ones of
+    /// the remembered period).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    /// Ban every address or prefix of a file (one per line, `#` comments): a block list.
+    Import {
+        file: PathBuf,
+        #[arg(long = "for", conflicts_with = "permanent")]
+        duration: Option<String>,
+        #[arg(long)]
+        permanent: bool,
+        #[arg(long, default_value = "import")]
+        reason: String,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    /// Bring the firewall to the decisions in force.
+    Apply {
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    /// Remove Tansa's firewall state (the decisions stay in the store).
+    Uninstall {
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BouncersCommand {
+    Add { name: String },
+    List,
+    Del { name: String },
 }
 
 #[derive(Debug, Args)]

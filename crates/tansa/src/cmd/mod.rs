@@ -1,6 +1,7 @@
 //! One module per subcommand; each takes its own arguments and returns an exit code.
 
 mod analyze;
+mod ban;
 mod hunt;
 mod parse;
 mod remote;
@@ -31,6 +32,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Whois(a) => whois::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Agent(a) => serve::agent(&a),
         Command::Ca(c) => ca(&c, cli.format, &cli.data),
+        Command::Ban(c) => ban::run(c, cli.format, &cli.data),
+        Command::Bouncers(c) => ban::bouncers(c, cli.format, &cli.data),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {

@@ -13,6 +13,8 @@ use tansa_store::{
 };
 
 pub struct Remote {
+    /// The server's base URL.
+    base: String,
     url: String,
     token: String,
     agent: ureq::Agent,
@@ -55,6 +57,7 @@ impl Remote {
         }
         let agent = cfg.build().new_agent();
         Ok(Some(Remote {
+            base: a.url.trim_end_matches('/').to_owned(),
             url: format!("{}/api/v1/query", a.url.trim_end_matches('/')),
             token: token.trim().to_owned(),
             agent,
@@ -89,6 +92,54 @@ impl Remote {
             return Err(StoreError::Invalid(msg));
         }
         serde_json::from_str(&body).map_err(|e| fail(format!("unreadable answer: {e}")))
+    }
+
+    /// Any JSON endpoint of the API (`path` from the root, e.g. `/api/v1/decisions`).
+    pub fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let sent = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", &auth)
+                .call(),
+            (_, Some(b)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(serde_json::to_vec(b)?),
+            (_, None) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_empty(),
+        };
+        let mut res = sent.with_context(|| {
+            format!("{url}: the server does not answer; is `tansa serve` still running?")
+        })?;
+        let ok = res.status().is_success();
+        let text = res
+            .body_mut()
+            .read_to_string()
+            .with_context(|| url.clone())?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{url}: unreadable answer"))?;
+        if !ok {
+            let m = v["message"]
+                .as_str()
+                .or(v["error"].as_str())
+                .unwrap_or(&text);
+            anyhow::bail!("{m}");
+        }
+        Ok(v)
     }
 
     fn table(&self, req: &Request) -> Result<Table, StoreError> {

@@ -1,0 +1,392 @@
+//! `tansa ban …` and `tansa bouncers …`: decisions by hand, the firewall brought to the
+//! stored decisions, bouncer keys. With the store at hand the responder runs in this
+//! process; while `tansa serve` holds the store, the server's API does the work (so that the
+//! running responder knows of the change at once).
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use tansa_respond::{Manual, Responder};
+use tansa_server::respond::AddRequest;
+use tansa_store::{DuckStore, StoreError, Table};
+
+use crate::cli::{BanCommand, BouncersCommand, OutputFormat, ResponseArgs};
+
+/// The responder here, or the server that holds the store.
+enum Target {
+    Local(Box<Responder>),
+    Remote(super::remote::Remote),
+}
+
+fn actor() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "{user}@{}",
+        tansa_server::files::hostname().unwrap_or_else(|| "localhost".into())
+    )
+}
+
+fn open(data: &Path, args: &ResponseArgs) -> Result<Target> {
+    let (data, config, geoip, no_geoip): (PathBuf, tansa_respond::Config, Vec<PathBuf>, bool) =
+        match &args.config {
+            Some(p) => {
+                let c = tansa_server::Config::load(p)?;
+                (
+                    c.server.data.clone().unwrap_or_else(|| data.to_owned()),
+                    c.response.clone().unwrap_or_default(),
+                    c.detection.geoip.clone(),
+                    c.detection.no_geoip,
+                )
+            }
+            None => (
+                data.to_owned(),
+                tansa_respond::Config::default(),
+                Vec::new(),
+                false,
+            ),
+        };
+    let store = match DuckStore::open(&data, None) {
+        Ok(s) => s,
+        Err(e @ StoreError::Locked { .. }) => {
+            return match super::remote::Remote::find(&data)? {
+                Some(r) => Ok(Target::Remote(r)),
+                None => Err(e).context("opening the store"),
+            }
+        }
+        Err(e) => return Err(e).context("opening the store"),
+    };
+    let policy = tansa_respond::policy::Policy::new(config).context("[response]")?;
+    let fw = tansa_respond::build_firewall(&policy).context("[response]")?;
+    let host = tansa_server::files::hostname().unwrap_or_else(|| "localhost".into());
+    let mut r = Responder::open(policy, store, fw, &host, tansa_event::now_nanos())?;
+    let geo = if no_geoip {
+        None
+    } else if geoip.is_empty() {
+        Some(tansa_intel::GeoIp::discover().0)
+    } else {
+        Some(tansa_intel::GeoIp::open(&geoip)?)
+    };
+    if let Some(g) = geo.filter(|g| !g.is_empty()) {
+        r.set_asn_source(Box::new(GeoAsn(g)));
+    }
+    Ok(Target::Local(Box::new(r)))
+}
+
+struct GeoAsn(tansa_intel::GeoIp);
+
+impl tansa_respond::AsnSource for GeoAsn {
+    fn asn_of(&self, ip: std::net::IpAddr) -> Option<u32> {
+        self.0.lookup(ip).as_number
+    }
+    fn prefixes(&self, asn: u32) -> Vec<ipnet::IpNet> {
+        self.0.asn_prefixes(asn)
+    }
+}
+
+/// Syncs (unless the change just synced) and says what the firewall did (an error makes the
+/// exit code 1: the decision is stored, enforcement failed).
+fn sync_note(r: &mut Responder, again: bool) -> (String, bool) {
+    let name = r.firewall_name().to_owned();
+    let res = if again || r.last_sync().is_none() {
+        r.sync(tansa_event::now_nanos())
+    } else {
+        r.last_sync().cloned()
+    };
+    match res {
+        None => (format!("{name}: nothing to enforce with"), true),
+        Some(Ok(rep)) => (
+            format!(
+                "{name}: {} prefixes in force{}",
+                r.want(tansa_event::now_nanos()).len(),
+                if rep.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} added, {} removed{})",
+                        rep.added,
+                        rep.removed,
+                        if rep.full { ", written whole" } else { "" }
+                    )
+                }
+            ),
+            true,
+        ),
+        Some(Err(e)) => (format!("{name}: NOT APPLIED: {e}"), false),
+    }
+}
+
+const COLUMNS: [&str; 9] = [
+    "id",
+    "state",
+    "scope",
+    "value",
+    "remaining",
+    "offence",
+    "origin",
+    "actor",
+    "reason",
+];
+
+fn print(list: &[Value], format: OutputFormat) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if format == OutputFormat::Json {
+        for v in list {
+            serde_json::to_writer(&mut out, v)?;
+            out.write_all(b"\n")?;
+        }
+    } else {
+        let t = Table {
+            columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+            rows: list
+                .iter()
+                .map(|v| {
+                    COLUMNS
+                        .iter()
+                        .map(|c| match (*c, &v[*c]) {
+                            ("remaining", Value::Null) => {
+                                Value::from(if v["until"].is_null() { "-" } else { "" })
+                            }
+                            ("reason", r) => {
+                                let why = v["refused"].as_str().unwrap_or_default();
+                                Value::from(format!(
+                                    "{}{}",
+                                    r.as_str().unwrap_or_default(),
+                                    if why.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(" [refused: {why}]")
+                                    }
+                                ))
+                            }
+                            (_, x) => x.clone(),
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        super::store::print_table(&mut out, &t, format)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn durations(d: &Option<String>) -> Result<Option<i64>> {
+    d.as_deref()
+        .map(tansa_respond::parse_duration)
+        .transpose()
+        .context("--for")
+}
+
+pub fn run(c: BanCommand, format: OutputFormat, data: &Path) -> Result<ExitCode> {
+    let now = tansa_event::now_nanos;
+    match c {
+        BanCommand::Add {
+            value,
+            duration,
+            permanent,
+            reason,
+            simulate,
+            response,
+        } => {
+            let req = AddRequest {
+                value,
+                duration,
+                permanent,
+                reason,
+                actor: actor(),
+                simulate,
+            };
+            match open(data, &response)? {
+                Target::Remote(r) => {
+                    let v = r.json(
+                        "POST",
+                        "/api/v1/decisions",
+                        Some(&serde_json::to_value(&req)?),
+                    )?;
+                    print(&[v], format)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Target::Local(mut r) => {
+                    durations(&req.duration)?;
+                    let d = r.add(&req.manual("manual")?, now())?;
+                    print(&[d.to_json(now())], format)?;
+                    if !d.active(now()) {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    let (note, ok) = sync_note(&mut r, false);
+                    eprintln!("{note}");
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+            }
+        }
+        BanCommand::Del { target, response } => match open(data, &response)? {
+            Target::Remote(r) => {
+                let path = format!(
+                    "/api/v1/decisions/{}?by={}",
+                    percent_encoding::utf8_percent_encode(
+                        &target,
+                        percent_encoding::NON_ALPHANUMERIC
+                    ),
+                    percent_encoding::utf8_percent_encode(
+                        &actor(),
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                );
+                let v = r.json("DELETE", &path, None)?;
+                print(v.as_array().map(Vec::as_slice).unwrap_or_default(), format)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Target::Local(mut r) => {
+                let gone = r.revoke(&target, &actor(), now())?;
+                let list: Vec<Value> = gone.iter().map(|d| d.to_json(now())).collect();
+                print(&list, format)?;
+                let (note, ok) = sync_note(&mut r, false);
+                eprintln!("{note}");
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+        },
+        BanCommand::List { all, response } => {
+            let list: Vec<Value> = match open(data, &response)? {
+                Target::Remote(r) => {
+                    let v = r.json("GET", &format!("/api/v1/decisions?all={all}"), None)?;
+                    v.as_array().cloned().unwrap_or_default()
+                }
+                Target::Local(r) => {
+                    let t = now();
+                    r.decisions()
+                        .iter()
+                        .filter(|d| all || d.active(t))
+                        .map(|d| d.to_json(t))
+                        .collect()
+                }
+            };
+            print(&list, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BanCommand::Import {
+            file,
+            duration,
+            permanent,
+            reason,
+            response,
+        } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+            let d = durations(&duration)?;
+            let mut items = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                let v = line.split('#').next().unwrap_or("").trim();
+                if v.is_empty() {
+                    continue;
+                }
+                tansa_respond::policy::parse_net(v)
+                    .with_context(|| format!("{}:{}", file.display(), i + 1))?;
+                items.push(Manual {
+                    value: v.to_owned(),
+                    duration: d,
+                    permanent,
+                    reason: reason.clone(),
+                    actor: actor(),
+                    simulate: false,
+                    origin: "import".into(),
+                });
+            }
+            match open(data, &response)? {
+                Target::Remote(_) => anyhow::bail!(
+                    "`tansa ban import` writes many decisions at once and needs the store: stop `tansa serve`, import, start it again (it enforces what is stored)"
+                ),
+                Target::Local(mut r) => {
+                    let t0 = Instant::now();
+                    let (n, refused) = r.add_many(&items, now())?;
+                    let stored = t0.elapsed();
+                    let t1 = Instant::now();
+                    let (note, ok) = sync_note(&mut r, true);
+                    eprintln!(
+                        "imported {n} decisions ({refused} refused by the allow list): stored in {:.2} s; {note} in {:.2} s",
+                        stored.as_secs_f64(),
+                        t1.elapsed().as_secs_f64()
+                    );
+                    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+                }
+            }
+        }
+        BanCommand::Apply { response } => match open(data, &response)? {
+            Target::Remote(r) => {
+                let v = r.json("POST", "/api/v1/decisions/apply", None)?;
+                println!("{v}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Target::Local(mut r) => {
+                let t0 = Instant::now();
+                let (note, ok) = sync_note(&mut r, true);
+                eprintln!("{note} in {:.2} s", t0.elapsed().as_secs_f64());
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+        },
+        BanCommand::Uninstall { response } => match open(data, &response)? {
+            Target::Remote(_) => {
+                anyhow::bail!("stop `tansa serve` first (it would put the firewall state back)")
+            }
+            Target::Local(mut r) => {
+                r.uninstall(now())?;
+                eprintln!("{}: removed", r.firewall_name());
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+pub fn bouncers(c: BouncersCommand, format: OutputFormat, data: &Path) -> Result<ExitCode> {
+    use tansa_server::respond as r;
+    match c {
+        BouncersCommand::Add { name } => {
+            let key = r::add_bouncer(data, &name)?;
+            if format == OutputFormat::Json {
+                println!("{}", serde_json::json!({"name": name, "key": key}));
+            } else {
+                eprintln!(
+                    "API key for bouncer {name} (shown once; give it to the bouncer as api_key):"
+                );
+                println!("{key}");
+            }
+        }
+        BouncersCommand::List => {
+            let list = r::list_bouncers(data)?;
+            for b in list {
+                if format == OutputFormat::Json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"name": b.name, "created": b.created})
+                    );
+                } else {
+                    println!("{}\t{}", b.name, b.created);
+                }
+            }
+        }
+        BouncersCommand::Del { name } => {
+            if !r::delete_bouncer(data, &name)? {
+                anyhow::bail!("no bouncer named {name}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
