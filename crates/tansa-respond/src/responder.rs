@@ -187,7 +187,7 @@ impl Responder {
         &self.decisions
     }
 
-    /// A new alert: the decision the matrix makes of it (none: it bans nothing, or its source
+    /// A new or grown alert: the decision the matrix makes of it (none: it bans nothing, or its source
     /// is banned already — or would be, in simulation).
     pub fn on_alert(&mut self, a: &Alert, now: i64) -> Result<Option<Decision>> {
         let Some(v) = self.policy.verdict(a) else {

@@ -893,9 +893,10 @@ impl Processor {
         if self.known.insert(a.id.clone()) {
             self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
             (self.on_alert)(&a);
-            if let Some(tx) = &self.alert_tx {
-                let _ = tx.send(a.clone());
-            }
+        }
+        // new and grown alerts: an attacker who goes on after a ban ended is banned again
+        if let Some(tx) = &self.alert_tx {
+            let _ = tx.send(a.clone());
         }
         self.pending.push(a);
     }
