@@ -501,3 +501,98 @@ fn the_crowdsec_firewall_bouncer_enforces_tansa_decisions() {
         lifted.as_secs_f64()
     );
 }
+
+/// The fallback: ipset `hash:net` sets with iptables rules, driven by hand (no server).
+#[test]
+fn ipset_and_iptables_ban_a_prefix_and_an_address_and_lift_them() {
+    let lab = Lab::new("i");
+    let d = dir("ipset");
+    let data = d.join("data");
+    let cfg = config(
+        &d,
+        &format!("backend = \"ipset\"\nallow = [\"{OFFICE}\"]\n"),
+    );
+    let c = cfg.to_str().unwrap();
+    // something to connect to (no server runs here)
+    let _listener = Proc::start(
+        &lab.server,
+        "python3",
+        &["-m", "http.server", &PORT.to_string(), "--bind", "0.0.0.0"],
+    );
+    wait_for("the listener", Duration::from_secs(10), || {
+        lab.connects(&lab.attacker, SERVER_A)
+    });
+    // a prefix holding the attacker (not the server: .0/25 would hold it)
+    lab.tansa(
+        &data,
+        &["ban", "add", "198.51.100.2", "--for", "1h", "--config", c],
+    );
+    assert!(!lab.connects(&lab.attacker, SERVER_A), "banned address");
+    let sets = |lab: &Lab| {
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.server,
+            "ipset",
+            "list",
+            "tansa-ban4",
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        sets(&lab).contains("198.51.100.2 timeout"),
+        "{}",
+        sets(&lab)
+    );
+    lab.tansa(&data, &["ban", "del", ATTACKER, "--config", c]);
+    assert!(lab.connects(&lab.attacker, SERVER_A), "lifted");
+    lab.tansa(
+        &data,
+        &[
+            "ban",
+            "add",
+            "198.51.100.0/30",
+            "--for",
+            "1h",
+            "--config",
+            c,
+        ],
+    );
+    // the server's own .1 is in it: refused as a whole
+    assert!(
+        lab.connects(&lab.attacker, SERVER_A),
+        "a prefix with the server's address"
+    );
+    lab.tansa(
+        &data,
+        &[
+            "ban",
+            "add",
+            "198.51.100.2/31",
+            "--for",
+            "1h",
+            "--config",
+            c,
+        ],
+    );
+    assert!(!lab.connects(&lab.attacker, SERVER_A), "banned prefix");
+    assert!(lab.connects(&lab.office, SERVER_O));
+    let refused = json_lines(
+        &lab.tansa(
+            &data,
+            &["--format", "json", "ban", "add", OFFICE, "--config", c],
+        )
+        .stdout,
+    );
+    assert_eq!(refused[0]["state"], "refused");
+    assert!(lab.connects(&lab.office, SERVER_O));
+    // a reboot loses the sets; `ban apply` brings them back from the store
+    lab.tansa(&data, &["ban", "uninstall", "--config", c]);
+    assert!(lab.connects(&lab.attacker, SERVER_A), "after uninstall");
+    lab.tansa(&data, &["ban", "apply", "--config", c]);
+    assert!(!lab.connects(&lab.attacker, SERVER_A), "after apply");
+    lab.tansa(&data, &["ban", "uninstall", "--config", c]);
+    let rules = run(&["ip", "netns", "exec", &lab.server, "iptables", "-S"]);
+    assert!(!String::from_utf8_lossy(&rules.stdout).contains("tansa"));
+}
