@@ -59,6 +59,21 @@ pub fn run(
             );
         }
         println!("  detection: {} rules", engine.rule_count());
+        match &config.response {
+            None => println!("  response: off (no [response] section)"),
+            Some(r) => {
+                let p = tansa_respond::policy::Policy::new(r.clone())?;
+                println!(
+                    "  response: {:?}{}, ban {} (escalating: {}), {} matrix entries, {} allowed prefixes",
+                    r.backend,
+                    if r.simulate { ", simulated" } else { "" },
+                    r.ban_time,
+                    r.increment,
+                    r.ban.len(),
+                    p.allow.nets().count()
+                );
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Arc::new(AtomicBool::new(false));
