@@ -101,8 +101,12 @@ pub trait AsnSource: Send {
     fn prefixes(&self, asn: u32) -> Vec<IpNet>;
 }
 
-/// The configured firewall (none for `backend = "none"`).
+/// The configured firewall (none for `backend = "none"`, or when everything is simulated:
+/// a simulation leaves the machine's firewall as it is).
 pub fn build_firewall(p: &Policy) -> Result<Option<Box<dyn Firewall>>> {
+    if p.config.simulate {
+        return Ok(None);
+    }
     let allow: Vec<IpNet> = p.allow.nets().copied().collect();
     let dir = p.config.bin_dir.as_deref();
     Ok(match p.config.backend {
