@@ -95,6 +95,26 @@ pub struct Manual {
     pub origin: String,
 }
 
+impl Manual {
+    fn origin(&self) -> String {
+        if self.origin.is_empty() {
+            "manual".into()
+        } else {
+            self.origin.clone()
+        }
+    }
+}
+
+/// How a prefix is named in a decision: `ip` and the bare address for a single address,
+/// `range` and the prefix otherwise.
+fn named(net: &IpNet) -> (&'static str, String) {
+    if net.prefix_len() == net.max_prefix_len() {
+        ("ip", net.addr().to_string())
+    } else {
+        ("range", net.to_string())
+    }
+}
+
 /// The prefixes an AS announces, from the ASN database.
 pub trait AsnSource: Send {
     fn asn_of(&self, ip: IpAddr) -> Option<u32>;
@@ -264,11 +284,8 @@ impl Responder {
             ("as", format!("AS{n}"), nets)
         } else {
             let net = parse_net(v)?;
-            if net.prefix_len() == net.max_prefix_len() {
-                ("ip", net.addr().to_string(), vec![net])
-            } else {
-                ("range", net.to_string(), vec![net])
-            }
+            let (scope, value) = named(&net);
+            (scope, value, vec![net])
         };
         self.decide(Proposal {
             scope,
@@ -287,11 +304,7 @@ impl Responder {
             },
             rule_id: None,
             alert_id: None,
-            origin: if m.origin.is_empty() {
-                "manual".into()
-            } else {
-                m.origin.clone()
-            },
+            origin: m.origin(),
             actor: m.actor.clone(),
             simulated: m.simulate || self.policy.config.simulate,
             now,
@@ -368,12 +381,7 @@ impl Responder {
         } else if let Some(n) = t.strip_prefix("AS").or_else(|| t.strip_prefix("as")) {
             Some(format!("AS{n}"))
         } else {
-            let n = parse_net(t)?;
-            Some(if n.prefix_len() == n.max_prefix_len() {
-                n.addr().to_string()
-            } else {
-                n.to_string()
-            })
+            Some(named(&parse_net(t)?).1)
         };
         let hits: Vec<usize> = self
             .decisions
@@ -548,6 +556,7 @@ impl Responder {
                 .refuses(&net)
                 .map(|w| format!("{net} touches the {w}"));
             refused += usize::from(why.is_some());
+            let (scope, value) = named(&net);
             rows.push(DecisionRow {
                 id: self.next_id + rows.len() as u64,
                 created: now,
@@ -556,27 +565,14 @@ impl Responder {
                 } else {
                     Some(now + m.duration.unwrap_or(self.policy.ban_time))
                 },
-                scope: if net.prefix_len() == net.max_prefix_len() {
-                    "ip"
-                } else {
-                    "range"
-                }
-                .into(),
-                value: if net.prefix_len() == net.max_prefix_len() {
-                    net.addr().to_string()
-                } else {
-                    net.to_string()
-                },
+                scope: scope.into(),
+                value,
                 nets: vec![net.to_string()],
                 action: "ban".into(),
                 reason: m.reason.clone(),
                 rule_id: None,
                 alert_id: None,
-                origin: if m.origin.is_empty() {
-                    "manual".into()
-                } else {
-                    m.origin.clone()
-                },
+                origin: m.origin(),
                 actor: m.actor.clone(),
                 offence: 1,
                 simulated: m.simulate || self.policy.config.simulate,

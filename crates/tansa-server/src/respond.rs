@@ -254,6 +254,14 @@ fn respond_of(api: &Api) -> Result<Arc<Respond>, Box<Response>> {
     })
 }
 
+/// The responder, for a request that carries the API token.
+fn guard(api: &Api, headers: &HeaderMap) -> Result<Arc<Respond>, Box<Response>> {
+    if !crate::http::authorized(headers, &api.token) {
+        return Err(Box::new(crate::http::unauthorized()));
+    }
+    respond_of(api)
+}
+
 fn forbidden() -> Response {
     message(StatusCode::FORBIDDEN, "access forbidden".into())
 }
@@ -385,10 +393,7 @@ async fn api_list(
     Query(q): Query<ListParams>,
     headers: HeaderMap,
 ) -> Response {
-    if !crate::http::authorized(&headers, &api.token) {
-        return crate::http::unauthorized();
-    }
-    let r = match respond_of(&api) {
+    let r = match guard(&api, &headers) {
         Ok(r) => r,
         Err(e) => return *e,
     };
@@ -451,10 +456,7 @@ async fn api_add(
     headers: HeaderMap,
     Json(req): Json<AddRequest>,
 ) -> Response {
-    if !crate::http::authorized(&headers, &api.token) {
-        return crate::http::unauthorized();
-    }
-    let r = match respond_of(&api) {
+    let r = match guard(&api, &headers) {
         Ok(r) => r,
         Err(e) => return *e,
     };
@@ -484,10 +486,7 @@ async fn api_delete(
     Query(q): Query<DeleteParams>,
     headers: HeaderMap,
 ) -> Response {
-    if !crate::http::authorized(&headers, &api.token) {
-        return crate::http::unauthorized();
-    }
-    let r = match respond_of(&api) {
+    let r = match guard(&api, &headers) {
         Ok(r) => r,
         Err(e) => return *e,
     };
@@ -506,10 +505,7 @@ async fn api_delete(
 }
 
 async fn api_apply(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if !crate::http::authorized(&headers, &api.token) {
-        return crate::http::unauthorized();
-    }
-    let r = match respond_of(&api) {
+    let r = match guard(&api, &headers) {
         Ok(r) => r,
         Err(e) => return *e,
     };

@@ -4,16 +4,15 @@
 //! serves the decision to the real `crowdsec-firewall-bouncer`). Needs root (namespaces,
 //! nftables); scripts/test installs nftables and fetches the bouncer.
 
-#[allow(dead_code)]
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::json_lines;
+use common::{collect, json_lines, wait_for};
 
 const SERVER_A: &str = "198.51.100.1";
 const ATTACKER: &str = "198.51.100.2";
@@ -147,17 +146,6 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            l.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
 /// A process in a namespace, killed when dropped.
 struct Proc {
     child: Child,
@@ -187,15 +175,6 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    start.elapsed()
 }
 
 fn failures(ip: &str, n: usize, from: usize) -> Vec<String> {

@@ -121,6 +121,17 @@ fn sync_note(r: &mut Responder, again: bool) -> (String, bool) {
     }
 }
 
+/// Syncs if needed, prints what the firewall did, and the exit code that says it.
+fn finish(r: &mut Responder, again: bool) -> ExitCode {
+    let (note, ok) = sync_note(r, again);
+    eprintln!("{note}");
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 const COLUMNS: [&str; 9] = [
     "id",
     "state",
@@ -220,13 +231,7 @@ pub fn run(c: BanCommand, format: OutputFormat, data: &Path) -> Result<ExitCode>
                     if !d.active(now()) {
                         return Ok(ExitCode::SUCCESS);
                     }
-                    let (note, ok) = sync_note(&mut r, false);
-                    eprintln!("{note}");
-                    Ok(if ok {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    })
+                    Ok(finish(&mut r, false))
                 }
             }
         }
@@ -251,13 +256,7 @@ pub fn run(c: BanCommand, format: OutputFormat, data: &Path) -> Result<ExitCode>
                 let gone = r.revoke(&target, &actor(), now())?;
                 let list: Vec<Value> = gone.iter().map(|d| d.to_json(now())).collect();
                 print(&list, format)?;
-                let (note, ok) = sync_note(&mut r, false);
-                eprintln!("{note}");
-                Ok(if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                })
+                Ok(finish(&mut r, false))
             }
         },
         BanCommand::List { all, response } => {
