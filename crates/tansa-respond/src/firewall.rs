@@ -8,8 +8,9 @@
 //!   transaction. Addresses live in hash sets (an element changes in microseconds); prefixes
 //!   live in interval sets (real ranges), rewritten whole when one leaves, because nft deletes
 //!   interval elements one by one in time linear in the set.
-//! - [`Ipset`]: `hash:net` sets with timeouts, fed through `ipset restore -exist`, and one
-//!   iptables/ip6tables rule per set in INPUT and FORWARD.
+//! - [`Ipset`]: `hash:net` sets with timeouts, fed through `ipset restore -exist`, and a
+//!   chain of Tansa's own (allow list: RETURN, bans: DROP) jumped to from INPUT and FORWARD
+//!   by iptables/ip6tables.
 //! - [`CommandBackend`]: a program run with arguments for every ban and unban.
 
 use std::collections::BTreeMap;
@@ -94,7 +95,7 @@ fn program(dir: Option<&Path>, name: &str) -> PathBuf {
 }
 
 /// Whether `n` is a single address.
-fn is_host(n: &IpNet) -> bool {
+pub(crate) fn is_host(n: &IpNet) -> bool {
     n.prefix_len() == n.max_prefix_len()
 }
 
@@ -399,31 +400,52 @@ impl Ipset {
         format!("{n} timeout {secs}")
     }
 
+    /// Tansa's chain (allowed sources return to the caller, banned ones are dropped) and
+    /// one jump to it from INPUT and FORWARD; `add = false` removes them. The allow list
+    /// returns rather than accepts, so the host's own rules still apply to those sources.
     fn rules(&self, add: bool) -> Result<()> {
+        let chain = self.prefix.as_str();
         for (i, ipt) in self.iptables.iter().enumerate() {
             let v6 = i == 1;
-            for chain in ["INPUT", "FORWARD"] {
-                // the drop goes in first, the allow above it
-                for (set, target) in [
-                    (self.name_of(v6, false), "DROP"),
-                    (self.name_of(v6, true), "ACCEPT"),
-                ] {
-                    let spec = ["-m", "set", "--match-set", &set, "src", "-j", target];
-                    let present = {
-                        let mut a = vec!["-w", "-C", chain];
-                        a.extend(spec);
-                        run(ipt, &a, None).is_ok()
-                    };
-                    if add && !present {
-                        let mut a = vec!["-w", "-I", chain, "1"];
-                        a.extend(spec);
-                        run(ipt, &a, None)?;
-                    } else if !add && present {
-                        let mut a = vec!["-w", "-D", chain];
-                        a.extend(spec);
-                        run(ipt, &a, None)?;
-                    }
+            let has = |args: &[&str]| run(ipt, args, None).is_ok();
+            if add {
+                if !has(&["-w", "-n", "-L", chain]) {
+                    run(ipt, &["-w", "-N", chain], None)?;
                 }
+                run(ipt, &["-w", "-F", chain], None)?;
+                for (set, target) in [
+                    (self.name_of(v6, true), "RETURN"),
+                    (self.name_of(v6, false), "DROP"),
+                ] {
+                    run(
+                        ipt,
+                        &[
+                            "-w",
+                            "-A",
+                            chain,
+                            "-m",
+                            "set",
+                            "--match-set",
+                            &set,
+                            "src",
+                            "-j",
+                            target,
+                        ],
+                        None,
+                    )?;
+                }
+            }
+            for hook in ["INPUT", "FORWARD"] {
+                let present = has(&["-w", "-C", hook, "-j", chain]);
+                if add && !present {
+                    run(ipt, &["-w", "-I", hook, "1", "-j", chain], None)?;
+                } else if !add && present {
+                    run(ipt, &["-w", "-D", hook, "-j", chain], None)?;
+                }
+            }
+            if !add && has(&["-w", "-n", "-L", chain]) {
+                run(ipt, &["-w", "-F", chain], None)?;
+                run(ipt, &["-w", "-X", chain], None)?;
             }
         }
         Ok(())

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
+use crate::firewall::is_host;
 use crate::responder::Decision;
 use crate::{format_duration, SECOND};
 
@@ -75,10 +76,6 @@ fn scenario(d: &Decision) -> String {
         .rule_id
         .clone()
         .unwrap_or_else(|| format!("tansa/{}", d.row.origin))
-}
-
-fn is_host(n: &IpNet) -> bool {
-    n.prefix_len() == n.max_prefix_len()
 }
 
 /// The CrowdSec decisions of one of ours.

@@ -108,7 +108,7 @@ impl Manual {
 /// How a prefix is named in a decision: `ip` and the bare address for a single address,
 /// `range` and the prefix otherwise.
 fn named(net: &IpNet) -> (&'static str, String) {
-    if net.prefix_len() == net.max_prefix_len() {
+    if crate::firewall::is_host(net) {
         ("ip", net.addr().to_string())
     } else {
         ("range", net.to_string())
@@ -155,6 +155,10 @@ pub struct Responder {
     last_tick: i64,
     last_error: Option<(i64, String)>,
     last_sync: Option<std::result::Result<SyncReport, String>>,
+    /// Prefixes of the decisions in force or simulated as in force (prefix → end), and
+    /// their lengths: which addresses are banned already, without a scan of every decision
+    /// per alert. Rebuilt after a change (`None`).
+    covering: Option<(Want, std::collections::BTreeSet<u8>)>,
 }
 
 impl Responder {
@@ -180,6 +184,7 @@ impl Responder {
             last_tick: now,
             last_error: None,
             last_sync: None,
+            covering: None,
         })
     }
 
@@ -206,6 +211,32 @@ impl Responder {
         w
     }
 
+    /// Whether a decision in force (or simulated as in force) covers `net`.
+    fn covered(&mut self, net: &IpNet, now: i64) -> bool {
+        let (map, lens) = self.covering.get_or_insert_with(|| {
+            let mut map = Want::new();
+            for d in &self.decisions {
+                let simulated_in_force = d.row.simulated
+                    && d.row.refused.is_none()
+                    && d.row.revoked.is_none()
+                    && d.row.until.is_none_or(|u| u > now);
+                if d.active(now) || simulated_in_force {
+                    for n in &d.nets {
+                        let e = map.entry(*n).or_insert(d.row.until);
+                        *e = e.zip(d.row.until).map(|(a, b)| a.max(b));
+                    }
+                }
+            }
+            let lens = map.keys().map(IpNet::prefix_len).collect();
+            (map, lens)
+        });
+        lens.iter()
+            .filter(|&&l| l <= net.prefix_len())
+            .filter_map(|&l| IpNet::new(net.addr(), l).ok().map(|c| c.trunc()))
+            .filter(|c| c.max_prefix_len() == net.max_prefix_len())
+            .any(|c| map.get(&c).is_some_and(|u| u.is_none_or(|u| u > now)))
+    }
+
     /// The decisions kept in memory (in force, and made within `remember`), oldest first.
     pub fn decisions(&self) -> &[Decision] {
         &self.decisions
@@ -218,35 +249,25 @@ impl Responder {
             return Ok(None);
         };
         let ip = v.net.addr();
-        let (value, nets) = match v.scope {
-            Scope::As => match self
+        let asn = match v.scope {
+            Scope::As => self
                 .asn
                 .as_ref()
                 .and_then(|s| s.asn_of(ip).map(|n| (n, s.prefixes(n))))
-            {
-                Some((n, p)) if !p.is_empty() => (format!("AS{n}"), p),
-                // no ASN data: the address alone
-                _ => (ip.to_string(), vec![IpNet::from(ip)]),
-            },
-            Scope::Ip => (ip.to_string(), vec![v.net]),
-            Scope::Prefix => (v.net.to_string(), vec![v.net]),
+                .filter(|(_, p)| !p.is_empty()),
+            _ => None,
         };
-        let scope = if value.starts_with("AS") {
-            "as"
-        } else if v.scope == Scope::Ip || nets[0].prefix_len() == nets[0].max_prefix_len() {
-            "ip"
-        } else {
-            "range"
+        let (scope, value, nets) = match asn {
+            Some((n, p)) => ("as", format!("AS{n}"), p),
+            // an address or prefix; an AS without ASN data: the address alone
+            None => {
+                let (scope, value) = named(&v.net);
+                (scope, value, vec![v.net])
+            }
         };
-        // already banned (another alert of the same attack, or its prefix is banned)
-        if self.decisions.iter().any(|d| {
-            (d.active(now)
-                || (d.row.simulated
-                    && d.row.revoked.is_none()
-                    && d.row.until.is_none_or(|u| u > now)))
-                && (d.row.value == value
-                    || nets.iter().all(|n| d.nets.iter().any(|b| b.contains(n))))
-        }) {
+        // already banned (another alert of the same attack, or its prefix is banned) — or
+        // would be, in simulation
+        if nets.iter().all(|n| self.covered(n, now)) {
             return Ok(None);
         }
         let reason = format!("{} ({})", a.rule_title, a.rule_id);
@@ -365,6 +386,7 @@ impl Responder {
         let d = Decision::new(row);
         let enforce = d.active(now);
         self.decisions.push(d.clone());
+        self.covering = None;
         if enforce {
             self.dirty = true;
             self.sync(now);
@@ -407,6 +429,7 @@ impl Responder {
             d.row.revoked_by = Some(by.to_owned());
             out.push(d.clone());
         }
+        self.covering = None;
         for d in &out {
             self.record("revoked", Some(d.row.id), by, "ok", describe(&d.row), now);
         }
@@ -442,6 +465,7 @@ impl Responder {
         }
         if !ended.is_empty() {
             self.dirty = true;
+            self.covering = None;
         }
         let horizon = now - self.policy.remember;
         self.decisions
@@ -594,6 +618,7 @@ impl Responder {
         );
         self.decisions.extend(rows.into_iter().map(Decision::new));
         self.dirty = true;
+        self.covering = None;
         Ok((n, refused))
     }
 }
@@ -758,6 +783,11 @@ mod tests {
             (d.row.scope.as_str(), d.row.value.as_str()),
             ("range", "192.0.2.0/24")
         );
+        // an address inside the banned prefix is banned already
+        assert!(r
+            .on_alert(&alert("192.0.2.99", "tansa.ssh.brute_force", High), t)
+            .unwrap()
+            .is_none());
         // simulated: stored, not enforced
         let sim = r
             .on_alert(&alert("198.18.0.5", "tansa.sim.x", High), t)

@@ -115,6 +115,9 @@ pub struct Respond {
     data: PathBuf,
     /// Bouncer key hash → name (re-read when a key is not found, so new bouncers work at once).
     keys: Mutex<HashMap<String, String>>,
+    /// When the registry was last read (an unknown key re-reads it at most once a second,
+    /// so random keys cannot make every request read the file).
+    keys_read: Mutex<std::time::Instant>,
     cursors: Mutex<HashMap<String, Cursor>>,
 }
 
@@ -124,6 +127,7 @@ impl Respond {
             responder: Mutex::new(responder),
             data: data.to_owned(),
             keys: Mutex::new(HashMap::new()),
+            keys_read: Mutex::new(std::time::Instant::now()),
             cursors: Mutex::new(HashMap::new()),
         };
         r.reload_keys()?;
@@ -153,6 +157,13 @@ impl Respond {
         if found.is_some() {
             return found;
         }
+        {
+            let mut t = self.keys_read.lock().unwrap_or_else(|e| e.into_inner());
+            if t.elapsed() < Duration::from_secs(1) {
+                return None;
+            }
+            *t = std::time::Instant::now();
+        }
         let _ = self.reload_keys();
         self.keys
             .lock()
@@ -181,6 +192,7 @@ pub fn spawn(
                     eprintln!("tansa: {}: {e}", r.firewall_name());
                 }
             }
+            let mut last_tick = std::time::Instant::now();
             loop {
                 match alerts.recv_timeout(Duration::from_secs(1)) {
                     Ok(a) => {
@@ -197,7 +209,11 @@ pub fn spawn(
                 if stop.load(Ordering::Relaxed) && alerts.is_empty() {
                     break;
                 }
-                respond.lock().tick(now_nanos());
+                // once a second, not once per alert (a tick looks at every decision)
+                if last_tick.elapsed() >= Duration::from_secs(1) {
+                    last_tick = std::time::Instant::now();
+                    respond.lock().tick(now_nanos());
+                }
             }
         })
 }
@@ -262,8 +278,16 @@ fn guard(api: &Api, headers: &HeaderMap) -> Result<Arc<Respond>, Box<Response>> 
     respond_of(api)
 }
 
-fn forbidden() -> Response {
-    message(StatusCode::FORBIDDEN, "access forbidden".into())
+/// The responder and the bouncer's name, for a request with a registered `X-Api-Key`.
+fn bouncer_guard(api: &Api, headers: &HeaderMap) -> Result<(Arc<Respond>, String), Box<Response>> {
+    let r = respond_of(api)?;
+    match r.bouncer(headers) {
+        Some(name) => Ok((r, name)),
+        None => Err(Box::new(message(
+            StatusCode::FORBIDDEN,
+            "access forbidden".into(),
+        ))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -276,12 +300,9 @@ struct StreamParams {
 }
 
 async fn lapi_head(State(api): State<Api>, headers: HeaderMap) -> Response {
-    let Ok(r) = respond_of(&api) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match r.bouncer(&headers) {
-        Some(_) => StatusCode::OK.into_response(),
-        None => StatusCode::FORBIDDEN.into_response(),
+    match bouncer_guard(&api, &headers) {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => e.status().into_response(),
     }
 }
 
@@ -290,12 +311,9 @@ async fn lapi_stream(
     Query(q): Query<StreamParams>,
     headers: HeaderMap,
 ) -> Response {
-    let r = match respond_of(&api) {
-        Ok(r) => r,
+    let (r, name) = match bouncer_guard(&api, &headers) {
+        Ok(x) => x,
         Err(e) => return *e,
-    };
-    let Some(name) = r.bouncer(&headers) else {
-        return forbidden();
     };
     let filter = Filter::new(
         q.scopes.as_deref(),
@@ -342,13 +360,10 @@ async fn lapi_query(
     Query(q): Query<QueryParams>,
     headers: HeaderMap,
 ) -> Response {
-    let r = match respond_of(&api) {
-        Ok(r) => r,
+    let (r, _) = match bouncer_guard(&api, &headers) {
+        Ok(x) => x,
         Err(e) => return *e,
     };
-    if r.bouncer(&headers).is_none() {
-        return forbidden();
-    }
     let bad = |m: String| message(StatusCode::BAD_REQUEST, m);
     let mut ip = None;
     let mut range = None;

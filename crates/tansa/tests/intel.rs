@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 use common::{json_lines, succeed, tansa};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tansa-intel-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("intel", name)
 }
 
 fn mmdb(name: &str) -> PathBuf {

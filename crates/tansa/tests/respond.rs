@@ -140,10 +140,7 @@ impl Drop for Lab {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tansa-respond-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("respond", name)
 }
 
 /// A process in a namespace, killed when dropped.

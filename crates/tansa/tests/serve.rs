@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 use common::{collect, json_lines, succeed, tansa, wait_for};
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tansa-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("serve", name)
 }
 
 /// A running `tansa serve`, its output collected line by line.

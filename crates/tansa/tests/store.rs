@@ -9,10 +9,7 @@ mod common;
 use common::{json_lines, succeed, tansa};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tansa-clistore-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("clistore", name)
 }
 
 /// A numbered auth.log: line i says `port i`, so lost or doubled lines are visible in SQL.

@@ -133,10 +133,7 @@ impl Drop for Rdap {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tansa-whois-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("whois", name)
 }
 
 /// `tansa --data DATA whois --format json ARGS…`: exit status and one object per target.

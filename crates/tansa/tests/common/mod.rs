@@ -65,3 +65,11 @@ pub fn wait_for(
     }
     start.elapsed()
 }
+
+/// An empty directory for one test: `tansa-{suite}-{name}-{pid}` under the temp dir.
+pub fn fresh_dir(suite: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tansa-{suite}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
