@@ -21,14 +21,16 @@
 //!   from parsed prefixes only, commands get their arguments as a vector.
 
 pub mod firewall;
+pub mod hooks;
 pub mod lapi;
 pub mod policy;
 mod responder;
+pub mod share;
 
 pub use firewall::{Firewall, SyncReport, Want};
 pub use policy::{Allow, BanRule, Config, Scope};
 pub use responder::{build_firewall, AsnSource, Decision, Manual, Responder};
-pub use tansa_store::{ActionRow, DecisionRow};
+pub use tansa_store::{ActionRow, ApprovalRow, DecisionRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RespondError {

@@ -76,7 +76,7 @@ fn ip() -> Scope {
     Scope::Ip
 }
 
-fn severity<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn severity<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<Severity>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
@@ -100,14 +100,18 @@ pub fn parse_severity(s: &str) -> std::result::Result<Severity, String> {
     })
 }
 
+/// Whether a rule id is one of `rules` (none: any; a trailing `*` matches a prefix).
+pub(crate) fn rule_matches(rules: &[String], rule_id: &str) -> bool {
+    rules.is_empty()
+        || rules.iter().any(|r| match r.strip_suffix('*') {
+            Some(p) => rule_id.starts_with(p),
+            None => rule_id == r,
+        })
+}
+
 impl BanRule {
     fn matches(&self, a: &Alert) -> bool {
-        self.severity.is_none_or(|s| a.severity >= s)
-            && (self.rules.is_empty()
-                || self.rules.iter().any(|r| match r.strip_suffix('*') {
-                    Some(p) => a.rule_id.starts_with(p),
-                    None => a.rule_id == r,
-                }))
+        self.severity.is_none_or(|s| a.severity >= s) && rule_matches(&self.rules, a.rule_id)
     }
 }
 
@@ -144,6 +148,8 @@ pub struct Config {
     pub ban: Vec<BanRule>,
     /// Where `nft`, `ipset`, `iptables` are looked up (default: PATH).
     pub bin_dir: Option<PathBuf>,
+    /// Response hooks: notifications and programs, at once or after approval.
+    pub hook: Vec<crate::hooks::HookConfig>,
 }
 
 impl Default for Config {
@@ -164,6 +170,7 @@ impl Default for Config {
             unban_command: Vec::new(),
             ban: Vec::new(),
             bin_dir: None,
+            hook: Vec::new(),
         }
     }
 }
@@ -177,6 +184,8 @@ pub struct Policy {
     pub remember: i64,
     pub allow: Allow,
     rules: Vec<(BanRule, Option<i64>)>,
+    /// `[[response.hook]]`, checked.
+    pub hooks: std::sync::Arc<crate::hooks::Hooks>,
 }
 
 /// What the matrix says about an alert.
@@ -204,6 +213,7 @@ impl Policy {
                 "[response] backend = \"command\" needs command = [\"program\", \"arg\", …]".into(),
             ));
         }
+        let hooks = std::sync::Arc::new(crate::hooks::Hooks::new(&config.hook)?);
         let mut allow = Allow::default();
         for a in &config.allow {
             allow.add(a)?;
@@ -249,6 +259,7 @@ impl Policy {
             remember,
             allow,
             rules,
+            hooks,
         })
     }
 

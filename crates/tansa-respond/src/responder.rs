@@ -159,6 +159,8 @@ pub struct Responder {
     /// their lengths: which addresses are banned already, without a scan of every decision
     /// per alert. Rebuilt after a change (`None`).
     covering: Option<(Want, std::collections::BTreeSet<u8>)>,
+    /// Counts changes to the decisions (what agents are sent is looked at again only then).
+    generation: u64,
 }
 
 impl Responder {
@@ -185,6 +187,7 @@ impl Responder {
             last_error: None,
             last_sync: None,
             covering: None,
+            generation: 0,
         })
     }
 
@@ -235,6 +238,11 @@ impl Responder {
             .filter_map(|&l| IpNet::new(net.addr(), l).ok().map(|c| c.trunc()))
             .filter(|c| c.max_prefix_len() == net.max_prefix_len())
             .any(|c| map.get(&c).is_some_and(|u| u.is_none_or(|u| u > now)))
+    }
+
+    /// Changes so far to the decisions (made, revoked, ended).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The decisions kept in memory (in force, and made within `remember`), oldest first.
@@ -387,6 +395,7 @@ impl Responder {
         let enforce = d.active(now);
         self.decisions.push(d.clone());
         self.covering = None;
+        self.generation += 1;
         if enforce {
             self.dirty = true;
             self.sync(now);
@@ -430,6 +439,7 @@ impl Responder {
             out.push(d.clone());
         }
         self.covering = None;
+        self.generation += 1;
         for d in &out {
             self.record("revoked", Some(d.row.id), by, "ok", describe(&d.row), now);
         }
@@ -466,6 +476,7 @@ impl Responder {
         if !ended.is_empty() {
             self.dirty = true;
             self.covering = None;
+            self.generation += 1;
         }
         let horizon = now - self.policy.remember;
         self.decisions
@@ -619,6 +630,7 @@ impl Responder {
         self.decisions.extend(rows.into_iter().map(Decision::new));
         self.dirty = true;
         self.covering = None;
+        self.generation += 1;
         Ok((n, refused))
     }
 }

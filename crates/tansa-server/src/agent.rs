@@ -39,6 +39,9 @@ pub struct AgentConfig {
     /// The systemd journal (as `[[journal]]` of the server).
     #[serde(default)]
     pub journal: Vec<crate::journal::JournalSource>,
+    /// Ban sharing: the server's decisions enforced here, with this backend and allow list
+    /// (its alert matrix and hooks are not used: the server decides).
+    pub response: Option<tansa_respond::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,10 +102,19 @@ impl AgentConfig {
                 crate::config::VERSION
             )));
         }
-        if c.files.is_empty() && c.journal.is_empty() {
+        if c.files.is_empty() && c.journal.is_empty() && c.response.is_none() {
             return Err(invalid(
-                "nothing to ship: add a [[file]] or a [[journal]]".into(),
+                "nothing to do: add a [[file]], a [[journal]] or a [response] (ban sharing)".into(),
             ));
+        }
+        if let Some(r) = &mut c.response {
+            if let Some(d) = &mut r.bin_dir {
+                if d.is_relative() {
+                    *d = crate::config::base_dir(path).join(&*d);
+                }
+            }
+            tansa_respond::policy::Policy::new(r.clone())
+                .map_err(|e| invalid(format!("[response] {e}")))?;
         }
         if c.agent.batch_lines == 0 || c.agent.poll_ms == 0 {
             return Err(invalid("batch_lines and poll_ms must be above 0".into()));
@@ -471,6 +483,75 @@ fn answer(link: &mut Link) -> Result<u64, String> {
         .ok_or_else(|| format!("unexpected answer {v}"))
 }
 
+/// Ban sharing: a link of its own to the server, the decisions it sends enforced here. The
+/// bans stay in force (with their timeouts) while the server is unreachable; a reconnection
+/// brings the whole set again.
+fn follow_decisions(
+    a: &AgentSection,
+    tls: &Arc<rustls::ClientConfig>,
+    mut bans: tansa_respond::share::SharedBans,
+    stop: &AtomicBool,
+    on_event: &(dyn Fn(&str) + Send + Sync),
+) {
+    let mut backoff = Duration::from_millis(200);
+    let mut last_error = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        let res = (|| -> Result<(), String> {
+            let mut link = connect(a, tls)?;
+            wire::write_frame(&mut link, br#"{"subscribe":"decisions"}"#)
+                .map_err(|e| e.to_string())?;
+            on_event(&format!(
+                "ban sharing: following the decisions of {} ({})",
+                a.server,
+                bans.firewall_name()
+            ));
+            while !stop.load(Ordering::Relaxed) {
+                // an update or a heartbeat every 30 s; silence past the read timeout
+                // (120 s) is a dead link
+                let frame = wire::read_frame(&mut link)
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the server closed the connection")?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(&frame).map_err(|e| e.to_string())?;
+                if let Some(e) = v["error"].as_str() {
+                    return Err(format!("the server: {e}"));
+                }
+                let u: tansa_respond::share::Update =
+                    serde_json::from_value(v["decisions"].clone()).map_err(|e| e.to_string())?;
+                if u.is_empty() {
+                    continue;
+                }
+                let applied = bans.apply(u, tansa_event::now_nanos());
+                for r in &applied.refused {
+                    on_event(&format!("ban sharing: refused {r}"));
+                }
+                let fw = match &applied.sync {
+                    None => String::new(),
+                    Some(Ok(_)) => format!(", {} in step", bans.firewall_name()),
+                    Some(Err(e)) => format!(", {} NOT APPLIED: {e}", bans.firewall_name()),
+                };
+                on_event(&format!(
+                    "ban sharing: {} added, {} lifted, {} in force{fw}",
+                    applied.added, applied.removed, applied.in_force
+                ));
+            }
+            Ok(())
+        })();
+        match res {
+            Ok(()) => break,
+            Err(e) => {
+                // one report per distinct failure, not one per retry
+                if e != last_error {
+                    on_event(&format!("ban sharing: {}: {e}; retrying", a.server));
+                    last_error = e;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 /// A batch sent and not yet acknowledged.
 struct Sent {
     seq: u64,
@@ -641,6 +722,23 @@ pub fn run(
         threads.push(std::thread::spawn(move || {
             ship_journal(&j, &host, &state, &writer, &stop, &stats, max_spool)
         }));
+    }
+
+    if let Some(rc) = &c.response {
+        let policy = tansa_respond::policy::Policy::new(rc.clone())
+            .map_err(|e| ServeError::Config(format!("[response] {e}")))?;
+        let fw = tansa_respond::build_firewall(&policy)
+            .map_err(|e| ServeError::Config(format!("[response] {e}")))?;
+        let bans = tansa_respond::share::SharedBans::new(policy, fw);
+        let (a, tls, stop, on_event) = (a.clone(), tls.clone(), stop.clone(), on_event.clone());
+        // not joined: a link waiting for the next update must not hold up a stop
+        std::thread::Builder::new()
+            .name("tansa-bans".into())
+            .spawn(move || follow_decisions(&a, &tls, bans, &stop, &*on_event))
+            .map_err(|source| ServeError::Io {
+                path: PathBuf::from("ban sharing"),
+                source,
+            })?;
     }
 
     // the sender: up to IN_FLIGHT batches ahead of the answers; the cursor saved is the end

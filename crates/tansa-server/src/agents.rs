@@ -2,6 +2,11 @@
 //! answered once its lines are committed. The client certificate's name is the agent's id
 //! (`agent.id`); a stream is an agent's file instance, numbered the same across restarts of
 //! both ends, so that a batch sent again is de-duplicated by offset.
+//!
+//! A connection whose first frame is `{"subscribe": "decisions"}` (JSON, where batches are
+//! zstd) is the agent's ban-sharing link instead: the server sends it the decisions in force
+//! (`{"decisions": Update}`, [`tansa_respond::share`]) as they change, and an empty update
+//! every [`HEARTBEAT`] so that the agent knows the link is alive.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -32,7 +37,11 @@ struct Pending {
 
 /// Serves agents' connections into the processor's queue. Several batches may be in flight
 /// (the agent sends ahead); answers go back in order, each once its lines are committed.
-pub(crate) fn handler(tx: Sender<Input>, metrics: Arc<Metrics>) -> Handler {
+pub(crate) fn handler(
+    tx: Sender<Input>,
+    metrics: Arc<Metrics>,
+    respond: Option<Arc<crate::respond::Respond>>,
+) -> Handler {
     Arc::new(move |mut conn: Conn, stream: Stream| {
         // the listener requires client certificates: an identity is always there
         let Some(agent) = stream.identity.clone() else {
@@ -101,6 +110,15 @@ pub(crate) fn handler(tx: Sender<Input>, metrics: Arc<Metrics>) -> Handler {
                         return;
                     }
                 };
+                if frame.first() == Some(&b'{') {
+                    let v: serde_json::Value = serde_json::from_slice(&frame).unwrap_or_default();
+                    if v["subscribe"] == "decisions" && pending.is_empty() {
+                        share_decisions(conn, respond.clone(), &agent);
+                    } else {
+                        reply(&mut conn, serde_json::json!({ "error": "unknown request" }));
+                    }
+                    return;
+                }
                 let batch = match wire::decode(&frame) {
                     Ok(b) => b,
                     Err(e) => {
@@ -137,4 +155,65 @@ pub(crate) fn handler(tx: Sender<Input>, metrics: Arc<Metrics>) -> Handler {
             }
         }
     })
+}
+
+/// An empty update this often tells the agent that its link is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Decisions per frame (a first sync of 100k decisions goes in several frames).
+const SHARE_CHUNK: usize = 10_000;
+
+/// The ban-sharing link of one agent: the decisions in force, then their changes.
+fn share_decisions(mut conn: Conn, respond: Option<Arc<crate::respond::Respond>>, agent: &str) {
+    let Some(r) = respond else {
+        reply(
+            &mut conn,
+            serde_json::json!({ "error": "this server makes no decisions (no [response] section)" }),
+        );
+        return;
+    };
+    // a change reaches the agent within this (the generation is compared, nothing more)
+    let _ = conn.set_read_timeout(Duration::from_millis(250));
+    let mut cursor = tansa_respond::share::ShareCursor::default();
+    let mut last = std::time::Instant::now();
+    let mut chunk = [0u8; 512];
+    loop {
+        let mut u = {
+            let resp = r.lock();
+            cursor.update(&resp, tansa_event::now_nanos())
+        };
+        if !u.is_empty() || last.elapsed() >= HEARTBEAT {
+            let rest = if u.set.len() > SHARE_CHUNK {
+                u.set.split_off(SHARE_CHUNK)
+            } else {
+                Vec::new()
+            };
+            let mut frames = vec![u];
+            for c in rest.chunks(SHARE_CHUNK) {
+                frames.push(tansa_respond::share::Update {
+                    set: c.to_vec(),
+                    ..Default::default()
+                });
+            }
+            for f in frames {
+                if !reply(&mut conn, serde_json::json!({ "decisions": f })) {
+                    return;
+                }
+            }
+            last = std::time::Instant::now();
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => {
+                eprintln!("tansa: agent {agent}: decision link: {e}");
+                return;
+            }
+        }
+    }
 }

@@ -289,9 +289,11 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             if enrich.geo().is_some() {
                 r.set_asn_source(Box::new(EnricherAsn(enrich.clone())));
             }
+            let hooks =
+                crate::respond::HookService::start(r.policy.hooks.clone(), reader.try_clone()?)?;
             let (atx, arx) = bounded::<Alert>(4096);
             (
-                Some(Arc::new(crate::respond::Respond::new(r, &data)?)),
+                Some(Arc::new(crate::respond::Respond::new(r, &data, hooks)?)),
                 Some(atx),
                 Some(arx),
             )
@@ -448,7 +450,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         let l = bind("agents", a.listen)?;
         let name = format!("agents://{}", l.local_addr()?);
         let counters = Arc::new(syslog::Counters::default());
-        let handler = crate::agents::handler(tx.clone(), metrics.clone());
+        let handler = crate::agents::handler(tx.clone(), metrics.clone(), respond.clone());
         let (c, max, stop) = (counters.clone(), a.max_connections, stop.clone());
         threads.push(
             std::thread::Builder::new()

@@ -2,7 +2,8 @@
 //! ([`tansa_respond::Responder`]) and keeps the firewall in step, the decisions API the CLI
 //! uses while the server runs (`/api/v1/decisions`, token), and the CrowdSec local-API
 //! subset bouncers pull from (`/v1/decisions/stream`, `/v1/decisions`; `X-Api-Key` of a
-//! bouncer registered with `tansa bouncers add`).
+//! bouncer registered with `tansa bouncers add`). Response hooks run on worker threads of
+//! their own ([`HookService`]); their approval queue is served at `/api/v1/approvals`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use tansa_detect::Alert;
 use tansa_event::now_nanos;
+use tansa_respond::hooks::{approval_json, Dispatcher, Hooks, Job, Outcome};
 use tansa_respond::lapi::{self, Cursor, Filter};
 use tansa_respond::{Manual, RespondError, Responder};
+use tansa_store::DuckStore;
 
 use crate::http::Api;
 use crate::ServeError;
@@ -119,11 +122,131 @@ pub struct Respond {
     /// so random keys cannot make every request read the file).
     keys_read: Mutex<std::time::Instant>,
     cursors: Mutex<HashMap<String, Cursor>>,
+    /// Response hooks (none configured: `None`).
+    pub hooks: Option<HookService>,
+}
+
+/// Response hooks in the server: the dispatcher (what runs when, the approval queue) and a
+/// worker thread per hook, so that a slow webhook or script holds up neither the responder
+/// nor the other hooks.
+pub struct HookService {
+    pub dispatcher: Mutex<Dispatcher>,
+    hooks: Arc<Hooks>,
+    workers: Vec<Sender<Job>>,
+}
+
+/// Runs a hook may have waiting before new ones are dropped (and recorded as dropped).
+const HOOK_QUEUE: usize = 256;
+
+impl HookService {
+    /// Starts a worker per hook, each with a connection of its own to the store (none when no
+    /// hook is configured).
+    pub fn start(hooks: Arc<Hooks>, store: DuckStore) -> Result<Option<HookService>, ServeError> {
+        if hooks.is_empty() {
+            return Ok(None);
+        }
+        let dispatcher = Dispatcher::open(hooks.clone(), store)
+            .map_err(|e| ServeError::Config(format!("[response] hooks: {e}")))?;
+        let mut workers = Vec::new();
+        for h in hooks.hooks() {
+            let (tx, rx) = crossbeam_channel::bounded::<Job>(HOOK_QUEUE);
+            let mut st = dispatcher
+                .store_clone()
+                .map_err(|e| ServeError::Config(format!("[response] hooks: {e}")))?;
+            let hs = hooks.clone();
+            std::thread::Builder::new()
+                .name(format!("tansa-hook-{}", h.name()))
+                .spawn(move || {
+                    for job in rx {
+                        let o = job.run(&hs, &mut st, now_nanos);
+                        print_outcome(&hs, &job, &o);
+                    }
+                })
+                .map_err(|source| ServeError::Io {
+                    path: PathBuf::from("hook worker"),
+                    source,
+                })?;
+            workers.push(tx);
+        }
+        Ok(Some(HookService {
+            dispatcher: Mutex::new(dispatcher),
+            hooks,
+            workers,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Dispatcher> {
+        self.dispatcher.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn submit(&self, jobs: Vec<Job>) {
+        for job in jobs {
+            if let Err(e) = self.workers[job.hook].try_send(job) {
+                let job = e.into_inner();
+                self.lock().dropped(&job, "its queue is full", now_nanos());
+            }
+        }
+    }
+
+    /// A new or grown alert (and the decision made of it).
+    pub fn on_alert(&self, a: &Alert, d: Option<&tansa_respond::Decision>) {
+        let jobs = self.lock().on_alert(a, d, now_nanos());
+        self.submit(jobs);
+    }
+
+    /// Approvals past their time.
+    pub fn tick(&self) {
+        let jobs = self.lock().tick(now_nanos());
+        self.submit(jobs);
+    }
+
+    /// Approves (and runs here, so that the answer says how it went) or rejects.
+    pub fn settle(
+        &self,
+        id: u64,
+        approve: bool,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<serde_json::Value, RespondError> {
+        let now = now_nanos();
+        if !approve {
+            let row = self.lock().reject(id, by, note, now)?;
+            return Ok(serde_json::json!({ "approval": approval_json(&row, &self.hooks) }));
+        }
+        let (row, job, mut store) = {
+            let mut d = self.lock();
+            let (row, job) = d.approve(id, by, note, now)?;
+            (row, job, d.store_clone()?)
+        };
+        let o = job.run(&self.hooks, &mut store, now_nanos);
+        print_outcome(&self.hooks, &job, &o);
+        Ok(serde_json::json!({
+            "approval": approval_json(&row, &self.hooks),
+            "outcome": o.outcome,
+            "detail": o.detail,
+        }))
+    }
+}
+
+fn print_outcome(hooks: &Hooks, job: &Job, o: &Outcome) {
+    // the detail holds a program's output: escaped
+    eprintln!(
+        "tansa: hook {} for alert {}: {} {}",
+        hooks.hooks()[job.hook].name(),
+        job.facts.alert_id,
+        o.outcome,
+        o.detail.escape_debug()
+    );
 }
 
 impl Respond {
-    pub fn new(responder: Responder, data: &Path) -> Result<Respond, ServeError> {
+    pub fn new(
+        responder: Responder,
+        data: &Path,
+        hooks: Option<HookService>,
+    ) -> Result<Respond, ServeError> {
         let r = Respond {
+            hooks,
             responder: Mutex::new(responder),
             data: data.to_owned(),
             keys: Mutex::new(HashMap::new()),
@@ -172,7 +295,7 @@ impl Respond {
             .cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Responder> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Responder> {
         self.responder.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -196,11 +319,18 @@ pub fn spawn(
             loop {
                 match alerts.recv_timeout(Duration::from_secs(1)) {
                     Ok(a) => {
-                        let mut r = respond.lock();
-                        match r.on_alert(&a, now_nanos()) {
-                            Ok(Some(d)) => print_decision(&d),
-                            Ok(None) => {}
-                            Err(e) => eprintln!("tansa: decision for alert {}: {e}", a.id),
+                        let d = match respond.lock().on_alert(&a, now_nanos()) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                eprintln!("tansa: decision for alert {}: {e}", a.id);
+                                None
+                            }
+                        };
+                        if let Some(d) = &d {
+                            print_decision(d);
+                        }
+                        if let Some(h) = &respond.hooks {
+                            h.on_alert(&a, d.as_ref());
                         }
                     }
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -213,6 +343,9 @@ pub fn spawn(
                 if last_tick.elapsed() >= Duration::from_secs(1) {
                     last_tick = std::time::Instant::now();
                     respond.lock().tick(now_nanos());
+                    if let Some(h) = &respond.hooks {
+                        h.tick();
+                    }
                 }
             }
         })
@@ -253,6 +386,8 @@ pub fn routes() -> Router<Api> {
             "/api/v1/decisions/{target}",
             axum::routing::delete(api_delete),
         )
+        .route("/api/v1/approvals", get(api_approvals))
+        .route("/api/v1/approvals/{id}/{verb}", post(api_settle))
         .route("/v1/decisions/stream", get(lapi_stream).head(lapi_head))
         .route("/v1/decisions", get(lapi_query).head(lapi_head))
 }
@@ -460,7 +595,8 @@ impl AddRequest {
 fn respond_error(e: RespondError) -> Response {
     let code = match e {
         RespondError::NotFound(_) => StatusCode::NOT_FOUND,
-        RespondError::Invalid(_) | RespondError::Refused(_) => StatusCode::BAD_REQUEST,
+        RespondError::Invalid(_) => StatusCode::BAD_REQUEST,
+        RespondError::Refused(_) => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     message(code, e.to_string())
@@ -537,6 +673,85 @@ async fn api_apply(State(api): State<Api>, headers: HeaderMap) -> Response {
         .into_response(),
         Ok((name, None)) => Json(serde_json::json!({ "firewall": name })).into_response(),
         Ok((name, Some(Err(e)))) => message(StatusCode::BAD_GATEWAY, format!("{name}: {e}")),
+        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn hooks_of(r: &Respond) -> Result<&HookService, Box<Response>> {
+    r.hooks.as_ref().ok_or_else(|| {
+        Box::new(message(
+            StatusCode::NOT_FOUND,
+            "no response hooks are configured ([[response.hook]])".into(),
+        ))
+    })
+}
+
+async fn api_approvals(
+    State(api): State<Api>,
+    Query(q): Query<ListParams>,
+    headers: HeaderMap,
+) -> Response {
+    let r = match guard(&api, &headers) {
+        Ok(r) => r,
+        Err(e) => return *e,
+    };
+    let res = tokio::task::spawn_blocking(move || {
+        let h = hooks_of(&r)?;
+        let rows = h
+            .lock()
+            .list(q.all, now_nanos())
+            .map_err(|e| Box::new(respond_error(e)))?;
+        Ok::<_, Box<Response>>(
+            rows.iter()
+                .map(|a| approval_json(a, &h.hooks))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    match res {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => *e,
+        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `POST /api/v1/approvals/{id}/approve|reject`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SettleRequest {
+    #[serde(default)]
+    pub by: String,
+    pub note: Option<String>,
+}
+
+async fn api_settle(
+    State(api): State<Api>,
+    axum::extract::Path((id, verb)): axum::extract::Path<(u64, String)>,
+    headers: HeaderMap,
+    Json(req): Json<SettleRequest>,
+) -> Response {
+    let r = match guard(&api, &headers) {
+        Ok(r) => r,
+        Err(e) => return *e,
+    };
+    let approve = match verb.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            return message(
+                StatusCode::NOT_FOUND,
+                format!("{verb:?}: approve or reject"),
+            )
+        }
+    };
+    let res = tokio::task::spawn_blocking(move || {
+        let h = hooks_of(&r)?;
+        h.settle(id, approve, &req.by, req.note.as_deref())
+            .map_err(|e| Box::new(respond_error(e)))
+    })
+    .await;
+    match res {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => *e,
         Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -7,6 +7,8 @@
 //!   would have done is on record.
 //! - `actions`: append-only; every decision made, refused, revoked or expired, every change
 //!   applied to a firewall and every hook run, with its outcome.
+//! - `approvals`: response hooks that wait for a person (`tansa approvals`); written when
+//!   asked for and updated once when approved, rejected or timed out.
 
 use duckdb::params;
 use serde::{Deserialize, Serialize};
@@ -58,6 +60,28 @@ pub struct ActionRow {
     pub detail: String,
 }
 
+/// A response hook waiting for (or given) a person's approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRow {
+    pub id: u64,
+    pub created: i64,
+    /// When the timeout policy decides (`None`: never).
+    pub expires: Option<i64>,
+    /// The hook that waits.
+    pub hook: String,
+    pub alert_id: Option<String>,
+    pub rule_id: Option<String>,
+    /// One line for the list.
+    pub summary: String,
+    /// What the hook is run with once approved (JSON).
+    pub facts: String,
+    /// `pending`, `approved`, `rejected`, `expired`.
+    pub state: String,
+    pub decided: Option<i64>,
+    pub decided_by: Option<String>,
+    pub note: Option<String>,
+}
+
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS decisions (
     id UBIGINT PRIMARY KEY,
@@ -77,6 +101,20 @@ CREATE TABLE IF NOT EXISTS decisions (
     refused VARCHAR,
     revoked TIMESTAMP,
     revoked_by VARCHAR
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id UBIGINT PRIMARY KEY,
+    created TIMESTAMP,
+    expires TIMESTAMP,
+    hook VARCHAR,
+    alert_id VARCHAR,
+    rule_id VARCHAR,
+    summary VARCHAR,
+    facts VARCHAR,
+    state VARCHAR,
+    decided TIMESTAMP,
+    decided_by VARCHAR,
+    note VARCHAR
 );
 CREATE TABLE IF NOT EXISTS actions (
     time TIMESTAMP,
@@ -235,6 +273,85 @@ impl DuckStore {
     }
 }
 
+const SELECT_APPROVALS: &str = "SELECT id, epoch_ns(created), epoch_ns(expires), hook, \
+    alert_id, rule_id, summary, facts, state, epoch_ns(decided), decided_by, note FROM approvals";
+
+impl DuckStore {
+    /// Writes a new approval request.
+    pub fn put_approval(&mut self, a: &ApprovalRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO approvals VALUES (?, ?::TIMESTAMP, ?::TIMESTAMP, ?, ?, ?, ?, ?, ?, \
+             ?::TIMESTAMP, ?, ?)",
+            params![
+                a.id,
+                ts_text(a.created),
+                opt_ts(a.expires),
+                a.hook,
+                a.alert_id,
+                a.rule_id,
+                a.summary,
+                a.facts,
+                a.state,
+                opt_ts(a.decided),
+                a.decided_by,
+                a.note
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Settles a pending approval (`approved`, `rejected`, `expired`); false when it was not
+    /// pending (settled already, or no such id) — the first decision stands.
+    pub fn settle_approval(
+        &mut self,
+        id: u64,
+        state: &str,
+        at: i64,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE approvals SET state = ?, decided = ?::TIMESTAMP, decided_by = ?, note = ? \
+             WHERE id = ? AND state = 'pending'",
+            params![state, ts_text(at), by, note, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Approvals, newest last: the pending ones, or (`all`) every one created since `since`.
+    pub fn approvals(&self, all: bool, since: i64) -> Result<Vec<ApprovalRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "{SELECT_APPROVALS} WHERE state = 'pending' OR (? AND created >= ?::TIMESTAMP) ORDER BY id"
+        ))?;
+        let rows = st.query_map(params![all, ts_text(since)], |r| {
+            Ok(ApprovalRow {
+                id: r.get(0)?,
+                created: r.get(1)?,
+                expires: r.get(2)?,
+                hook: r.get(3)?,
+                alert_id: r.get(4)?,
+                rule_id: r.get(5)?,
+                summary: r.get(6)?,
+                facts: r.get(7)?,
+                state: r.get(8)?,
+                decided: r.get(9)?,
+                decided_by: r.get(10)?,
+                note: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The largest approval id so far (0 when there is none).
+    pub fn last_approval_id(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM approvals", [], |r| {
+                r.get(0)
+            })?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +415,46 @@ mod tests {
         assert_eq!(s.actions(Some(7)).unwrap().len(), 1);
         assert_eq!(s.actions(Some(8)).unwrap().len(), 0);
         assert_eq!(s.actions(None).unwrap().len(), 1);
+
+        let a = ApprovalRow {
+            id: 1,
+            created: t,
+            expires: Some(t + 60_000_000_000),
+            hook: "lock-account".into(),
+            alert_id: Some("a1".into()),
+            rule_id: Some("tansa.ssh.bruteforce".into()),
+            summary: "lock root".into(),
+            facts: "{}".into(),
+            state: "pending".into(),
+            decided: None,
+            decided_by: None,
+            note: None,
+        };
+        s.put_approval(&a).unwrap();
+        s.put_approval(&ApprovalRow { id: 2, ..a.clone() }).unwrap();
+        assert_eq!(s.last_approval_id().unwrap(), 2);
+        assert_eq!(
+            s.approvals(false, 0).unwrap(),
+            vec![a.clone(), ApprovalRow { id: 2, ..a.clone() }]
+        );
+        assert!(s
+            .settle_approval(1, "rejected", t + 1000, "ops", Some("false alarm"))
+            .unwrap());
+        // the first decision stands
+        assert!(!s
+            .settle_approval(1, "approved", t + 2000, "eve", None)
+            .unwrap());
+        assert!(!s
+            .settle_approval(9, "approved", t + 2000, "eve", None)
+            .unwrap());
+        let pending = s.approvals(false, 0).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].id, 2);
+        let all = s.approvals(true, 0).unwrap();
+        assert_eq!(all[0].state, "rejected");
+        assert_eq!(all[0].decided_by.as_deref(), Some("ops"));
+        assert_eq!(all[0].note.as_deref(), Some("false alarm"));
+        assert_eq!(all[0].decided, Some(t + 1000));
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use tansa_detect::Alert;
 use tansa_event::Event;
 
-pub use decisions::{ActionRow, DecisionRow};
+pub use decisions::{ActionRow, ApprovalRow, DecisionRow};
 pub use retention::{Policy, RetentionReport};
 pub use search::Param;
 pub use writer::ParallelWriter;
@@ -68,7 +68,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 6;
+const SCHEMA_VERSION: i32 = 7;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -379,6 +379,11 @@ impl DuckStore {
                 decisions::SCHEMA
             ))?;
             version = "6".into();
+        }
+        if version == "6" {
+            // version 7 added approvals (created above with the rest of the schema)
+            conn.execute_batch("UPDATE meta SET value = '7' WHERE key = 'schema_version';")?;
+            version = "7".into();
         }
         if version != SCHEMA_VERSION.to_string() {
             return Err(StoreError::Invalid(format!(

@@ -85,6 +85,52 @@ pub enum Command {
     /// once), as `cscli bouncers` does.
     #[command(subcommand)]
     Bouncers(BouncersCommand),
+    /// Response hooks waiting for a person: `list` (`--all`: settled ones too), `approve ID`
+    /// (the hook runs now), `reject ID`. Through the server's API while `tansa serve` runs.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Response hooks: `list`, `test NAME` (runs the hook with a sample alert: a webhook or
+    /// mail check).
+    #[command(subcommand)]
+    Hooks(HooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    List {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    Approve {
+        id: u64,
+        /// Why (kept in the record).
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    Reject {
+        id: u64,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    List {
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
+    Test {
+        name: String,
+        #[command(flatten)]
+        response: ResponseArgs,
+    },
 }
 
 /// The `[response]` settings (backend, allow list, ban time) come from the server's

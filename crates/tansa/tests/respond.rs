@@ -572,3 +572,165 @@ fn ipset_and_iptables_ban_a_prefix_and_an_address_and_lift_them() {
     let rules = run(&["ip", "netns", "exec", &lab.server, "iptables", "-S"]);
     assert!(!String::from_utf8_lossy(&rules.stdout).contains("tansa"));
 }
+
+/// Ban sharing: the attack is seen in the server's logs; an agent on another host (the
+/// "office" namespace, joined to the attacker by a link of its own) receives the decision
+/// over its mutual-TLS link and enforces it in its own nftables, with its own allow list;
+/// a ban lifted on the server is lifted on the agent.
+#[test]
+fn agents_enforce_the_servers_decisions() {
+    const WEB: &str = "192.0.2.1";
+    const ATTACKER_W: &str = "192.0.2.2";
+    const AGENT_PORT: u16 = 18515;
+    let lab = Lab::new("s");
+    let id = std::process::id() % 100_000;
+    let (w, a) = (format!("swW{id}"), format!("swA{id}"));
+    run(&[
+        "ip",
+        "link",
+        "add",
+        &w,
+        "netns",
+        &lab.office,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &a,
+        "netns",
+        &lab.attacker,
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &lab.office,
+        "addr",
+        "add",
+        &format!("{WEB}/24"),
+        "dev",
+        &w,
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &lab.attacker,
+        "addr",
+        "add",
+        &format!("{ATTACKER_W}/24"),
+        "dev",
+        &a,
+    ]);
+    run(&["ip", "-n", &lab.office, "link", "set", &w, "up"]);
+    run(&["ip", "-n", &lab.attacker, "link", "set", &a, "up"]);
+
+    let d = dir("share");
+    let data = d.join("data");
+    let cad = d.join("ca");
+    let cad = cad.to_str().unwrap();
+    lab.tansa(&data, &["ca", "init", "--ca-dir", cad]);
+    lab.tansa(
+        &data,
+        &["ca", "issue", "--ca-dir", cad, "--server", "server"],
+    );
+    lab.tansa(&data, &["ca", "issue", "--ca-dir", cad, "web"]);
+    let cfg = config(&d, "backend = \"none\"\n");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace(
+        "[response]",
+        &format!(
+            "[agents]\nlisten = \"{SERVER_O}:{AGENT_PORT}\"\ncert = \"ca/issued/server.pem\"\nkey = \"ca/issued/server.key\"\nclient_ca = \"ca/ca.pem\"\n[response]"
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let agent_cfg = d.join("agent.toml");
+    std::fs::write(
+        &agent_cfg,
+        format!(
+            "version = 1\n[agent]\nserver = \"{SERVER_O}:{AGENT_PORT}\"\nserver_name = \"localhost\"\nca = \"ca/ca.pem\"\ncert = \"ca/issued/web.pem\"\nkey = \"ca/issued/web.key\"\nspool = \"spool\"\n[response]\nbackend = \"nftables\"\nallow = [\"{ATTACKER}\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = start_server(&lab, &cfg, &data);
+    let _web = Proc::start(
+        &lab.office,
+        "python3",
+        &["-m", "http.server", &PORT.to_string(), "--bind", WEB],
+    );
+    wait_for("the web host's listener", Duration::from_secs(10), || {
+        lab.connects(&lab.attacker, WEB)
+    });
+    let agent = Proc::start(
+        &lab.office,
+        env!("CARGO_BIN_EXE_tansa"),
+        &["agent", "--config", agent_cfg.to_str().unwrap()],
+    );
+    wait_for("the agent's decision link", Duration::from_secs(20), || {
+        agent.log().contains("ban sharing: following")
+    });
+
+    // seen by the server, blocked on the web host
+    append(&d.join("auth.log"), &failures(ATTACKER_W, 12, 0));
+    let blocked = wait_for(
+        "the web host to block the attacker",
+        Duration::from_secs(20),
+        || !lab.connects(&lab.attacker, WEB),
+    );
+    let shown = lab_nft(&lab.office, &["list", "set", "inet", "tansa", "addr4"]);
+    assert!(shown.contains(ATTACKER_W), "{shown}");
+    // the server enforces nothing itself (backend none)
+    assert!(!lab.nft(&["list", "tables"]).contains("tansa"));
+
+    // the agent's allow list wins over the server's decision
+    lab.tansa(&data, &["ban", "add", ATTACKER, "--for", "1h"]);
+    wait_for("the agent's refusal", Duration::from_secs(10), || {
+        agent.log().contains(&format!("refused {ATTACKER}"))
+    });
+    assert!(!lab_nft(&lab.office, &["list", "set", "inet", "tansa", "addr4"]).contains(ATTACKER));
+
+    // lifted on the server: lifted on the agent
+    lab.tansa(&data, &["ban", "del", ATTACKER_W]);
+    let lifted = wait_for(
+        "the ban to be lifted on the web host",
+        Duration::from_secs(10),
+        || lab.connects(&lab.attacker, WEB),
+    );
+
+    // a new connection brings the whole set: bans made while the agent was away arrive
+    drop(agent);
+    lab.tansa(&data, &["ban", "add", ATTACKER_W, "--for", "1h"]);
+    let agent = Proc::start(
+        &lab.office,
+        env!("CARGO_BIN_EXE_tansa"),
+        &["agent", "--config", agent_cfg.to_str().unwrap()],
+    );
+    wait_for(
+        "the ban made while the agent was away",
+        Duration::from_secs(20),
+        || !lab.connects(&lab.attacker, WEB),
+    );
+    assert!(server.log().contains("decision"), "{}", server.log());
+    drop(agent);
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.office,
+            "nft",
+            "delete",
+            "table",
+            "inet",
+            "tansa",
+        ])
+        .output();
+    println!(
+        "ban sharing: the web host blocked the attacker {:.1} s after the brute force was written to the server's log, let it back {:.1} s after `ban del` on the server",
+        blocked.as_secs_f64(),
+        lifted.as_secs_f64()
+    );
+}
+
+fn lab_nft(ns: &str, args: &[&str]) -> String {
+    let mut a = vec!["ip", "netns", "exec", ns, "nft"];
+    a.extend(args);
+    String::from_utf8_lossy(&run(&a).stdout).into_owned()
+}

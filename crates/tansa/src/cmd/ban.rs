@@ -1,5 +1,5 @@
-//! `tansa ban …` and `tansa bouncers …`: decisions by hand, the firewall brought to the
-//! stored decisions, bouncer keys. With the store at hand the responder runs in this
+//! `tansa ban …`, `tansa bouncers …`, `tansa approvals …`, `tansa hooks …`: decisions by hand, the firewall brought to the
+//! stored decisions, bouncer keys, the approval queue of response hooks. With the store at hand the responder runs in this
 //! process; while `tansa serve` holds the store, the server's API does the work (so that the
 //! running responder knows of the change at once).
 
@@ -14,7 +14,9 @@ use tansa_respond::{Manual, Responder};
 use tansa_server::respond::AddRequest;
 use tansa_store::{DuckStore, StoreError, Table};
 
-use crate::cli::{BanCommand, BouncersCommand, OutputFormat, ResponseArgs};
+use crate::cli::{
+    ApprovalsCommand, BanCommand, BouncersCommand, HooksCommand, OutputFormat, ResponseArgs,
+};
 
 /// The responder here, or the server that holds the store.
 enum Target {
@@ -32,45 +34,62 @@ fn actor() -> String {
     )
 }
 
-fn open(data: &Path, args: &ResponseArgs) -> Result<Target> {
-    let (data, config, geoip, no_geoip): (PathBuf, tansa_respond::Config, Vec<PathBuf>, bool) =
-        match &args.config {
-            Some(p) => {
-                let c = tansa_server::Config::load(p)?;
-                (
-                    c.server.data.clone().unwrap_or_else(|| data.to_owned()),
-                    c.response.clone().unwrap_or_default(),
-                    c.detection.geoip.clone(),
-                    c.detection.no_geoip,
-                )
-            }
-            None => (
-                data.to_owned(),
-                tansa_respond::Config::default(),
-                Vec::new(),
-                false,
-            ),
-        };
-    let store = match DuckStore::open(&data, None) {
-        Ok(s) => s,
-        Err(e @ StoreError::Locked { .. }) => {
-            return match super::remote::Remote::find(&data)? {
-                Some(r) => Ok(Target::Remote(r)),
-                None => Err(e).context("opening the store"),
+/// The `[response]` settings and where the store is.
+struct Settings {
+    data: PathBuf,
+    config: tansa_respond::Config,
+    geoip: Vec<PathBuf>,
+    no_geoip: bool,
+}
+
+fn settings(data: &Path, args: &ResponseArgs) -> Result<Settings> {
+    Ok(match &args.config {
+        Some(p) => {
+            let c = tansa_server::Config::load(p)?;
+            Settings {
+                data: c.server.data.clone().unwrap_or_else(|| data.to_owned()),
+                config: c.response.clone().unwrap_or_default(),
+                geoip: c.detection.geoip.clone(),
+                no_geoip: c.detection.no_geoip,
             }
         }
-        Err(e) => return Err(e).context("opening the store"),
+        None => Settings {
+            data: data.to_owned(),
+            config: tansa_respond::Config::default(),
+            geoip: Vec::new(),
+            no_geoip: false,
+        },
+    })
+}
+
+/// The store, or the server that holds it.
+fn open_store(s: &Settings) -> Result<std::result::Result<DuckStore, super::remote::Remote>> {
+    match DuckStore::open(&s.data, None) {
+        Ok(st) => Ok(Ok(st)),
+        Err(e @ StoreError::Locked { .. }) => match super::remote::Remote::find(&s.data)? {
+            Some(r) => Ok(Err(r)),
+            None => Err(e).context("opening the store"),
+        },
+        Err(e) => Err(e).context("opening the store"),
+    }
+}
+
+fn open(data: &Path, args: &ResponseArgs) -> Result<Target> {
+    let s = settings(data, args)?;
+    let store = match open_store(&s)? {
+        Ok(st) => st,
+        Err(r) => return Ok(Target::Remote(r)),
     };
-    let policy = tansa_respond::policy::Policy::new(config).context("[response]")?;
+    let policy = tansa_respond::policy::Policy::new(s.config).context("[response]")?;
     let fw = tansa_respond::build_firewall(&policy).context("[response]")?;
     let host = tansa_server::files::hostname().unwrap_or_else(|| "localhost".into());
     let mut r = Responder::open(policy, store, fw, &host, tansa_event::now_nanos())?;
-    let geo = if no_geoip {
+    let geo = if s.no_geoip {
         None
-    } else if geoip.is_empty() {
+    } else if s.geoip.is_empty() {
         Some(tansa_intel::GeoIp::discover().0)
     } else {
-        Some(tansa_intel::GeoIp::open(&geoip)?)
+        Some(tansa_intel::GeoIp::open(&s.geoip)?)
     };
     if let Some(g) = geo.filter(|g| !g.is_empty()) {
         r.set_asn_source(Box::new(GeoAsn(g)));
@@ -388,4 +407,192 @@ pub fn bouncers(c: BouncersCommand, format: OutputFormat, data: &Path) -> Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+const APPROVAL_COLUMNS: [&str; 9] = [
+    "id",
+    "state",
+    "hook",
+    "action",
+    "rule_id",
+    "source_ip",
+    "user",
+    "expires",
+    "decided_by",
+];
+
+fn print_approvals(list: &[Value], format: OutputFormat) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if format == OutputFormat::Json {
+        for v in list {
+            serde_json::to_writer(&mut out, v)?;
+            out.write_all(b"\n")?;
+        }
+    } else {
+        let t = Table {
+            columns: APPROVAL_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            rows: list
+                .iter()
+                .map(|v| APPROVAL_COLUMNS.iter().map(|c| v[*c].clone()).collect())
+                .collect(),
+        };
+        super::store::print_table(&mut out, &t, format)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The approval queue: here when the store is free, else through the server.
+pub fn approvals(c: ApprovalsCommand, format: OutputFormat, data: &Path) -> Result<ExitCode> {
+    let response = match &c {
+        ApprovalsCommand::List { response, .. }
+        | ApprovalsCommand::Approve { response, .. }
+        | ApprovalsCommand::Reject { response, .. } => response,
+    };
+    let s = settings(data, response)?;
+    let policy = tansa_respond::policy::Policy::new(s.config.clone()).context("[response]")?;
+    let hooks = policy.hooks.clone();
+    let now = tansa_event::now_nanos;
+    let target = open_store(&s)?;
+    let settle = |id: u64, verb: &str, note: Option<String>| -> Result<Value> {
+        let req = tansa_server::respond::SettleRequest { by: actor(), note };
+        match &target {
+            Err(r) => r.json(
+                "POST",
+                &format!("/api/v1/approvals/{id}/{verb}"),
+                Some(&serde_json::to_value(&req)?),
+            ),
+            Ok(st) => {
+                let mut d = tansa_respond::hooks::Dispatcher::open(hooks.clone(), st.try_clone()?)?;
+                if verb == "reject" {
+                    let row = d.reject(id, &req.by, req.note.as_deref(), now())?;
+                    return Ok(serde_json::json!({
+                        "approval": tansa_respond::hooks::approval_json(&row, &hooks)
+                    }));
+                }
+                let (row, job) = d.approve(id, &req.by, req.note.as_deref(), now())?;
+                let o = d.run_now(&job, now);
+                Ok(serde_json::json!({
+                    "approval": tansa_respond::hooks::approval_json(&row, &hooks),
+                    "outcome": o.outcome,
+                    "detail": o.detail,
+                }))
+            }
+        }
+    };
+    let approve = matches!(c, ApprovalsCommand::Approve { .. });
+    match c {
+        ApprovalsCommand::List { all, .. } => {
+            let list: Vec<Value> = match &target {
+                Err(r) => r
+                    .json("GET", &format!("/api/v1/approvals?all={all}"), None)?
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+                Ok(st) => tansa_respond::hooks::Dispatcher::open(hooks.clone(), st.try_clone()?)?
+                    .list(all, now())?
+                    .iter()
+                    .map(|a| tansa_respond::hooks::approval_json(a, &hooks))
+                    .collect(),
+            };
+            print_approvals(&list, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ApprovalsCommand::Approve { id, note, .. } | ApprovalsCommand::Reject { id, note, .. } => {
+            let verb = if approve { "approve" } else { "reject" };
+            let v = settle(id, verb, note)?;
+            if format == OutputFormat::Json {
+                println!("{v}");
+            } else {
+                print_approvals(std::slice::from_ref(&v["approval"]), format)?;
+                if let Some(o) = v["outcome"].as_str() {
+                    eprintln!(
+                        "hook run: {o}: {}",
+                        v["detail"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(if v["outcome"].as_str().is_some_and(|o| o != "ok") {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+/// The configured hooks; a notification hook tried with a sample alert.
+pub fn hooks(c: HooksCommand, format: OutputFormat, data: &Path) -> Result<ExitCode> {
+    let response = match &c {
+        HooksCommand::List { response } | HooksCommand::Test { response, .. } => response,
+    };
+    let s = settings(data, response)?;
+    let policy = tansa_respond::policy::Policy::new(s.config).context("[response]")?;
+    match c {
+        HooksCommand::List { .. } => {
+            for h in policy.hooks.hooks() {
+                let c = &h.config;
+                let v = serde_json::json!({
+                    "name": c.name,
+                    "action": h.describe(),
+                    "rules": c.rules,
+                    "severity": c.severity.map(|s| s.as_str()),
+                    "approve": c.approve,
+                    "ask": c.ask,
+                });
+                if format == OutputFormat::Json {
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{}\t{}\trules {}\tseverity ≥ {}{}",
+                        c.name,
+                        h.describe(),
+                        if c.rules.is_empty() {
+                            "any".into()
+                        } else {
+                            c.rules.join(",")
+                        },
+                        c.severity.map_or("any", |s| s.as_str()),
+                        if c.approve { "\tapproval" } else { "" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Test { name, .. } => {
+            let i = policy
+                .hooks
+                .index(&name)
+                .with_context(|| format!("no hook named {name:?} in [response]"))?;
+            let h = &policy.hooks.hooks()[i];
+            anyhow::ensure!(
+                h.config.notify.is_some(),
+                "hook {name} runs a program: a test would act on a sample alert; run the program by hand"
+            );
+            let host = tansa_server::files::hostname().unwrap_or_else(|| "localhost".into());
+            let t = tansa_event::format_ts(tansa_event::now_nanos());
+            let facts = tansa_respond::hooks::Facts {
+                alert_id: "test".into(),
+                rule_id: "tansa.test".into(),
+                rule_title: "Test notification (tansa hooks test)".into(),
+                severity: "informational".into(),
+                source_ip: Some("192.0.2.1".into()),
+                user: None,
+                host: Some(host),
+                count: 1,
+                first_seen: t.clone(),
+                last_seen: t,
+                decision: None,
+                alert: serde_json::json!({ "id": "test", "rule": { "id": "tansa.test" } }),
+            };
+            let o = h.execute(&facts, None);
+            println!("{}: {}", o.outcome, o.detail);
+            Ok(if o.outcome == "ok" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ca(c) => ca(&c, cli.format, &cli.data),
         Command::Ban(c) => ban::run(c, cli.format, &cli.data),
         Command::Bouncers(c) => ban::bouncers(c, cli.format, &cli.data),
+        Command::Approvals(c) => ban::approvals(c, cli.format, &cli.data),
+        Command::Hooks(c) => ban::hooks(c, cli.format, &cli.data),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
