@@ -1054,7 +1054,7 @@ impl Dispatcher {
     fn admit(&mut self, i: usize, now: i64) -> bool {
         let limit = self.hooks.hooks[i].config.max_per_minute.unwrap_or(30);
         let minute = now / (60 * SECOND);
-        let (m, runs, held) = self.window[i];
+        let (m, _, held) = self.window[i];
         if m != minute {
             if held > 0 {
                 let name = self.hooks.hooks[i].name().to_owned();
@@ -1078,7 +1078,6 @@ impl Dispatcher {
             return false;
         }
         w.1 += 1;
-        let _ = (runs, held);
         true
     }
 
@@ -1266,6 +1265,115 @@ mod tests {
         }
     }
 
+    fn hook(name: &str, run: &[&str]) -> HookConfig {
+        HookConfig {
+            name: name.into(),
+            rules: vec![],
+            severity: None,
+            notify: None,
+            url: None,
+            secret: None,
+            headers: BTreeMap::new(),
+            smtp: None,
+            from: None,
+            to: vec![],
+            run: run.iter().map(|s| s.to_string()).collect(),
+            timeout: None,
+            approve: false,
+            approve_timeout: None,
+            on_timeout: OnTimeout::Reject,
+            ask: None,
+            max_per_minute: None,
+        }
+    }
+
+    #[test]
+    fn once_per_alert_a_limit_per_minute_and_approvals_that_time_out() {
+        use crate::responder::tests::{alert, store};
+        use tansa_detect::Severity::High;
+        let (dir, st) = store("hooks");
+        let limited = HookConfig {
+            max_per_minute: Some(2),
+            ..hook("page", &["/bin/true"])
+        };
+        let ask = HookConfig {
+            approve: true,
+            approve_timeout: Some("10s".into()),
+            on_timeout: OnTimeout::Run,
+            ..hook("isolate", &["/bin/true", "{source_ip}"])
+        };
+        let never = HookConfig {
+            approve: true,
+            approve_timeout: Some("10s".into()),
+            rules: vec!["other.*".into()],
+            ..hook("never", &["/bin/true"])
+        };
+        let hooks = Arc::new(Hooks::new(&[limited, ask, never]).unwrap());
+        let mut d = Dispatcher::open(hooks, st).unwrap();
+        let t = 1_700_000_000 * SECOND;
+        let a = alert("203.0.113.9", "tansa.ssh.brute_force", High);
+        let jobs = d.on_alert(&a, None, t);
+        // "page" now; "isolate" queued; "never" does not match
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].hook, 0);
+        assert_eq!(d.list(false, t).unwrap().len(), 1);
+        // the alert grows: nothing again
+        assert!(d.on_alert(&a, None, t + SECOND).is_empty());
+        // two more alerts in the minute: the second is held back
+        let b = alert("203.0.113.10", "tansa.ssh.brute_force", High);
+        let c = alert("203.0.113.11", "tansa.ssh.brute_force", High);
+        assert_eq!(
+            d.on_alert(&b, None, t + 2 * SECOND)
+                .iter()
+                .filter(|j| j.hook == 0)
+                .count(),
+            1
+        );
+        assert_eq!(
+            d.on_alert(&c, None, t + 3 * SECOND)
+                .iter()
+                .filter(|j| j.hook == 0)
+                .count(),
+            0
+        );
+        // a person rejects one; the others run when their time is up
+        let pending = d.list(false, t).unwrap();
+        assert_eq!(pending.len(), 3);
+        d.reject(pending[0].id, "ops", Some("known scanner"), t + 4 * SECOND)
+            .unwrap();
+        assert!(d.tick(t + 9 * SECOND).is_empty());
+        let ran = d.tick(t + 14 * SECOND);
+        assert_eq!(ran.len(), 2);
+        assert!(ran.iter().all(|j| j.hook == 1
+            && matches!(&j.approval, Some(Approval::Given { by, .. }) if by == "timeout")));
+        assert!(d.list(false, t).unwrap().is_empty());
+        // the next minute records what was held back
+        d.on_alert(
+            &alert("198.51.100.1", "tansa.ssh.brute_force", High),
+            None,
+            t + 61 * SECOND,
+        );
+        let acts = d.store.actions(None).unwrap();
+        let throttled: Vec<_> = acts.iter().filter(|a| a.outcome == "throttled").collect();
+        assert_eq!(throttled.len(), 1, "{acts:?}");
+        assert!(
+            throttled[0].detail.starts_with("1 runs held back"),
+            "{:?}",
+            throttled[0]
+        );
+        for (state, n) in [("pending", 4), ("rejected", 1), ("approved", 2)] {
+            assert_eq!(
+                acts.iter()
+                    .filter(|a| a.kind == "approval" && a.outcome == state)
+                    .count(),
+                n,
+                "{state}: {acts:?}"
+            );
+        }
+        drop(d);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn messages_escape_attacker_text_per_format() {
         let f = facts("<!channel>\nroot & <at user_id=\"all\">");
@@ -1343,25 +1451,7 @@ mod tests {
             "--user={rule_id}; rm -rf /"
         );
         assert_eq!(substitute("{nope}{rule_id}{", &vars), "{nope}r{");
-        let cfg = |run: &[&str]| HookConfig {
-            name: "x".into(),
-            rules: vec![],
-            severity: None,
-            notify: None,
-            url: None,
-            secret: None,
-            headers: BTreeMap::new(),
-            smtp: None,
-            from: None,
-            to: vec![],
-            run: run.iter().map(|s| s.to_string()).collect(),
-            timeout: None,
-            approve: false,
-            approve_timeout: None,
-            on_timeout: OnTimeout::Reject,
-            ask: None,
-            max_per_minute: None,
-        };
+        let cfg = |run: &[&str]| hook("x", run);
         assert!(Hooks::new(&[cfg(&["/bin/true", "{source_ip}"])]).is_ok());
         let e = Hooks::new(&[cfg(&["/bin/true", "{sourceip}"])]).unwrap_err();
         assert!(

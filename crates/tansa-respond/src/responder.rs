@@ -663,14 +663,14 @@ fn describe(r: &DecisionRow) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::lapi;
     use crate::policy::Config;
 
     const H: i64 = 3600 * SECOND;
 
-    fn store(name: &str) -> (std::path::PathBuf, DuckStore) {
+    pub(crate) fn store(name: &str) -> (std::path::PathBuf, DuckStore) {
         let dir = std::env::temp_dir().join(format!("tansa-resp-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let s = DuckStore::open(&dir, None).unwrap();
@@ -682,7 +682,7 @@ mod tests {
         Policy::new(c).unwrap()
     }
 
-    fn alert(ip: &str, rule: &'static str, sev: tansa_detect::Severity) -> Alert {
+    pub(crate) fn alert(ip: &str, rule: &'static str, sev: tansa_detect::Severity) -> Alert {
         Alert {
             id: format!("a-{ip}-{rule}"),
             rule_id: rule,

@@ -592,6 +592,18 @@ impl AddRequest {
     }
 }
 
+/// Runs `f` off the async threads (it takes the responder's lock, may run a hook); its
+/// value as JSON, or its error as the answer.
+async fn blocking<T: Serialize + Send + 'static>(
+    f: impl FnOnce() -> Result<T, Box<Response>> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => *e,
+        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 fn respond_error(e: RespondError) -> Response {
     let code = match e {
         RespondError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -616,13 +628,13 @@ async fn api_add(
         Err(e) => return respond_error(e),
     };
     let now = now_nanos();
-    let res =
-        tokio::task::spawn_blocking(move || r.lock().add(&m, now).map(|d| d.to_json(now))).await;
-    match res {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => respond_error(e),
-        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    blocking(move || {
+        r.lock()
+            .add(&m, now)
+            .map(|d| d.to_json(now))
+            .map_err(|e| Box::new(respond_error(e)))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -642,17 +654,13 @@ async fn api_delete(
         Err(e) => return *e,
     };
     let now = now_nanos();
-    let res = tokio::task::spawn_blocking(move || {
+    blocking(move || {
         r.lock()
             .revoke(&target, &q.by, now)
             .map(|v| v.iter().map(|d| d.to_json(now)).collect::<Vec<_>>())
+            .map_err(|e| Box::new(respond_error(e)))
     })
-    .await;
-    match res {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => respond_error(e),
-        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    .await
 }
 
 async fn api_apply(State(api): State<Api>, headers: HeaderMap) -> Response {
@@ -695,24 +703,18 @@ async fn api_approvals(
         Ok(r) => r,
         Err(e) => return *e,
     };
-    let res = tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let h = hooks_of(&r)?;
         let rows = h
             .lock()
             .list(q.all, now_nanos())
             .map_err(|e| Box::new(respond_error(e)))?;
-        Ok::<_, Box<Response>>(
-            rows.iter()
-                .map(|a| approval_json(a, &h.hooks))
-                .collect::<Vec<_>>(),
-        )
+        Ok(rows
+            .iter()
+            .map(|a| approval_json(a, &h.hooks))
+            .collect::<Vec<_>>())
     })
-    .await;
-    match res {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => *e,
-        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    .await
 }
 
 /// `POST /api/v1/approvals/{id}/approve|reject`.
@@ -743,15 +745,10 @@ async fn api_settle(
             )
         }
     };
-    let res = tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let h = hooks_of(&r)?;
         h.settle(id, approve, &req.by, req.note.as_deref())
             .map_err(|e| Box::new(respond_error(e)))
     })
-    .await;
-    match res {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => *e,
-        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    .await
 }

@@ -163,7 +163,13 @@ const COLUMNS: [&str; 9] = [
     "reason",
 ];
 
-fn print(list: &[Value], format: OutputFormat) -> Result<()> {
+/// JSON lines, or a table of `columns` (a cell from its row by `cell`).
+fn print_rows(
+    list: &[Value],
+    format: OutputFormat,
+    columns: &[&str],
+    cell: impl Fn(&str, &Value) -> Value,
+) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if format == OutputFormat::Json {
@@ -173,38 +179,35 @@ fn print(list: &[Value], format: OutputFormat) -> Result<()> {
         }
     } else {
         let t = Table {
-            columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
             rows: list
                 .iter()
-                .map(|v| {
-                    COLUMNS
-                        .iter()
-                        .map(|c| match (*c, &v[*c]) {
-                            ("remaining", Value::Null) => {
-                                Value::from(if v["until"].is_null() { "-" } else { "" })
-                            }
-                            ("reason", r) => {
-                                let why = v["refused"].as_str().unwrap_or_default();
-                                Value::from(format!(
-                                    "{}{}",
-                                    r.as_str().unwrap_or_default(),
-                                    if why.is_empty() {
-                                        String::new()
-                                    } else {
-                                        format!(" [refused: {why}]")
-                                    }
-                                ))
-                            }
-                            (_, x) => x.clone(),
-                        })
-                        .collect()
-                })
+                .map(|v| columns.iter().map(|c| cell(c, v)).collect())
                 .collect(),
         };
         super::store::print_table(&mut out, &t, format)?;
     }
     out.flush()?;
     Ok(())
+}
+
+fn print(list: &[Value], format: OutputFormat) -> Result<()> {
+    print_rows(list, format, &COLUMNS, |c, v| match (c, &v[c]) {
+        ("remaining", Value::Null) => Value::from(if v["until"].is_null() { "-" } else { "" }),
+        ("reason", r) => {
+            let why = v["refused"].as_str().unwrap_or_default();
+            Value::from(format!(
+                "{}{}",
+                r.as_str().unwrap_or_default(),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [refused: {why}]")
+                }
+            ))
+        }
+        (_, x) => x.clone(),
+    })
 }
 
 fn durations(d: &Option<String>) -> Result<Option<i64>> {
@@ -422,25 +425,7 @@ const APPROVAL_COLUMNS: [&str; 9] = [
 ];
 
 fn print_approvals(list: &[Value], format: OutputFormat) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    if format == OutputFormat::Json {
-        for v in list {
-            serde_json::to_writer(&mut out, v)?;
-            out.write_all(b"\n")?;
-        }
-    } else {
-        let t = Table {
-            columns: APPROVAL_COLUMNS.iter().map(|c| c.to_string()).collect(),
-            rows: list
-                .iter()
-                .map(|v| APPROVAL_COLUMNS.iter().map(|c| v[*c].clone()).collect())
-                .collect(),
-        };
-        super::store::print_table(&mut out, &t, format)?;
-    }
-    out.flush()?;
-    Ok(())
+    print_rows(list, format, &APPROVAL_COLUMNS, |c, v| v[c].clone())
 }
 
 /// The approval queue: here when the store is free, else through the server.
