@@ -140,7 +140,11 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
         1 => leaves[0],
         n => {
             let k = split(n);
-            sha256(&[&[1u8], &merkle_root(&leaves[..k]), &merkle_root(&leaves[k..])])
+            sha256(&[
+                &[1u8],
+                &merkle_root(&leaves[..k]),
+                &merkle_root(&leaves[k..]),
+            ])
         }
     }
 }
@@ -381,17 +385,50 @@ impl Seal {
         for l in lines {
             let (k, v) = l.split_once(' ')?;
             let bit = match k {
-                "segment" => { s.segment = v.parse().ok()?; 1 }
-                "first" => { s.first = v.parse().ok()?; 2 }
-                "records" => { s.records = v.parse().ok()?; 4 }
-                "bytes" => { s.bytes = v.parse().ok()?; 8 }
-                "file-sha256" => { s.file_sha256 = unhex(v)?; 16 }
-                "prev-chain" => { s.prev_chain = unhex(v)?; 32 }
-                "chain" => { s.chain = unhex(v)?; 64 }
-                "merkle-root" => { s.merkle_root = unhex(v)?; 128 }
-                "sealed-at" => { s.sealed_at = v.to_owned(); 256 }
-                "set-aside" => { s.set_aside = v.parse().ok()?; 0 }
-                "key" => { s.key = unhex(v)?; 512 }
+                "segment" => {
+                    s.segment = v.parse().ok()?;
+                    1
+                }
+                "first" => {
+                    s.first = v.parse().ok()?;
+                    2
+                }
+                "records" => {
+                    s.records = v.parse().ok()?;
+                    4
+                }
+                "bytes" => {
+                    s.bytes = v.parse().ok()?;
+                    8
+                }
+                "file-sha256" => {
+                    s.file_sha256 = unhex(v)?;
+                    16
+                }
+                "prev-chain" => {
+                    s.prev_chain = unhex(v)?;
+                    32
+                }
+                "chain" => {
+                    s.chain = unhex(v)?;
+                    64
+                }
+                "merkle-root" => {
+                    s.merkle_root = unhex(v)?;
+                    128
+                }
+                "sealed-at" => {
+                    s.sealed_at = v.to_owned();
+                    256
+                }
+                "set-aside" => {
+                    s.set_aside = v.parse().ok()?;
+                    0
+                }
+                "key" => {
+                    s.key = unhex(v)?;
+                    512
+                }
                 _ => return None,
             };
             if seen & bit != 0 {
@@ -518,7 +555,10 @@ impl EvidenceLog {
             let keep = bytes.len() - scan.torn;
             let aside = dir.join(format!("seg-{last:08}.torn"));
             std::fs::write(&aside, &bytes[keep..]).map_err(io(&aside))?;
-            let f = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
             f.set_len(keep as u64).map_err(io(&path))?;
             f.sync_all().map_err(io(&path))?;
             rec.notes.push(format!(
@@ -533,7 +573,10 @@ impl EvidenceLog {
         log.chain = scan.chain;
         log.next_seq = first + scan.records;
         log.next_segment = last + 1;
-        let file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
         let mut hasher = Sha256::new();
         hasher.update(kept);
         log.open = Some(Open {
@@ -548,7 +591,8 @@ impl EvidenceLog {
             set_aside: std::mem::take(&mut log.pending_set_aside),
         });
         log.seal(now)?;
-        rec.notes.push(format!("segment {last}: sealed at recovery"));
+        rec.notes
+            .push(format!("segment {last}: sealed at recovery"));
         Ok((log, rec))
     }
 
@@ -751,9 +795,10 @@ pub fn scan_segment(n: u64, bytes: &[u8], prev_chain: Hash, first: u64) -> Scan 
         let leaf = leaf_hash(body);
         let computed = sha256(&[&chain, &leaf]);
         match decode_body(body) {
-            None => s
-                .problems
-                .push(problem(Some(k), "malformed record (its length or fields were altered)".into())),
+            None => s.problems.push(problem(
+                Some(k),
+                "malformed record (its length or fields were altered)".into(),
+            )),
             Some(r) if r.seq != first + k => s.problems.push(problem(
                 Some(k),
                 format!(
@@ -817,14 +862,16 @@ pub fn verify_segment(
                     .problems
                     .push(problem(None, "sealed with another key".into()));
             } else if !signature_ok(key, signed.as_bytes(), &sig) {
-                report
-                    .problems
-                    .push(problem(None, "the seal's signature is not valid (seal altered)".into()));
+                report.problems.push(problem(
+                    None,
+                    "the seal's signature is not valid (seal altered)".into(),
+                ));
             }
             if s.segment != n {
-                report
-                    .problems
-                    .push(problem(None, format!("the seal is segment {}'s", s.segment)));
+                report.problems.push(problem(
+                    None,
+                    format!("the seal is segment {}'s", s.segment),
+                ));
             }
             Some(s)
         }
@@ -837,9 +884,10 @@ pub fn verify_segment(
         None => None,
     };
     let Some(bytes) = bytes else {
-        report
-            .problems
-            .push(problem(None, "the segment file is missing (deleted)".into()));
+        report.problems.push(problem(
+            None,
+            "the segment file is missing (deleted)".into(),
+        ));
         return seal.map_or((prev_chain, first), |s| (s.chain, s.first + s.records));
     };
     let scan = scan_segment(n, bytes, prev_chain, first);
@@ -872,7 +920,10 @@ pub fn verify_segment(
             if s.first != first {
                 report.problems.push(problem(
                     None,
-                    format!("the seal begins at sequence {} where {first} belongs", s.first),
+                    format!(
+                        "the seal begins at sequence {} where {first} belongs",
+                        s.first
+                    ),
                 ));
             }
             if s.prev_chain != prev_chain {
@@ -890,7 +941,8 @@ pub fn verify_segment(
             if scan.chain != s.chain || merkle_root(&scan.leaves) != s.merkle_root {
                 report.problems.push(problem(
                     None,
-                    "the chain head or Merkle root differs from the seal (records rewritten)".into(),
+                    "the chain head or Merkle root differs from the seal (records rewritten)"
+                        .into(),
                 ));
             }
             if s.set_aside > 0 {

@@ -104,7 +104,10 @@ fn an_untouched_log_verifies_and_the_seal_checks_with_openssl() {
     assert_eq!(r.key, Some(log.public_key()));
     // the private key is the owner's alone
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.join("key.pk8")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.join("key.pk8"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     // a third party with standard tools: sha256sum and openssl
     let seal = std::fs::read_to_string(seal_path(&dir, 1)).unwrap();
@@ -121,7 +124,11 @@ fn an_untouched_log_verifies_and_the_seal_checks_with_openssl() {
         .arg(dir.join("sig"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sum = std::process::Command::new("sha256sum")
         .arg(segment_path(&dir, 1))
         .output()
@@ -215,7 +222,9 @@ fn every_tampering_is_detected_and_located() {
         let first = &r.problems[0];
         let located = first.segment == n
             && (want_record.is_none() || first.record == want_record)
-            && r.problems.iter().all(|p| p.segment == n || p.segment == n + 1);
+            && r.problems
+                .iter()
+                .all(|p| p.segment == n || p.segment == n + 1);
         assert!(
             located,
             "trial {trial}: {kind} at segment {n} record {want_record:?}, reported {:?}",
@@ -240,7 +249,11 @@ fn every_tampering_is_detected_and_located() {
     let mut f = clean.clone();
     f.get_mut(&segs[0]).unwrap().1 = load(&other)[&segs[0]].1.clone();
     let r = check(&key, &f);
-    assert!(r.problems.iter().any(|p| p.what.contains("another key")), "{:?}", r.problems);
+    assert!(
+        r.problems.iter().any(|p| p.what.contains("another key")),
+        "{:?}",
+        r.problems
+    );
     drop(other_log);
     for (k, (n, ok)) in &counts {
         println!("{k}: {ok}/{n} detected and located");
@@ -277,21 +290,56 @@ fn a_torn_tail_after_a_crash_is_set_aside_sealed_and_reported() {
     assert_eq!(open.open_segment, Some(1));
     assert_eq!(open.records, 10);
     let (mut log, rec) = EvidenceLog::open(&dir, limits, 5 * S).unwrap();
-    assert!(rec.notes.iter().any(|n| n.contains("torn last record (7 bytes, after record 10)")), "{rec:?}");
+    assert!(
+        rec.notes
+            .iter()
+            .any(|n| n.contains("torn last record (7 bytes, after record 10)")),
+        "{rec:?}"
+    );
     assert_eq!(log.next_seq(), 11);
-    log.append(&Line { source: "auth.log", raw: b"after", ..Line::default() }, 6 * S).unwrap();
+    log.append(
+        &Line {
+            source: "auth.log",
+            raw: b"after",
+            ..Line::default()
+        },
+        6 * S,
+    )
+    .unwrap();
     log.seal(7 * S).unwrap();
     let r = verify(&dir).unwrap();
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.records, 11);
     assert_eq!(r.segments, 2);
-    assert!(r.notes.iter().any(|n| n.contains("7 bytes of a torn last record")), "{:?}", r.notes);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("7 bytes of a torn last record")),
+        "{:?}",
+        r.notes
+    );
     assert!(dir.join("seg-00000001.torn").exists());
 
     // damage that is not a torn tail is never sealed over
     let (mut log, _) = EvidenceLog::open(&dir, limits, 8 * S).unwrap();
-    log.append(&Line { source: "auth.log", raw: b"one", ..Line::default() }, 8 * S).unwrap();
-    log.append(&Line { source: "auth.log", raw: b"two", ..Line::default() }, 8 * S).unwrap();
+    log.append(
+        &Line {
+            source: "auth.log",
+            raw: b"one",
+            ..Line::default()
+        },
+        8 * S,
+    )
+    .unwrap();
+    log.append(
+        &Line {
+            source: "auth.log",
+            raw: b"two",
+            ..Line::default()
+        },
+        8 * S,
+    )
+    .unwrap();
     log.flush().unwrap();
     drop(log);
     let p = segment_path(&dir, 3);
@@ -302,7 +350,11 @@ fn a_torn_tail_after_a_crash_is_set_aside_sealed_and_reported() {
     let (_log, rec) = EvidenceLog::open(&dir, limits, 9 * S).unwrap();
     assert!(rec.notes[0].contains("segment 3 was damaged"), "{rec:?}");
     let r = verify(&dir).unwrap();
-    assert!(r.problems.iter().any(|p| p.segment == 3), "{:?}", r.problems);
+    assert!(
+        r.problems.iter().any(|p| p.segment == 3),
+        "{:?}",
+        r.problems
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -99,6 +99,13 @@ pub struct Server {
     pub clock_skew_s: u64,
     /// Memory the store (DuckDB) may use for its caches, MiB.
     pub store_memory_mb: u64,
+    /// Keep every line in the evidence log (hash-chained, signed segments; `tansa verify`).
+    pub evidence: bool,
+    /// Where the evidence log lives (default DATA/evidence).
+    pub evidence_dir: Option<PathBuf>,
+    /// A segment is sealed at this size (MiB) or age (seconds), whichever comes first.
+    pub evidence_segment_mb: u64,
+    pub evidence_seal_s: u64,
 }
 
 impl Default for Server {
@@ -119,6 +126,10 @@ impl Default for Server {
             keep_alerts_s: 3600,
             clock_skew_s: 120,
             store_memory_mb: 512,
+            evidence: true,
+            evidence_dir: None,
+            evidence_segment_mb: 64,
+            evidence_seal_s: 3600,
         }
     }
 }
@@ -256,6 +267,7 @@ impl Config {
             &mut c.server.data,
             &mut c.server.cold,
             &mut c.server.token_file,
+            &mut c.server.evidence_dir,
             &mut c.server.tls_cert,
             &mut c.server.tls_key,
             &mut c.server.tls_ca,

@@ -230,6 +230,26 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     let reader = store.try_clone()?;
     let known = store.file_instances()?;
     let store = Arc::new(Mutex::new(store));
+    // the evidence log: every line, before the store commits it
+    let evidence = if config.server.evidence {
+        let dir = config
+            .server
+            .evidence_dir
+            .clone()
+            .unwrap_or_else(|| data.join("evidence"));
+        let limits = tansa_evidence::Limits {
+            max_bytes: config.server.evidence_segment_mb.max(1) << 20,
+            max_age: config.server.evidence_seal_s.max(1) as i64 * 1_000_000_000,
+        };
+        let (log, rec) = tansa_evidence::EvidenceLog::open(&dir, limits, now_nanos())
+            .map_err(|e| ServeError::Config(format!("evidence log: {e}")))?;
+        for n in rec.notes {
+            eprintln!("tansa: evidence log: {n}");
+        }
+        Some(log)
+    } else {
+        None
+    };
     let collector = config
         .server
         .collector
@@ -336,7 +356,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         let (store, metrics, stop) = (store.clone(), metrics.clone(), stop.clone());
         std::thread::Builder::new()
             .name("tansa-writer".into())
-            .spawn(move || write_loop(crx, &store, &metrics, &stop))?
+            .spawn(move || write_loop(crx, &store, evidence, &metrics, &stop))?
     };
 
     // sources
@@ -986,6 +1006,7 @@ impl Processor {
 fn write_loop(
     rx: Receiver<Commit>,
     store: &Mutex<DuckStore>,
+    mut evidence: Option<tansa_evidence::EvidenceLog>,
     metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Result<(), ServeError> {
@@ -999,6 +1020,16 @@ fn write_loop(
             numbers.insert(path.as_ptr() as usize, (path, n));
         }
         let n = c.batch.events.len() as u64;
+        // in the evidence log (and on disk) before the store has them: no line is stored
+        // that the log lacks (a line read again after a crash is logged twice)
+        if let Some(log) = evidence.as_mut() {
+            let r = evidence_append(log, &c.batch.events);
+            if let Err(e) = r {
+                metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+                return Err(ServeError::Config(format!("evidence log: {e}")));
+            }
+        }
         let prepared = DuckStore::prepare(&c.batch);
         let r = {
             let mut st = store.lock().unwrap_or_else(|e| e.into_inner());
@@ -1030,7 +1061,33 @@ fn write_loop(
             numbers.retain(|_, (a, _)| Arc::strong_count(a) > 1);
         }
     }
+    if let Some(log) = evidence.as_mut() {
+        log.seal(now_nanos())
+            .map_err(|e| ServeError::Config(format!("evidence log: {e}")))?;
+    }
     Ok(())
+}
+
+fn evidence_append(
+    log: &mut tansa_evidence::EvidenceLog,
+    events: &[tansa_event::Event],
+) -> tansa_evidence::Result<()> {
+    let now = now_nanos();
+    for e in events {
+        let host = e.host_name();
+        log.append(
+            &tansa_evidence::Line {
+                source: &e.origin.path,
+                host: host.as_deref(),
+                offset: e.offset,
+                time: e.timestamp,
+                received: e.ingested,
+                raw: e.raw.as_bytes(),
+            },
+            now,
+        )?;
+    }
+    log.flush()
 }
 
 /// AS numbers and announced prefixes from the server's GeoIP/ASN databases.

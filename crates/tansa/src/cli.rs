@@ -89,10 +89,21 @@ pub enum Command {
     /// (the hook runs now), `reject ID`. Through the server's API while `tansa serve` runs.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Checks the evidence log: every record's chain link, every segment's signed seal
+    /// (Merkle root, file SHA-256, count); reports the segment and record of any change,
+    /// deletion, insertion, reordering or truncation. Exit code 1 when anything is wrong.
+    Verify(VerifyArgs),
     /// Response hooks: `list`, `test NAME` (runs the hook with a sample alert: a webhook or
     /// mail check).
     #[command(subcommand)]
     Hooks(HooksCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The evidence directory (default DATA/evidence).
+    #[arg(long)]
+    pub evidence: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

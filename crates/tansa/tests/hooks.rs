@@ -696,6 +696,31 @@ fn approvals_are_kept_across_restarts_and_settled_without_the_server() {
         approvals(&data, false).len() == 1
     });
     server.stop();
+    // every line the server read is in the evidence log, sealed at the stop
+    let v: serde_json::Value = serde_json::from_slice(
+        &succeed(
+            Command::new(env!("CARGO_BIN_EXE_tansa"))
+                .arg("--data")
+                .arg(&data)
+                .args(["--format", "json", "verify"]),
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["records"], 12, "{v}");
+    assert_eq!(v["open_segment"], serde_json::Value::Null, "{v}");
+    let seg = data.join("evidence/seg-00000001.log");
+    let mut b = std::fs::read(&seg).unwrap();
+    let at = b.len() - 100;
+    b[at] ^= 4;
+    std::fs::write(&seg, &b).unwrap();
+    let out = tansa(&data, &["verify"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("TAMPERED segment 1 record 11"), "{text}");
+    b[at] ^= 4;
+    std::fs::write(&seg, &b).unwrap();
     // the server is gone: the store is read here
     let pending = approvals(&data, false);
     assert_eq!(pending.len(), 1, "{pending:?}");

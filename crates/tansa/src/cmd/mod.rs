@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bouncers(c) => ban::bouncers(c, cli.format, &cli.data),
         Command::Approvals(c) => ban::approvals(c, cli.format, &cli.data),
         Command::Hooks(c) => ban::hooks(c, cli.format, &cli.data),
+        Command::Verify(a) => verify(&a, cli.format, &cli.data),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
@@ -213,4 +214,58 @@ pub fn enricher(a: &crate::cli::EnrichArgs) -> Result<tansa_intel::Enricher> {
         Some(std::sync::Arc::new(load_intel(&a.intel)?))
     };
     Ok(tansa_intel::Enricher::new(geo, intel))
+}
+
+/// `tansa verify`: the evidence log checked.
+fn verify(
+    a: &crate::cli::VerifyArgs,
+    format: crate::cli::OutputFormat,
+    data: &std::path::Path,
+) -> Result<ExitCode> {
+    let dir = a.evidence.clone().unwrap_or_else(|| data.join("evidence"));
+    let r = tansa_evidence::verify(&dir)?;
+    let key = r.key.map(|k| tansa_evidence::hex(&k)).unwrap_or_default();
+    if format == crate::cli::OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "directory": dir,
+                "segments": r.segments,
+                "records": r.records,
+                "open_segment": r.open_segment,
+                "key": key,
+                "ok": r.problems.is_empty(),
+                "problems": r.problems.iter().map(|p| serde_json::json!({
+                    "segment": p.segment, "record": p.record, "what": p.what
+                })).collect::<Vec<_>>(),
+                "notes": r.notes,
+            })
+        );
+    } else {
+        for p in &r.problems {
+            println!("TAMPERED {p}");
+        }
+        for n in &r.notes {
+            println!("note: {n}");
+        }
+        println!(
+            "{}: {} segments, {} records{}; key {key}: {}",
+            dir.display(),
+            r.segments,
+            r.records,
+            r.open_segment
+                .map(|n| format!(" (segment {n} open: linked, not yet sealed)"))
+                .unwrap_or_default(),
+            if r.problems.is_empty() {
+                "intact".to_owned()
+            } else {
+                format!("{} problems", r.problems.len())
+            }
+        );
+    }
+    Ok(if r.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
