@@ -480,6 +480,9 @@ pub struct EvidenceLog {
     open: Option<Open>,
     /// Set aside at recovery, for `Open::set_aside` of the recovered segment's seal.
     pending_set_aside: u64,
+    /// A second directory (another disk, a WORM or append-only mount) sealed segments are
+    /// copied to, with the public key.
+    copy_to: Option<PathBuf>,
 }
 
 /// What opening the log found (a crash's torn tail, a damaged open segment).
@@ -502,6 +505,7 @@ impl EvidenceLog {
             chain: [0; 32],
             open: None,
             pending_set_aside: 0,
+            copy_to: None,
         };
         let mut rec = Recovery::default();
         let segs = segments(dir)?;
@@ -598,6 +602,41 @@ impl EvidenceLog {
 
     pub fn public_key(&self) -> Hash {
         self.key.public()
+    }
+
+    /// Copies every segment sealed from now on (and the public key) to `dir` as well;
+    /// segments sealed before and not there yet are copied now.
+    pub fn copy_sealed_to(&mut self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        for name in ["key.pub", "evidence.pub.pem"] {
+            let to = dir.join(name);
+            std::fs::copy(self.dir.join(name), &to).map_err(io(&to))?;
+        }
+        self.copy_to = Some(dir.to_owned());
+        for n in segments(&self.dir)? {
+            let sealed = seal_path(&self.dir, n).exists();
+            if sealed && !seal_path(dir, n).exists() {
+                self.copy(n)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The segment first, its seal last: a copy with a seal is whole.
+    fn copy(&self, n: u64) -> Result<()> {
+        let Some(to) = &self.copy_to else {
+            return Ok(());
+        };
+        for (from, dest) in [
+            (segment_path(&self.dir, n), segment_path(to, n)),
+            (seal_path(&self.dir, n), seal_path(to, n)),
+        ] {
+            std::fs::copy(&from, &dest).map_err(io(&dest))?;
+            File::open(&dest)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&dest))?;
+        }
+        Ok(())
     }
 
     /// The sequence number the next record gets.
@@ -713,6 +752,7 @@ impl EvidenceLog {
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
+        self.copy(o.n)?;
         Ok(Some(seal))
     }
 }

@@ -359,6 +359,57 @@ fn a_torn_tail_after_a_crash_is_set_aside_sealed_and_reported() {
 }
 
 #[test]
+fn sealed_segments_are_copied_to_a_second_directory_that_verifies_alone() {
+    let dir = tmp("copy-src");
+    let copy = tmp("copy-dst");
+    let limits = Limits {
+        max_bytes: 2_000,
+        max_age: i64::MAX,
+    };
+    let (mut log, _) = EvidenceLog::open(&dir, limits, 0).unwrap();
+    for i in 0..20u64 {
+        log.append(
+            &Line {
+                source: "a",
+                raw: format!("first run {i}").as_bytes(),
+                ..Line::default()
+            },
+            0,
+        )
+        .unwrap();
+    }
+    log.seal(0).unwrap();
+    drop(log);
+    // a later run turns the copy on: earlier seals are copied too
+    let (mut log, _) = EvidenceLog::open(&dir, limits, 0).unwrap();
+    log.copy_sealed_to(&copy).unwrap();
+    for i in 0..40u64 {
+        log.append(
+            &Line {
+                source: "a",
+                raw: format!("second run {i} {}", "y".repeat(60)).as_bytes(),
+                ..Line::default()
+            },
+            0,
+        )
+        .unwrap();
+    }
+    log.seal(0).unwrap();
+    let a = verify(&dir).unwrap();
+    let b = verify(&copy).unwrap();
+    assert!(
+        a.problems.is_empty() && b.problems.is_empty(),
+        "{:?} {:?}",
+        a.problems,
+        b.problems
+    );
+    assert_eq!((b.records, b.segments), (60, a.segments));
+    assert!(b.segments >= 3);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&copy);
+}
+
+#[test]
 fn merkle_roots_follow_rfc_6962() {
     // RFC 6962 / certificate-transparency test vectors: the empty tree and one leaf
     assert_eq!(

@@ -103,6 +103,8 @@ pub struct Server {
     pub evidence: bool,
     /// Where the evidence log lives (default DATA/evidence).
     pub evidence_dir: Option<PathBuf>,
+    /// Sealed segments are copied here too (another disk, a WORM or append-only mount).
+    pub evidence_copy: Option<PathBuf>,
     /// A segment is sealed at this size (MiB) or age (seconds), whichever comes first.
     pub evidence_segment_mb: u64,
     pub evidence_seal_s: u64,
@@ -128,6 +130,7 @@ impl Default for Server {
             store_memory_mb: 512,
             evidence: true,
             evidence_dir: None,
+            evidence_copy: None,
             evidence_segment_mb: 64,
             evidence_seal_s: 3600,
         }
@@ -268,6 +271,7 @@ impl Config {
             &mut c.server.cold,
             &mut c.server.token_file,
             &mut c.server.evidence_dir,
+            &mut c.server.evidence_copy,
             &mut c.server.tls_cert,
             &mut c.server.tls_key,
             &mut c.server.tls_ca,

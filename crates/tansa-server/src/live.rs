@@ -241,8 +241,12 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             max_bytes: config.server.evidence_segment_mb.max(1) << 20,
             max_age: config.server.evidence_seal_s.max(1) as i64 * 1_000_000_000,
         };
-        let (log, rec) = tansa_evidence::EvidenceLog::open(&dir, limits, now_nanos())
+        let (mut log, rec) = tansa_evidence::EvidenceLog::open(&dir, limits, now_nanos())
             .map_err(|e| ServeError::Config(format!("evidence log: {e}")))?;
+        if let Some(c) = &config.server.evidence_copy {
+            log.copy_sealed_to(c)
+                .map_err(|e| ServeError::Config(format!("evidence copy: {e}")))?;
+        }
         for n in rec.notes {
             eprintln!("tansa: evidence log: {n}");
         }
