@@ -30,7 +30,7 @@ pub mod tls;
 pub mod wire;
 
 pub use config::{Config, ConfigError};
-pub use live::{run, Metrics, Ready, Report, Setup};
+pub use live::{evidence_append, run, Metrics, Ready, Report, Setup};
 
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]

@@ -1072,7 +1072,9 @@ fn write_loop(
     Ok(())
 }
 
-fn evidence_append(
+/// Appends events' lines to the evidence log and syncs it (the server before each commit,
+/// `tansa analyze` before each batch is stored).
+pub fn evidence_append(
     log: &mut tansa_evidence::EvidenceLog,
     events: &[tansa_event::Event],
 ) -> tansa_evidence::Result<()> {

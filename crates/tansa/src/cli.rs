@@ -469,6 +469,9 @@ pub struct ParseArgs {
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Store the events but keep no evidence log of the lines (DATA/evidence; `tansa verify`).
+    #[arg(long)]
+    pub no_evidence: bool,
     /// Parse and detect only; store nothing.
     #[arg(long)]
     pub no_store: bool,

@@ -30,7 +30,7 @@ pub fn run(
         None
     } else {
         super::store::policy(&a.retention).check()?;
-        Some(StoreSink::open(data, cold, &opts, &inputs)?)
+        Some(StoreSink::open(data, cold, &opts, &inputs, !a.no_evidence)?)
     };
     let progress = Progress::default();
     let total: u64 = inputs
@@ -148,6 +148,7 @@ impl StoreSink {
         cold: Option<&Path>,
         opts: &tansa_pipeline::Options,
         inputs: &[tansa_parse::input::Source],
+        evidence: bool,
     ) -> Result<Self> {
         let mut store = DuckStore::open(data, cold)
             .with_context(|| format!("opening the store in {}", data.display()))?;
@@ -173,22 +174,52 @@ impl StoreSink {
                 },
             );
         }
-        // detection → (events) → Arrow conversion thread → (record batches) → writer thread
+        // the evidence log: every line stored is in it first (sealed at the end of the run)
+        let mut evidence = if evidence {
+            let (log, rec) = tansa_evidence::EvidenceLog::open(
+                &data.join("evidence"),
+                tansa_evidence::Limits::default(),
+                tansa_event::now_nanos(),
+            )
+            .context("the evidence log")?;
+            for n in rec.notes {
+                eprintln!("evidence log: {n}");
+            }
+            Some(log)
+        } else {
+            None
+        };
+        // detection → (events) → evidence and Arrow conversion thread → (record batches) →
+        // writer thread
         let (tx, rx) = crossbeam_channel::bounded::<tansa_store::Batch>(2);
         let (ptx, prx) = crossbeam_channel::bounded::<tansa_store::Prepared>(1);
-        std::thread::spawn(move || {
+        let converter = std::thread::spawn(move || -> Result<()> {
             for batch in rx.iter() {
+                if let Some(log) = evidence.as_mut() {
+                    tansa_server::evidence_append(log, &batch.events)
+                        .context("the evidence log")?;
+                }
                 if ptx.send(DuckStore::prepare(&batch)).is_err() {
                     break;
                 }
             }
+            if let Some(log) = evidence.as_mut() {
+                log.seal(tansa_event::now_nanos())
+                    .context("the evidence log")?;
+            }
+            Ok(())
         });
         let writer = std::thread::spawn(move || -> Result<DuckStore> {
             let mut w = store.parallel_writer(STORE_WRITERS)?;
             for p in prx.iter() {
                 w.write(p)?;
             }
-            Ok(w.finish()?)
+            let st = w.finish()?;
+            match converter.join() {
+                Ok(r) => r?,
+                Err(_) => anyhow::bail!("the evidence thread stopped"),
+            }
+            Ok(st)
         });
         Ok(StoreSink {
             sources,
