@@ -89,6 +89,9 @@ pub enum Command {
     /// (the hook runs now), `reject ID`. Through the server's API while `tansa serve` runs.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Prepares a data directory: the store, and the evidence log's signing key (Ed25519;
+    /// private key mode 0600); prints the public key others verify seals and bundles with.
+    Init,
     /// Checks the evidence log: every record's chain link, every segment's signed seal
     /// (Merkle root, file SHA-256, count); reports the segment and record of any change,
     /// deletion, insertion, reordering or truncation. Exit code 1 when anything is wrong.

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approvals(c) => ban::approvals(c, cli.format, &cli.data),
         Command::Hooks(c) => ban::hooks(c, cli.format, &cli.data),
         Command::Verify(a) => verify(&a, cli.format, &cli.data),
+        Command::Init => init(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Retention(crate::cli::RetentionCommand::Run { retention, today }) => {
@@ -268,4 +269,37 @@ fn verify(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `tansa init`: the store and the evidence key.
+fn init(
+    format: crate::cli::OutputFormat,
+    data: &std::path::Path,
+    cold: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let store = tansa_store::DuckStore::open(data, cold)
+        .with_context(|| format!("creating the store in {}", data.display()))?;
+    drop(store);
+    let dir = data.join("evidence");
+    let key = tansa_evidence::Key::open_or_create(&dir)?;
+    let public = tansa_evidence::hex(&key.public());
+    if format == crate::cli::OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "data": data,
+                "evidence_key": public,
+                "evidence_key_pem": dir.join("evidence.pub.pem"),
+            })
+        );
+    } else {
+        println!("data directory {} ready", data.display());
+        println!("evidence signing key (public): {public}");
+        println!(
+            "  as PEM for OpenSSL: {}",
+            dir.join("evidence.pub.pem").display()
+        );
+        println!("  keep a copy of it elsewhere: seals and bundles verify against it");
+    }
+    Ok(ExitCode::SUCCESS)
 }
