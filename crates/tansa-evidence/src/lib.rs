@@ -702,6 +702,26 @@ impl EvidenceLog {
         Ok(seq)
     }
 
+    /// Appends the lines of parsed events (what the server and `tansa analyze` ingest) and
+    /// syncs them to disk.
+    pub fn append_events(&mut self, events: &[tansa_event::Event], now: i64) -> Result<()> {
+        for e in events {
+            let host = e.host_name();
+            self.append(
+                &Line {
+                    source: &e.origin.path,
+                    host: host.as_deref(),
+                    offset: e.offset,
+                    time: e.timestamp,
+                    received: e.ingested,
+                    raw: e.raw.as_bytes(),
+                },
+                now,
+            )?;
+        }
+        self.flush()
+    }
+
     /// Writes what is buffered and syncs it to disk.
     pub fn flush(&mut self) -> Result<()> {
         if let Some(o) = self.open.as_mut() {

@@ -25,6 +25,15 @@ use crate::{RespondError, Result, SECOND};
 /// What should be enforced: each prefix and when its ban ends (`None`: until revoked).
 pub type Want = BTreeMap<IpNet, Option<i64>>;
 
+/// Adds prefixes banned until `until` to `w`; a prefix banned twice ends with the later ban
+/// (until revoked when either is).
+pub fn want_add<'a>(w: &mut Want, nets: impl IntoIterator<Item = &'a IpNet>, until: Option<i64>) {
+    for n in nets {
+        let e = w.entry(*n).or_insert(until);
+        *e = e.zip(until).map(|(a, b)| a.max(b));
+    }
+}
+
 /// What a sync changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {

@@ -946,6 +946,9 @@ pub struct Dispatcher {
     /// Per hook: the minute counted, runs in it, runs held back.
     window: Vec<(i64, u32, u32)>,
     next_approval: u64,
+    /// The earliest expiry among pending approvals (`None`: to be read from the store), so
+    /// the tick reads the store only when one may be due.
+    next_due: Option<Option<i64>>,
 }
 
 /// How long an alert's firing is remembered.
@@ -961,6 +964,7 @@ impl Dispatcher {
             fired: HashMap::new(),
             window: vec![(0, 0, 0); n],
             next_approval,
+            next_due: None,
         })
     }
 
@@ -1026,6 +1030,11 @@ impl Dispatcher {
                 continue;
             }
             self.next_approval += 1;
+            // the earliest expiry, when known, may be this one
+            self.next_due = self.next_due.map(|d| match (d, expires) {
+                (Some(d), Some(e)) => Some(d.min(e)),
+                (d, e) => d.or(e),
+            });
             record(
                 &mut self.store,
                 now,
@@ -1113,9 +1122,7 @@ impl Dispatcher {
     ) -> Result<(ApprovalRow, Job)> {
         let row = self
             .store
-            .approvals(true, 0)?
-            .into_iter()
-            .find(|a| a.id == id)
+            .approval(id)?
             .ok_or_else(|| RespondError::NotFound(format!("approval #{id}")))?;
         if row.state != "pending" {
             return Err(RespondError::Refused(format!(

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use tansa_detect::Alert;
 use tansa_store::{ActionRow, DecisionRow, DuckStore};
 
-use crate::firewall::{CommandBackend, Firewall, Ipset, Nftables, SyncReport, Want};
+use crate::firewall::{want_add, CommandBackend, Firewall, Ipset, Nftables, SyncReport, Want};
 use crate::policy::{parse_net, BackendKind, Policy, Scope};
 use crate::{format_duration, RespondError, Result, SECOND};
 
@@ -203,13 +203,7 @@ impl Responder {
     pub fn want(&self, now: i64) -> Want {
         let mut w = Want::new();
         for d in self.decisions.iter().filter(|d| d.active(now)) {
-            for n in &d.nets {
-                let e = w.entry(*n).or_insert(d.row.until);
-                *e = match (*e, d.row.until) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    _ => None,
-                };
-            }
+            want_add(&mut w, &d.nets, d.row.until);
         }
         w
     }
@@ -224,10 +218,7 @@ impl Responder {
                     && d.row.revoked.is_none()
                     && d.row.until.is_none_or(|u| u > now);
                 if d.active(now) || simulated_in_force {
-                    for n in &d.nets {
-                        let e = map.entry(*n).or_insert(d.row.until);
-                        *e = e.zip(d.row.until).map(|(a, b)| a.max(b));
-                    }
+                    want_add(&mut map, &d.nets, d.row.until);
                 }
             }
             let lens = map.keys().map(IpNet::prefix_len).collect();

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::firewall::{Firewall, SyncReport, Want};
+use crate::firewall::{want_add, Firewall, SyncReport, Want};
 use crate::policy::{parse_net, Policy};
 use crate::{Responder, Result};
 
@@ -149,10 +149,7 @@ impl SharedBans {
             .values()
             .filter(|(_, u)| u.is_none_or(|u| u > now))
         {
-            for n in nets {
-                let e = w.entry(*n).or_insert(*until);
-                *e = e.zip(*until).map(|(a, b)| a.max(b));
-            }
+            want_add(&mut w, nets, *until);
         }
         w
     }

@@ -30,7 +30,7 @@ pub mod tls;
 pub mod wire;
 
 pub use config::{Config, ConfigError};
-pub use live::{evidence_append, run, Metrics, Ready, Report, Setup};
+pub use live::{run, Metrics, Ready, Report, Setup};
 
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,8 @@ pub enum ServeError {
     Store(#[from] tansa_store::StoreError),
     #[error("the store writer stopped")]
     Writer,
+    #[error("evidence log: {0}")]
+    Evidence(#[from] tansa_evidence::EvidenceError),
 }
 
 /// Sets `stop` on SIGTERM, SIGINT or SIGHUP (a thread waits for them).

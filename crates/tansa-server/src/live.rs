@@ -241,11 +241,9 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             max_bytes: config.server.evidence_segment_mb.max(1) << 20,
             max_age: config.server.evidence_seal_s.max(1) as i64 * 1_000_000_000,
         };
-        let (mut log, rec) = tansa_evidence::EvidenceLog::open(&dir, limits, now_nanos())
-            .map_err(|e| ServeError::Config(format!("evidence log: {e}")))?;
+        let (mut log, rec) = tansa_evidence::EvidenceLog::open(&dir, limits, now_nanos())?;
         if let Some(c) = &config.server.evidence_copy {
-            log.copy_sealed_to(c)
-                .map_err(|e| ServeError::Config(format!("evidence copy: {e}")))?;
+            log.copy_sealed_to(c)?;
         }
         for n in rec.notes {
             eprintln!("tansa: evidence log: {n}");
@@ -1027,11 +1025,10 @@ fn write_loop(
         // in the evidence log (and on disk) before the store has them: no line is stored
         // that the log lacks (a line read again after a crash is logged twice)
         if let Some(log) = evidence.as_mut() {
-            let r = evidence_append(log, &c.batch.events);
-            if let Err(e) = r {
+            if let Err(e) = log.append_events(&c.batch.events, now_nanos()) {
                 metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
                 stop.store(true, Ordering::Relaxed);
-                return Err(ServeError::Config(format!("evidence log: {e}")));
+                return Err(e.into());
             }
         }
         let prepared = DuckStore::prepare(&c.batch);
@@ -1066,34 +1063,9 @@ fn write_loop(
         }
     }
     if let Some(log) = evidence.as_mut() {
-        log.seal(now_nanos())
-            .map_err(|e| ServeError::Config(format!("evidence log: {e}")))?;
+        log.seal(now_nanos())?;
     }
     Ok(())
-}
-
-/// Appends events' lines to the evidence log and syncs it (the server before each commit,
-/// `tansa analyze` before each batch is stored).
-pub fn evidence_append(
-    log: &mut tansa_evidence::EvidenceLog,
-    events: &[tansa_event::Event],
-) -> tansa_evidence::Result<()> {
-    let now = now_nanos();
-    for e in events {
-        let host = e.host_name();
-        log.append(
-            &tansa_evidence::Line {
-                source: &e.origin.path,
-                host: host.as_deref(),
-                offset: e.offset,
-                time: e.timestamp,
-                received: e.ingested,
-                raw: e.raw.as_bytes(),
-            },
-            now,
-        )?;
-    }
-    log.flush()
 }
 
 /// AS numbers and announced prefixes from the server's GeoIP/ASN databases.

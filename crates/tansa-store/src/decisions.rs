@@ -320,10 +320,26 @@ impl DuckStore {
 
     /// Approvals, newest last: the pending ones, or (`all`) every one created since `since`.
     pub fn approvals(&self, all: bool, since: i64) -> Result<Vec<ApprovalRow>> {
-        let mut st = self.conn.prepare(&format!(
-            "{SELECT_APPROVALS} WHERE state = 'pending' OR (? AND created >= ?::TIMESTAMP) ORDER BY id"
-        ))?;
-        let rows = st.query_map(params![all, ts_text(since)], |r| {
+        self.select_approvals(
+            "state = 'pending' OR (? AND created >= ?::TIMESTAMP)",
+            params![all, ts_text(since)],
+        )
+    }
+
+    /// One approval.
+    pub fn approval(&self, id: u64) -> Result<Option<ApprovalRow>> {
+        Ok(self.select_approvals("id = ?", params![id])?.pop())
+    }
+
+    fn select_approvals(
+        &self,
+        filter: &str,
+        args: &[&dyn duckdb::ToSql],
+    ) -> Result<Vec<ApprovalRow>> {
+        let mut st = self
+            .conn
+            .prepare(&format!("{SELECT_APPROVALS} WHERE {filter} ORDER BY id"))?;
+        let rows = st.query_map(args, |r| {
             Ok(ApprovalRow {
                 id: r.get(0)?,
                 created: r.get(1)?,
@@ -455,6 +471,8 @@ mod tests {
         assert_eq!(all[0].decided_by.as_deref(), Some("ops"));
         assert_eq!(all[0].note.as_deref(), Some("false alarm"));
         assert_eq!(all[0].decided, Some(t + 1000));
+        assert_eq!(s.approval(1).unwrap().as_ref(), Some(&all[0]));
+        assert_eq!(s.approval(9).unwrap(), None);
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -196,7 +196,7 @@ impl StoreSink {
         let converter = std::thread::spawn(move || -> Result<()> {
             for batch in rx.iter() {
                 if let Some(log) = evidence.as_mut() {
-                    tansa_server::evidence_append(log, &batch.events)
+                    log.append_events(&batch.events, tansa_event::now_nanos())
                         .context("the evidence log")?;
                 }
                 if ptx.send(DuckStore::prepare(&batch)).is_err() {

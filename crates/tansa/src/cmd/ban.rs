@@ -494,7 +494,8 @@ pub fn approvals(c: ApprovalsCommand, format: OutputFormat, data: &Path) -> Resu
                 if let Some(o) = v["outcome"].as_str() {
                     eprintln!(
                         "hook run: {o}: {}",
-                        v["detail"].as_str().unwrap_or_default()
+                        // a program's output, an endpoint's answer: escaped
+                        crate::output::clean(v["detail"].as_str().unwrap_or_default())
                     );
                 }
             }
@@ -572,7 +573,7 @@ pub fn hooks(c: HooksCommand, format: OutputFormat, data: &Path) -> Result<ExitC
                 alert: serde_json::json!({ "id": "test", "rule": { "id": "tansa.test" } }),
             };
             let o = h.execute(&facts, None);
-            println!("{}: {}", o.outcome, o.detail);
+            println!("{}: {}", o.outcome, crate::output::clean(&o.detail));
             Ok(if o.outcome == "ok" {
                 ExitCode::SUCCESS
             } else {
