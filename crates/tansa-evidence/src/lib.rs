@@ -64,6 +64,8 @@ pub enum EvidenceError {
     Key(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}: the evidence log is being written by another tansa process (a running `tansa serve` or `tansa analyze`)")]
+    Busy(PathBuf),
 }
 
 pub type Result<T> = std::result::Result<T, EvidenceError>;
@@ -212,6 +214,18 @@ pub struct Key {
 }
 
 impl Key {
+    /// Loads `dir/key.pk8` (an error when there is none: `tansa init` creates it).
+    pub fn open(dir: &Path) -> Result<Key> {
+        let path = dir.join("key.pk8");
+        if !path.exists() {
+            return Err(EvidenceError::Key(format!(
+                "{}: no signing key (run `tansa init`)",
+                path.display()
+            )));
+        }
+        Key::open_or_create(dir)
+    }
+
     /// Loads `dir/key.pk8`, creating it (mode 0600) and the public files when there is none.
     pub fn open_or_create(dir: &Path) -> Result<Key> {
         let path = dir.join("key.pk8");
@@ -483,6 +497,8 @@ pub struct EvidenceLog {
     /// A second directory (another disk, a WORM or append-only mount) sealed segments are
     /// copied to, with the public key.
     copy_to: Option<PathBuf>,
+    /// Held while the log is open: one writer per directory.
+    _lock: File,
 }
 
 /// What opening the log found (a crash's torn tail, a damaged open segment).
@@ -496,6 +512,18 @@ impl EvidenceLog {
     /// crash is checked, its torn tail set aside, and sealed.
     pub fn open(dir: &Path, limits: Limits, now: i64) -> Result<(EvidenceLog, Recovery)> {
         let key = Key::open_or_create(dir)?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(EvidenceError::Busy(dir.into())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
         let mut log = EvidenceLog {
             dir: dir.to_owned(),
             key,
@@ -506,6 +534,7 @@ impl EvidenceLog {
             open: None,
             pending_set_aside: 0,
             copy_to: None,
+            _lock: lock,
         };
         let mut rec = Recovery::default();
         let segs = segments(dir)?;
@@ -1118,6 +1147,8 @@ pub fn verify(dir: &Path) -> Result<Report> {
     }
     Ok(report)
 }
+
+pub mod bundle;
 
 #[cfg(test)]
 mod tests;

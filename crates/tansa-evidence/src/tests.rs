@@ -321,6 +321,7 @@ fn a_torn_tail_after_a_crash_is_set_aside_sealed_and_reported() {
     assert!(dir.join("seg-00000001.torn").exists());
 
     // damage that is not a torn tail is never sealed over
+    drop(log);
     let (mut log, _) = EvidenceLog::open(&dir, limits, 8 * S).unwrap();
     log.append(
         &Line {
@@ -425,4 +426,198 @@ fn merkle_roots_follow_rfc_6962() {
     let l23 = sha256(&[&[1], &leaves[2], &leaves[3]]);
     let l03 = sha256(&[&[1], &l01, &l23]);
     assert_eq!(merkle_root(&leaves), sha256(&[&[1], &l03, &leaves[4]]));
+}
+
+/// RFC 9162's PATH(m, D[n]), by its recursive definition.
+fn rfc_path(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+    let n = leaves.len();
+    if n <= 1 {
+        return Vec::new();
+    }
+    let k = split(n);
+    if m < k {
+        let mut p = rfc_path(m, &leaves[..k]);
+        p.push(merkle_root(&leaves[k..]));
+        p
+    } else {
+        let mut p = rfc_path(m - k, &leaves[k..]);
+        p.push(merkle_root(&leaves[..k]));
+        p
+    }
+}
+
+#[test]
+fn inclusion_proofs_are_rfc_9162_audit_paths() {
+    use bundle::{verify_inclusion, Tree};
+    for n in 1..70usize {
+        let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let tree = Tree::new(leaves.clone());
+        let root = merkle_root(&leaves);
+        assert_eq!(tree.root(), root, "n={n}");
+        for (m, leaf) in leaves.iter().enumerate() {
+            let p = tree.proof(m);
+            assert_eq!(p, rfc_path(m, &leaves), "n={n} m={m}");
+            assert!(verify_inclusion(m as u64, n as u64, leaf, &p, &root));
+            // another index, another size, another leaf, a changed or shortened path: refused
+            if n > 1 {
+                assert!(!verify_inclusion(
+                    ((m + 1) % n) as u64,
+                    n as u64,
+                    leaf,
+                    &p,
+                    &root
+                ));
+                let mut q = p.clone();
+                q[0][0] ^= 1;
+                assert!(!verify_inclusion(m as u64, n as u64, leaf, &q, &root));
+                assert!(!verify_inclusion(m as u64, n as u64, leaf, &p[1..], &root));
+            }
+            assert!(!verify_inclusion(
+                m as u64,
+                n as u64,
+                &leaf_hash(b"x"),
+                &p,
+                &root
+            ));
+        }
+    }
+}
+
+fn custodian() -> bundle::Custodian {
+    bundle::Custodian {
+        user: "analyst".into(),
+        host: "web01".into(),
+        at: "2026-11-23T10:00:00Z".into(),
+        tool: "tansa test".into(),
+        note: Some("case 1".into()),
+    }
+}
+
+fn files_of(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_bundle_verifies_offline_and_fails_when_any_byte_changes() {
+    let dir = tmp("bundle");
+    let mut log = build(&dir, 1500);
+    // one more line, not sealed yet: counted, not exported
+    log.append(
+        &Line {
+            source: "/var/log/auth.log",
+            raw: b"Failed password for root from 203.0.113.9 port 1 ssh2",
+            ..Line::default()
+        },
+        0,
+    )
+    .unwrap();
+    log.flush().unwrap();
+    let sel = bundle::Selection {
+        kind: "entity".into(),
+        value: "203.0.113.9".into(),
+        tokens: vec!["203.0.113.9".into()],
+        ..Default::default()
+    };
+    let out = dir.join("bundle");
+    let ex = bundle::export(&dir, &sel, &out, &custodian()).unwrap();
+    // 203.0.113.9 is i % 250 == 9, not 90..99 or 190..199
+    assert_eq!(ex.lines, (0..1500).filter(|i| i % 250 == 9).count() as u64);
+    assert!(ex.segments >= 2, "{ex:?}");
+    assert_eq!(ex.unsealed, 1);
+    let r = bundle::verify_bundle(&out, Some(&hex(&log.public_key()))).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.lines, ex.lines);
+    assert_eq!(r.bundle_sha256, ex.bundle_sha256);
+    assert!(std::fs::read_to_string(dir.join("custody.jsonl"))
+        .unwrap()
+        .contains(&ex.bundle_sha256));
+    // a bundle for an alert's lines, by source and offset
+    let mut by_line = bundle::Selection {
+        kind: "alert".into(),
+        value: "a1".into(),
+        ..Default::default()
+    };
+    by_line.lines.insert(("/var/log/auth.log".into(), 120 * 7));
+    let out2 = dir.join("bundle2");
+    assert_eq!(
+        bundle::export(&dir, &by_line, &out2, &custodian())
+            .unwrap()
+            .lines,
+        1
+    );
+    // another trusted key: refused
+    let r = bundle::verify_bundle(&out, Some(&hex(&[7u8; 32]))).unwrap();
+    assert!(
+        r.problems[0].contains("not the trusted key"),
+        "{:?}",
+        r.problems
+    );
+
+    // every byte of every file, flipped one at a time: each change refused, none accepted
+    let (mut tried, mut refused) = (0u64, 0u64);
+    for f in files_of(&out) {
+        let orig = std::fs::read(&f).unwrap();
+        for i in 0..orig.len() {
+            let mut b = orig.clone();
+            b[i] ^= 0x20;
+            std::fs::write(&f, &b).unwrap();
+            tried += 1;
+            match bundle::verify_bundle(&out, None) {
+                Ok(r) if !r.problems.is_empty() => refused += 1,
+                Err(_) => refused += 1,
+                Ok(_) => panic!("{}: byte {i} changed and accepted", f.display()),
+            }
+        }
+        std::fs::write(&f, &orig).unwrap();
+    }
+    assert_eq!(tried, refused);
+    println!("bundle: {refused}/{tried} single-byte changes refused");
+    // a removed line, an added file
+    let lines = out.join("lines.jsonl");
+    let text = std::fs::read_to_string(&lines).unwrap();
+    let fewer: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&lines, fewer).unwrap();
+    assert!(!bundle::verify_bundle(&out, None)
+        .unwrap()
+        .problems
+        .is_empty());
+    std::fs::write(&lines, &text).unwrap();
+    std::fs::write(out.join("seals/extra"), "x").unwrap();
+    let r = bundle::verify_bundle(&out, None).unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("seals/extra: not in the manifest")),
+        "{:?}",
+        r.problems
+    );
+    // a bundle is written to a new directory only
+    assert!(bundle::export(&dir, &sel, &out, &custodian()).is_err());
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_writer_per_evidence_directory() {
+    let dir = tmp("lock");
+    let (log, _) = EvidenceLog::open(&dir, Limits::default(), 0).unwrap();
+    assert!(matches!(
+        EvidenceLog::open(&dir, Limits::default(), 0),
+        Err(EvidenceError::Busy(_))
+    ));
+    drop(log);
+    assert!(EvidenceLog::open(&dir, Limits::default(), 0).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -272,6 +272,7 @@ pub fn router(api: Api) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/query", post(query))
         .route("/api/v1/ingest", post(ingest_lines))
+        .route("/api/v1/cases", post(case_op))
         // the Elasticsearch subset shippers need
         .route("/", get(es_info).head(es_head))
         .route("/_cluster/health", get(es_health))
@@ -725,6 +726,29 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 fn error(code: StatusCode, message: String) -> Response {
     (code, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// `POST /api/v1/cases`: a [`tansa_store::cases::CaseOp`] applied to the store (the command
+/// line's `tansa case` while the server holds it); answers `{"id": N}`.
+async fn case_op(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !authorized(&headers, &api.token) {
+        return unauthorized();
+    }
+    let op: tansa_store::cases::CaseOp = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad request: {e}")),
+    };
+    let reader = api.reader.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let mut st = reader.lock().unwrap_or_else(|e| e.into_inner());
+        st.case_op(&op, tansa_event::now_nanos())
+    })
+    .await;
+    match r {
+        Ok(Ok(id)) => Json(serde_json::json!({ "id": id })).into_response(),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn query(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {

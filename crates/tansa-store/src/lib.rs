@@ -21,6 +21,7 @@
 //!   them to the ids of their events.
 //! - User SQL runs read-only ([`DuckStore::open_read_only`] plus a statement check).
 
+pub mod cases;
 pub mod columns;
 mod decisions;
 pub mod retention;
@@ -68,7 +69,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 7;
+const SCHEMA_VERSION: i32 = 8;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -113,18 +114,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE TABLE IF NOT EXISTS alert_events (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);
 -- decisions and the record of actions (decisions.rs)
 {DECISIONS}
-CREATE TABLE IF NOT EXISTS cases (
-    id VARCHAR PRIMARY KEY,
-    created TIMESTAMP,
-    updated TIMESTAMP,
-    title VARCHAR,
-    status VARCHAR,
-    severity VARCHAR,
-    assignee VARCHAR,
-    entities JSON,
-    notes JSON
-);
-CREATE TABLE IF NOT EXISTS case_alerts (case_id VARCHAR, alert_id VARCHAR);
+-- cases (cases.rs)
+{CASES}
 CREATE TABLE IF NOT EXISTS clustered (day DATE PRIMARY KEY, rows UBIGINT);
 -- what enrichment knew of each address, one row per address and batch (appends only, like
 -- source_marks; folded on open); the view `addresses` has one row per address
@@ -340,7 +331,8 @@ impl DuckStore {
         // one transaction: a run killed while creating the store leaves all of it or none
         let schema = SCHEMA
             .replace("{ADDRESS_COLUMNS}", columns::ADDRESS_COLUMNS)
-            .replace("{DECISIONS}", decisions::SCHEMA);
+            .replace("{DECISIONS}", decisions::SCHEMA)
+            .replace("{CASES}", cases::SCHEMA);
         conn.execute_batch(&format!(
             "BEGIN; {schema}; {}; INSERT INTO meta SELECT 'schema_version', '{SCHEMA_VERSION}' \
              WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version'); COMMIT;",
@@ -384,6 +376,16 @@ impl DuckStore {
             // version 7 added approvals (created above with the rest of the schema)
             conn.execute_batch("UPDATE meta SET value = '7' WHERE key = 'schema_version';")?;
             version = "7".into();
+        }
+        if version == "7" {
+            // version 8 gave cases their shape (version 7's tables were a sketch nothing wrote
+            // to): numbered cases, their links and notes
+            conn.execute_batch(&format!(
+                "BEGIN; DROP TABLE IF EXISTS case_alerts; DROP TABLE IF EXISTS cases; {} \
+                 UPDATE meta SET value = '8' WHERE key = 'schema_version'; COMMIT;",
+                cases::SCHEMA
+            ))?;
+            version = "8".into();
         }
         if version != SCHEMA_VERSION.to_string() {
             return Err(StoreError::Invalid(format!(

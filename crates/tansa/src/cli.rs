@@ -100,6 +100,103 @@ pub enum Command {
     /// mail check).
     #[command(subcommand)]
     Hooks(HooksCommand),
+    /// Evidence bundles for others: `export --entity IP|--alert ID|--case N --out DIR` (the
+    /// lines with their Merkle inclusion proofs, the signed seals, the public key, a manifest
+    /// and a signed chain-of-custody record), `verify DIR` (offline, no data directory
+    /// needed), `exports` (the custody record of every export).
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+    /// Cases (investigation tickets): `open TITLE [--entity IP] [--alert ID]`, `list`, `show
+    /// N`, `note N TEXT`, `link N --entity|--alert|--bundle`, `assign N OWNER`, `close N`,
+    /// `reopen N`. Through the server's API while `tansa serve` runs.
+    #[command(subcommand)]
+    Case(CaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    Open {
+        title: String,
+        /// low, medium, high, critical.
+        #[arg(long, default_value = "medium")]
+        severity: String,
+        #[arg(long)]
+        owner: Option<String>,
+        /// Addresses, prefixes, `AS…`, `user:NAME` (repeatable).
+        #[arg(long)]
+        entity: Vec<String>,
+        /// Alert ids (repeatable).
+        #[arg(long)]
+        alert: Vec<String>,
+    },
+    List {
+        /// Closed cases too.
+        #[arg(long)]
+        all: bool,
+    },
+    Show {
+        id: u64,
+    },
+    Note {
+        id: u64,
+        text: String,
+    },
+    Link {
+        id: u64,
+        #[arg(long)]
+        entity: Vec<String>,
+        #[arg(long)]
+        alert: Vec<String>,
+        /// An evidence bundle's directory (its custody record's hash is linked).
+        #[arg(long)]
+        bundle: Vec<PathBuf>,
+    },
+    Assign {
+        id: u64,
+        owner: String,
+    },
+    Close {
+        id: u64,
+        #[arg(long, default_value = "resolved")]
+        resolution: String,
+    },
+    Reopen {
+        id: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    Export {
+        /// An address (or a user name): every line naming it.
+        #[arg(long, group = "what", required = true)]
+        entity: Option<String>,
+        /// An alert id: the lines of its events.
+        #[arg(long, group = "what")]
+        alert: Option<String>,
+        /// A case number: its entities' and alerts' lines.
+        #[arg(long, group = "what")]
+        case: Option<u64>,
+        /// The bundle directory (new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Why it is exported (kept in the custody record).
+        #[arg(long)]
+        note: Option<String>,
+        /// The evidence directory (default DATA/evidence).
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+    },
+    Verify {
+        bundle: PathBuf,
+        /// The public key (hex) you trust, kept apart from the bundle.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    Exports {
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

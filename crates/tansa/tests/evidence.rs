@@ -43,3 +43,129 @@ fn init_creates_the_store_and_a_private_evidence_key_once() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ED25519"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+fn tansa_in(data: &std::path::Path) -> Command {
+    let mut c = common::tansa();
+    c.arg("--data").arg(data);
+    c
+}
+
+/// An attacker's lines exported for others: the bundle verifies offline (Tansa, and the
+/// README's standard tools: sha256sum, openssl), a changed byte fails it, cases link it.
+#[test]
+fn a_bundle_for_an_address_or_a_case_verifies_offline_with_tansa_and_standard_tools() {
+    let d = common::fresh_dir("evidence", "bundle");
+    let data = d.join("data");
+    common::succeed(
+        tansa_in(&data)
+            .arg("analyze")
+            .arg(common::root().join("examples/logs")),
+    );
+    let out = d.join("bundle");
+    let ex = common::succeed(
+        tansa_in(&data)
+            .args([
+                "--format",
+                "json",
+                "evidence",
+                "export",
+                "--entity",
+                "45.141.87.23",
+            ])
+            .arg("--out")
+            .arg(&out),
+    );
+    let custody: serde_json::Value = serde_json::from_slice(&ex.stdout).unwrap();
+    let lines = custody["lines"].as_u64().unwrap();
+    // every stored line naming the address, none other
+    let raw = std::fs::read_to_string(out.join("lines.jsonl")).unwrap();
+    assert_eq!(raw.lines().count() as u64, lines);
+    for l in raw.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["raw"].as_str().unwrap().contains("45.141.87.23"), "{l}");
+    }
+    let sql = common::succeed(tansa_in(&data).args([
+        "--format",
+        "json",
+        "sql",
+        "SELECT count(*) AS n FROM events WHERE raw LIKE '%45.141.87.23%'",
+    ]));
+    let n = common::json_lines(&sql.stdout)[0]["n"].as_u64().unwrap();
+    assert!(lines >= n && n > 100, "bundle {lines}, store {n}");
+
+    let key = std::fs::read_to_string(data.join("evidence/key.pub")).unwrap();
+    let verify = |extra: &[&str]| {
+        tansa_in(&d.join("elsewhere"))
+            .args(["evidence", "verify"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&["--key", key.trim()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact"));
+    // by hand, as the bundle's README says
+    let sh = |script: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&out)
+            .output()
+            .unwrap()
+    };
+    let o = sh("sha256sum -c --quiet MANIFEST.sha256 && test \"$(sha256sum MANIFEST.sha256 | cut -d' ' -f1)\" = \"$(sed -n 's/.*\"bundle_sha256\": \"\\(.*\\)\".*/\\1/p' custody.json)\"");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = sh("base64 -d custody.sig > ../sig && openssl pkeyutl -verify -pubin -inkey evidence.pub.pem -rawin -in custody.json -sigfile ../sig");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = sh("for s in seals/*.seal; do head -n -1 $s > ../msg; tail -n 1 $s | cut -d' ' -f2 | base64 -d > ../sig; openssl pkeyutl -verify -pubin -inkey evidence.pub.pem -rawin -in ../msg -sigfile ../sig || exit 1; done");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // one changed character in a line: refused by Tansa and by sha256sum
+    let changed = raw.replacen("45.141.87.23", "45.141.87.24", 1);
+    std::fs::write(out.join("lines.jsonl"), changed).unwrap();
+    let bad = verify(&[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("TAMPERED lines.jsonl"));
+    assert!(!sh("sha256sum -c --quiet MANIFEST.sha256").status.success());
+    std::fs::write(out.join("lines.jsonl"), &raw).unwrap();
+
+    // a case: its entity's lines, and the bundle linked to it
+    common::succeed(tansa_in(&data).args([
+        "case",
+        "open",
+        "Attack from 45.141.87.23",
+        "--entity",
+        "45.141.87.23",
+    ]));
+    let out2 = d.join("bundle-case");
+    common::succeed(
+        tansa_in(&data)
+            .args(["evidence", "export", "--case", "1", "--note", "for the ISP"])
+            .arg("--out")
+            .arg(&out2),
+    );
+    let show = common::succeed(tansa_in(&data).args(["--format", "json", "case", "show", "1"]));
+    let case: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let bundles: Vec<&serde_json::Value> = case["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "bundle")
+        .collect();
+    assert_eq!(bundles.len(), 1, "{case}");
+    let exports =
+        common::succeed(tansa_in(&data).args(["--format", "json", "evidence", "exports"]));
+    let exports = common::json_lines(&exports.stdout);
+    assert_eq!(exports.len(), 2);
+    assert_eq!(exports[1]["note"], "for the ISP");
+    assert!(bundles[0]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with(exports[1]["bundle_sha256"].as_str().unwrap()));
+    let _ = std::fs::remove_dir_all(&d);
+}

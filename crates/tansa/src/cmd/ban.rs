@@ -24,10 +24,8 @@ enum Target {
     Remote(super::remote::Remote),
 }
 
-fn actor() -> String {
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
+pub(crate) fn actor() -> String {
+    let user = tansa_evidence::bundle::login_name();
     format!(
         "{user}@{}",
         tansa_server::files::hostname().unwrap_or_else(|| "localhost".into())

@@ -2,6 +2,8 @@
 
 mod analyze;
 mod ban;
+mod case;
+mod evidence;
 mod hunt;
 mod parse;
 mod remote;
@@ -37,6 +39,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approvals(c) => ban::approvals(c, cli.format, &cli.data),
         Command::Hooks(c) => ban::hooks(c, cli.format, &cli.data),
         Command::Verify(a) => verify(&a, cli.format, &cli.data),
+        Command::Evidence(c) => evidence::run(c, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Case(c) => case::run(c, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Init => init(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
