@@ -403,8 +403,106 @@ pub fn rules() -> Vec<Rule> {
                 })
             },
         },
+        fim_rule(
+            "tansa.fim.account_files_changed",
+            "Account or sudo files changed (passwd, shadow, group, sudoers)",
+            Severity::High,
+            &["attack.persistence", "attack.t1136.001", "attack.t1548.003"],
+            |e, _| fim_change(e, &["accounts", "sudo"]),
+        ),
+        fim_rule(
+            "tansa.fim.ssh_keys_changed",
+            "SSH keys or server configuration changed",
+            Severity::High,
+            &["attack.persistence", "attack.t1098.004"],
+            |e, _| fim_change(e, &["ssh"]),
+        ),
+        fim_rule(
+            "tansa.fim.scheduled_task_changed",
+            "Cron job or systemd unit added or changed",
+            Severity::High,
+            &["attack.persistence", "attack.t1053.003", "attack.t1543.002"],
+            |e, _| fim_change(e, &["cron", "systemd"]),
+        ),
+        fim_rule(
+            "tansa.fim.system_binary_changed",
+            "System binary replaced, added or removed",
+            Severity::Critical,
+            &[
+                "attack.defense_evasion",
+                "attack.t1036.005",
+                "attack.persistence",
+                "attack.t1554",
+            ],
+            |e, _| fim_change(e, &["binaries"]),
+        ),
+        fim_rule(
+            "tansa.fim.loader_changed",
+            "Dynamic loader preload or PAM configuration changed",
+            Severity::Critical,
+            &["attack.persistence", "attack.t1574.006", "attack.t1556.003"],
+            |e, _| fim_change(e, &["loader"]),
+        ),
+        fim_rule(
+            "tansa.fim.web_shell",
+            "Script file created or changed in the web root (web shell)",
+            Severity::High,
+            &["attack.persistence", "attack.t1505.003"],
+            |e, _| {
+                fim_change(e, &["web"])
+                    && e.action != Some("file_deleted")
+                    && e.get_str(Field::intern("file.path")).is_some_and(|p| {
+                        let p = p.to_ascii_lowercase();
+                        WEB_SCRIPTS.iter().any(|x| p.ends_with(x))
+                    })
+            },
+        ),
+        fim_rule(
+            "tansa.fim.baseline_altered",
+            "File integrity baseline altered outside Tansa",
+            Severity::Critical,
+            &["attack.defense_evasion", "attack.t1565.001"],
+            |e, _| e.dataset == "fim" && e.action == Some("baseline_altered"),
+        ),
     ]
 }
+
+/// A file integrity change (`tansa fim`) in one area (`accounts`, `ssh`, `binaries`, …).
+fn fim_change(e: &Event, areas: &[&str]) -> bool {
+    e.dataset == "fim"
+        && matches!(
+            e.action,
+            Some("file_created" | "file_deleted" | "file_modified" | "file_attributes_changed")
+        )
+        && e.get_str(Field::intern("fim.area"))
+            .is_some_and(|a| areas.contains(&&*a))
+}
+
+fn fim_rule(
+    id: &'static str,
+    title: &'static str,
+    severity: Severity,
+    tags: &'static [&'static str],
+    matches: fn(&Event, &Features) -> bool,
+) -> Rule {
+    Rule {
+        id,
+        title,
+        severity,
+        tags,
+        key: KeyBy::Host,
+        window: 60 * MIN,
+        condition: Condition::Each,
+        matches,
+    }
+}
+
+/// Script extensions a web server runs: a new one in the web root is a web shell until shown
+/// otherwise.
+const WEB_SCRIPTS: &[&str] = &[
+    ".php", ".phtml", ".php5", ".php7", ".phar", ".jsp", ".jspx", ".asp", ".aspx", ".cgi", ".pl",
+    ".py", ".sh",
+];
 
 fn web_rule(
     id: &'static str,
@@ -581,6 +679,53 @@ mod tests {
         ] {
             assert!(f.contains(&r), "{r} missing in {f:?}");
         }
+    }
+
+    #[test]
+    fn file_integrity_changes() {
+        use tansa_evidence::fim::{change_line, diff, Entry, State};
+        let e = |sha: &str, mode: u32| Entry {
+            kind: "file".into(),
+            sha256: Some(sha.into()),
+            size: 10,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 1,
+            target: None,
+        };
+        let mut before = State::new();
+        for p in [
+            "/etc/shadow",
+            "/usr/bin/ls",
+            "/var/www/html/index.html",
+            "/etc/motd",
+        ] {
+            before.insert(p.into(), e("aa", 0o644));
+        }
+        let mut after = before.clone();
+        after.insert("/etc/shadow".into(), e("bb", 0o644));
+        after.insert("/usr/bin/ls".into(), e("cc", 0o755));
+        after.insert("/var/www/html/up/x.php".into(), e("dd", 0o644));
+        after.insert("/root/.ssh/authorized_keys".into(), e("ee", 0o600));
+        after.insert("/etc/cron.d/job".into(), e("ff", 0o644));
+        after.insert("/etc/motd".into(), e("aa", 0o600));
+        let lines: Vec<String> = diff(&before, &after)
+            .iter()
+            .map(|c| change_line(c, "web01", Some("/var/www/html"), 1_773_482_400_000_000_000))
+            .collect();
+        let f = fired(&lines);
+        for r in [
+            "tansa.fim.account_files_changed",
+            "tansa.fim.ssh_keys_changed",
+            "tansa.fim.scheduled_task_changed",
+            "tansa.fim.system_binary_changed",
+            "tansa.fim.web_shell",
+        ] {
+            assert!(f.contains(&r), "{r} missing in {f:?}");
+        }
+        // an HTML page in the web root, /etc/motd's mode: recorded, no alert
+        assert_eq!(f.len(), 5, "{f:?}");
     }
 
     #[test]

@@ -1149,6 +1149,7 @@ pub fn verify(dir: &Path) -> Result<Report> {
 }
 
 pub mod bundle;
+pub mod fim;
 
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,11 @@ pub fn parse(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
         zeek(ev, &flat);
     } else {
         generic(ev, &flat);
+        if let Some(Val::Str(m)) = get("event.module") {
+            if &**m == "fim" {
+                fim(ev, get("event.action"));
+            }
+        }
     }
     // every key is kept (dynamic fields) unless already mapped to a typed member
     for (k, v) in &flat {
@@ -310,6 +315,32 @@ fn zeek(ev: &mut Event, flat: &[(String, Val)]) {
 }
 
 /// ECS and other JSON: map the common names.
+/// File integrity monitoring lines (`tansa fim`, DATA/fim/*.log).
+fn fim(ev: &mut Event, action: Option<&Val>) {
+    ev.dataset = "fim";
+    ev.category = Category::File;
+    ev.outcome = Outcome::Success;
+    ev.action = match action {
+        Some(Val::Str(a)) => match &**a {
+            "file_created" => Some("file_created"),
+            "file_deleted" => Some("file_deleted"),
+            "file_modified" => Some("file_modified"),
+            "file_attributes_changed" => Some("file_attributes_changed"),
+            "file_baseline" => Some("file_baseline"),
+            "baseline_taken" => Some("baseline_taken"),
+            "baseline_altered" => Some("baseline_altered"),
+            _ => None,
+        },
+        _ => None,
+    };
+    ev.event_type = match ev.action {
+        Some("file_created") => EventType::Creation,
+        Some("file_deleted") => EventType::Deletion,
+        Some("file_baseline" | "baseline_taken") => EventType::Info,
+        _ => EventType::Change,
+    };
+}
+
 fn generic(ev: &mut Event, flat: &[(String, Val)]) {
     let get = |k: &str| flat.iter().find(|(n, _)| n == k).map(|(_, v)| v);
     let text = |k: &str| match get(k) {

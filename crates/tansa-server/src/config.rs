@@ -108,6 +108,16 @@ pub struct Server {
     /// A segment is sealed at this size (MiB) or age (seconds), whichever comes first.
     pub evidence_segment_mb: u64,
     pub evidence_seal_s: u64,
+    /// File integrity monitoring: a baseline at the first start (unless one exists), then a
+    /// check every `fim_interval_s`; changes go through detection (DATA/fim/*.log are
+    /// followed like any log).
+    pub fim: bool,
+    /// What FIM watches (default: accounts, sudoers, SSH, cron, systemd units, loader and PAM
+    /// configuration, /usr/bin, /usr/sbin, every authorized_keys, and `web_root`).
+    pub fim_paths: Vec<PathBuf>,
+    pub fim_interval_s: u64,
+    /// The web root (FIM watches it for web shells).
+    pub web_root: Option<PathBuf>,
 }
 
 impl Default for Server {
@@ -133,6 +143,10 @@ impl Default for Server {
             evidence_copy: None,
             evidence_segment_mb: 64,
             evidence_seal_s: 3600,
+            fim: false,
+            fim_paths: Vec::new(),
+            fim_interval_s: 300,
+            web_root: None,
         }
     }
 }
@@ -256,6 +270,7 @@ impl Config {
             && c.syslog.is_empty()
             && c.server.http.is_none()
             && c.agents.is_none()
+            && !c.server.fim
         {
             return Err(invalid(
                 "no sources: add a [[file]] or a [[syslog]] section, or [server] http for HTTP ingest".into(),

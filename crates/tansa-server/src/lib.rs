@@ -21,6 +21,7 @@ pub mod ca;
 pub mod clock;
 pub mod config;
 pub mod files;
+pub mod fim;
 pub mod http;
 pub mod ingest;
 pub mod journal;

@@ -211,7 +211,7 @@ pub struct Report {
 /// they delivered and returns.
 pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     let Setup {
-        config,
+        mut config,
         data,
         cold,
         engine,
@@ -261,6 +261,16 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     let server_tz = match &config.server.timezone {
         Some(z) => jiff::tz::TimeZone::get(z).map_err(|e| ServeError::Config(e.to_string()))?,
         None => jiff::tz::TimeZone::system(),
+    };
+    let fim = if config.server.fim {
+        Some(crate::fim::start(
+            &config.server,
+            &data,
+            &collector,
+            &mut config.files,
+        )?)
+    } else {
+        None
     };
     let mut defs = Vec::new();
     for f in &config.files {
@@ -363,6 +373,9 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
 
     // sources
     let mut threads = Vec::new();
+    if let Some(w) = fim {
+        threads.push(w.spawn(stop.clone())?);
+    }
     let mut listeners = Vec::new();
     let mut resumed = 0;
     let (wake_tx, watcher) = watch(&config);

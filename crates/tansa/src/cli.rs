@@ -111,6 +111,32 @@ pub enum Command {
     /// `reopen N`. Through the server's API while `tansa serve` runs.
     #[command(subcommand)]
     Case(CaseCommand),
+    /// File integrity monitoring: `baseline [PATH...]` records SHA-256, size, mode, owner and
+    /// mtime of key files (default: accounts, sudoers, SSH, cron, systemd units, loader and
+    /// PAM configuration, /usr/bin, /usr/sbin, authorized_keys, `--web-root`); `check` reports
+    /// every change since (exit code 1 when there is one) and runs the new ones through
+    /// detection into the store. `tansa serve` does it every `fim_interval_s` with `[server]
+    /// fim = true`.
+    #[command(subcommand)]
+    Fim(FimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FimCommand {
+    Baseline {
+        /// Files or directories (default: the key files of this host).
+        paths: Vec<PathBuf>,
+        /// The web root (watched for web shells).
+        #[arg(long)]
+        web_root: Option<PathBuf>,
+        /// Write the FIM logs only; store nothing.
+        #[arg(long)]
+        no_store: bool,
+    },
+    Check {
+        #[arg(long)]
+        no_store: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

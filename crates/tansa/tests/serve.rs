@@ -1230,3 +1230,44 @@ fn an_agent_ships_the_journal_of_its_host_once() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `[server] fim = true`: a baseline at the start, then a change found by the next check and
+/// alerted through the server's own data path.
+#[test]
+fn serve_watches_file_integrity() {
+    let d = dir("fim");
+    let data = d.join("data");
+    let root = d.join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/bash\n").unwrap();
+    let cfg = write_config(
+        &d,
+        &format!(
+            "fim = true\nfim_interval_s = 1\nfim_paths = [\"{}\"]\n",
+            root.display()
+        ),
+        false,
+    );
+    let s = Server::start(&cfg, &data);
+    wait_for("the baseline stored", Duration::from_secs(30), || {
+        count(
+            &data,
+            "SELECT count(*) AS n FROM events WHERE dataset = 'fim'",
+        ) >= 3
+    });
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/bash\nevil:x:0:0::/:/bin/sh\n",
+    )
+    .unwrap();
+    let took = wait_for("the FIM alert", Duration::from_secs(30), || {
+        count(
+            &data,
+            "SELECT count(*) AS n FROM alerts WHERE rule_id = 'tansa.fim.account_files_changed'",
+        ) == 1
+    });
+    println!("fim: change alerted by the server in {took:?}");
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -4,6 +4,7 @@ mod analyze;
 mod ban;
 mod case;
 mod evidence;
+mod fim;
 mod hunt;
 mod parse;
 mod remote;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(a) => verify(&a, cli.format, &cli.data),
         Command::Evidence(c) => evidence::run(c, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Case(c) => case::run(c, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Fim(c) => fim::run(c, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Init => init(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),
