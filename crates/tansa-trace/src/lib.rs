@@ -27,6 +27,7 @@ pub mod html;
 pub mod inventory;
 pub mod phase;
 pub mod query;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};

@@ -32,6 +32,8 @@ pub enum OutputFormat {
     Text,
     Json,
     Html,
+    /// Markdown (`tansa report`).
+    Md,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +121,37 @@ pub enum Command {
     /// fim = true`.
     #[command(subcommand)]
     Fim(FimCommand),
+    /// The incident report of an address (or user), a case, or every attacker alerted on
+    /// since a time: summary, timeline, affected hosts/accounts/data, attacker profile,
+    /// indicators, actions taken, evidence, recommendations, abuse complaint. `--format md`
+    /// (default), `html` (one self-contained file) or `json`; `--lang en|zh`.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Addresses, prefixes, `AS…`, `user:NAME` (repeatable).
+    #[arg(long, group = "scope", required = true)]
+    pub entity: Vec<String>,
+    #[arg(long, group = "scope")]
+    pub case: Option<u64>,
+    /// Every address alerted on since (`2026-03-14`, RFC 3339, or a duration like `24h`).
+    #[arg(long, group = "scope")]
+    pub since: Option<String>,
+    /// en or zh (zh-CN).
+    #[arg(long, default_value = "en")]
+    pub lang: String,
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Host inventory (default DATA/hosts.toml when it exists).
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// Export an evidence bundle of the report's lines to this directory and cite it.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// Write to a file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -68,7 +68,9 @@ pub fn run(
     let mut out = BufWriter::new(stdout.lock());
     match format {
         OutputFormat::Json => json(&mut out, &summary, elapsed)?,
-        OutputFormat::Text | OutputFormat::Html => text(&mut out, &summary, elapsed, a.quiet)?,
+        OutputFormat::Text | OutputFormat::Html | OutputFormat::Md => {
+            text(&mut out, &summary, elapsed, a.quiet)?
+        }
     }
     if let (Some(st), OutputFormat::Text) = (&stored, format) {
         writeln!(

@@ -8,6 +8,7 @@ mod fim;
 mod hunt;
 mod parse;
 mod remote;
+mod report;
 mod rules;
 mod serve;
 mod store;
@@ -22,8 +23,15 @@ use tansa_pipeline::Options;
 use crate::cli::{Cli, Command, InputArgs};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    if cli.format == crate::cli::OutputFormat::Html && !matches!(cli.command, Command::Trace(_)) {
-        anyhow::bail!("--format html is for `tansa trace`; use text or json here");
+    if cli.format == crate::cli::OutputFormat::Html
+        && !matches!(cli.command, Command::Trace(_) | Command::Report(_))
+    {
+        anyhow::bail!(
+            "--format html is for `tansa trace` and `tansa report`; use text or json here"
+        );
+    }
+    if cli.format == crate::cli::OutputFormat::Md && !matches!(cli.command, Command::Report(_)) {
+        anyhow::bail!("--format md is for `tansa report`; use text or json here");
     }
     match cli.command {
         Command::Analyze(a) => analyze::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
@@ -43,6 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Evidence(c) => evidence::run(c, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Case(c) => case::run(c, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Fim(c) => fim::run(c, cli.format, &cli.data, cli.cold.as_deref()),
+        Command::Report(a) => report::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Init => init(cli.format, &cli.data, cli.cold.as_deref()),
         Command::Serve(a) => serve::run(&a, cli.format, &cli.data, cli.cold.as_deref()),
         Command::Stats => store::stats(cli.format, &cli.data, cli.cold.as_deref()),

@@ -19,7 +19,9 @@ pub fn run(a: &ParseArgs, format: OutputFormat) -> Result<ExitCode> {
             OutputFormat::Json => serde_json::to_writer(&mut out, &ev.to_json())
                 .map_err(crate::output::io_error)
                 .and_then(|_| out.write_all(b"\n")),
-            OutputFormat::Text | OutputFormat::Html => writeln!(out, "{}", text_line(ev)),
+            OutputFormat::Text | OutputFormat::Html | OutputFormat::Md => {
+                writeln!(out, "{}", text_line(ev))
+            }
         };
         match r {
             Ok(()) => true,

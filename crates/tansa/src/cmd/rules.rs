@@ -32,7 +32,7 @@ pub fn check(a: &RulesCheckArgs, format: OutputFormat) -> Result<ExitCode> {
                 serde_json::to_writer(&mut out, &r.to_json()).map_err(crate::output::io_error)?;
                 out.write_all(b"\n")?;
             }
-            OutputFormat::Text | OutputFormat::Html => {
+            OutputFormat::Text | OutputFormat::Html | OutputFormat::Md => {
                 let (st, why) = match &r.status {
                     Status::Loaded => ("loaded", ""),
                     Status::Unsupported(w) => ("unsupported", w.as_str()),

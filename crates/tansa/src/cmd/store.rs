@@ -138,7 +138,7 @@ pub fn retention(
             serde_json::to_writer(&mut out, &rep).map_err(io_error)?;
             out.write_all(b"\n")?;
         }
-        OutputFormat::Text | OutputFormat::Html => {
+        OutputFormat::Text | OutputFormat::Html | OutputFormat::Md => {
             for (day, n, file) in &rep.moved {
                 writeln!(out, "moved   {day}  {n:>10} events  → {}", cell(file, 200))?;
             }

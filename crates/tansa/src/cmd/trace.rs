@@ -81,7 +81,7 @@ pub fn run(
     match format {
         OutputFormat::Html => out.write_all(tansa_trace::html::render(&trace).as_bytes())?,
         OutputFormat::Json => json(&mut out, &trace)?,
-        OutputFormat::Text => text(&mut out, &trace, colour)?,
+        OutputFormat::Text | OutputFormat::Md => text(&mut out, &trace, colour)?,
     }
     out.flush()?;
     Ok(if trace.steps.is_empty() {
