@@ -756,6 +756,8 @@ impl Report {
         );
         let mut steps: Vec<&crate::Step> = self.steps().collect();
         steps.sort_by(|a, b| a.time.cmp(&b.time));
+        // traces of several entities share steps
+        steps.dedup_by(|a, b| a.time == b.time && a.raw == b.raw);
         for s in steps.iter().take(MAX_STEPS) {
             let _ = writeln!(
                 m,
@@ -990,6 +992,8 @@ impl Report {
         );
         let mut steps: Vec<&crate::Step> = self.steps().collect();
         steps.sort_by(|a, b| a.time.cmp(&b.time));
+        // traces of several entities share steps
+        steps.dedup_by(|a, b| a.time == b.time && a.raw == b.raw);
         for s in steps.iter().take(MAX_STEPS) {
             let _ = write!(
                 h,

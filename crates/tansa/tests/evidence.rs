@@ -125,6 +125,44 @@ fn a_bundle_for_an_address_or_a_case_verifies_offline_with_tansa_and_standard_to
     let o = sh("for s in seals/*.seal; do head -n -1 $s > ../msg; tail -n 1 $s | cut -d' ' -f2 | base64 -d > ../sig; openssl pkeyutl -verify -pubin -inkey evidence.pub.pem -rawin -in ../msg -sigfile ../sig || exit 1; done");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // the by-hand check of docs/EVIDENCE.md, as written there
+    let doc = std::fs::read_to_string(common::root().join("docs/EVIDENCE.md")).unwrap();
+    let at = doc
+        .find("## Checking a bundle with standard tools")
+        .unwrap();
+    let block = &doc[at..];
+    let block = &block[block.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("\n```\n").unwrap()];
+    let o = sh(&format!("set -e\n{block}"));
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("{lines}/{lines} lines proven")));
+    // its Python part alone refuses a line whose body was changed
+    let py = &block[block.find("python3 - <<'PY'").unwrap()..];
+    let mut first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
+    let body = first["body"].as_str().unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        &body[..body.len() - 1],
+        if body.ends_with('0') { '1' } else { '0' }
+    );
+    first["body"] = flipped.into();
+    let rest: String = raw.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(out.join("lines.jsonl"), format!("{first}\n{rest}")).unwrap();
+    let o = sh(py);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("line 1: NOT in its sealed segment"));
+    std::fs::write(out.join("lines.jsonl"), &raw).unwrap();
+
     // one changed character in a line: refused by Tansa and by sha256sum
     let changed = raw.replacen("45.141.87.23", "45.141.87.24", 1);
     std::fs::write(out.join("lines.jsonl"), changed).unwrap();

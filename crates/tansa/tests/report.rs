@@ -115,6 +115,20 @@ fn the_report_of_an_attacker_in_english_and_chinese() {
     assert_eq!(json["complaints"][0]["address"], "45.141.87.23");
     assert!(json["summary"].as_str().unwrap().contains("web01"));
 
+    // every address alerted on since a time: one trace each
+    let since: serde_json::Value =
+        serde_json::from_str(&report(&data, "json", &["--since", "2026-03-14"])).unwrap();
+    let traced: Vec<&str> = since["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["summary"]["entity"].as_str().unwrap())
+        .collect();
+    assert!(
+        traced.len() >= 3 && traced.contains(&"45.141.87.23"),
+        "{traced:?}"
+    );
+
     let en = report(&data, "md", &["--entity", "45.141.87.23"]);
     for h in [
         "## Summary",
