@@ -486,14 +486,8 @@ fn fim_rule(
     matches: fn(&Event, &Features) -> bool,
 ) -> Rule {
     Rule {
-        id,
-        title,
-        severity,
-        tags,
         key: KeyBy::Host,
-        window: 60 * MIN,
-        condition: Condition::Each,
-        matches,
+        ..web_rule(id, title, severity, tags, matches)
     }
 }
 

@@ -552,6 +552,28 @@ impl Report {
     }
 }
 
+/// A text in both languages.
+struct Both(&'static str, &'static str);
+
+impl Both {
+    fn get(&self, l: Lang) -> &'static str {
+        l.t(self.0, self.1)
+    }
+}
+
+const NO_BUNDLE: Both = Both(
+    "No bundle exported yet: tansa evidence export --entity ADDRESS --out DIR",
+    "尚未导出证据包：tansa evidence export --entity 地址 --out 目录",
+);
+const NO_ABUSE: Both = Both(
+    "(abuse contact unknown: tansa whois ADDRESS)",
+    "（滥用联系人未知：tansa whois 地址）",
+);
+const MORE_STEPS: Both = Both(
+    "more steps (JSON format has all)",
+    "个步骤未列出（JSON 格式包含全部）",
+);
+
 /// ATT&CK tactic names as Chinese security teams write them.
 pub fn phase_zh(p: Phase) -> &'static str {
     match p {
@@ -700,6 +722,43 @@ impl Report {
         ]
     }
 
+    /// Every step of the traces in time order, steps the traces share once.
+    fn timeline(&self) -> Vec<&crate::Step> {
+        let mut steps: Vec<&crate::Step> = self.steps().collect();
+        steps.sort_by(|a, b| a.time.cmp(&b.time));
+        steps.dedup_by(|a, b| a.time == b.time && a.raw == b.raw);
+        steps
+    }
+
+    /// Who holds each address and the netblock views, escaped with `esc`.
+    fn network_lines(&self, esc: &dyn Fn(&str) -> String) -> Vec<String> {
+        let l = self.lang;
+        let mut out = Vec::new();
+        for t in &self.traces {
+            for r in &t.registrations {
+                out.push(format!(
+                    "{} {}: {} {} ({}), {}: {}",
+                    l.t("Network of", "网段归属"),
+                    esc(&r.address),
+                    esc(&r.network),
+                    esc(r.name.as_deref().unwrap_or("")),
+                    esc(r.holder.as_deref().unwrap_or("?")),
+                    l.t("abuse contact", "滥用联系人"),
+                    esc(r.abuse_email.as_deref().unwrap_or("?"))
+                ));
+            }
+            if let Some(nb) = &t.netblock {
+                out.push(format!(
+                    "{} {}: {}",
+                    l.t("Netblock", "网段"),
+                    esc(&nb.block),
+                    esc(&nb.totals())
+                ));
+            }
+        }
+        out
+    }
+
     fn verify_command(&self, b: &Bundle) -> String {
         format!(
             "tansa evidence verify {}{}",
@@ -754,10 +813,7 @@ impl Report {
             l.t("What", "事件"),
             l.t("Log line", "日志原文")
         );
-        let mut steps: Vec<&crate::Step> = self.steps().collect();
-        steps.sort_by(|a, b| a.time.cmp(&b.time));
-        // traces of several entities share steps
-        steps.dedup_by(|a, b| a.time == b.time && a.raw == b.raw);
+        let steps = self.timeline();
         for s in steps.iter().take(MAX_STEPS) {
             let _ = writeln!(
                 m,
@@ -775,15 +831,7 @@ impl Report {
             );
         }
         if steps.len() > MAX_STEPS {
-            let _ = writeln!(
-                m,
-                "\n… {} {}",
-                steps.len() - MAX_STEPS,
-                l.t(
-                    "more steps (JSON format has all)",
-                    "个步骤未列出（JSON 格式包含全部）"
-                )
-            );
+            let _ = writeln!(m, "\n… {} {}", steps.len() - MAX_STEPS, MORE_STEPS.get(l));
         }
         let _ = writeln!(m, "\n## {}\n", self.title_of("affected"));
         for (k, v) in self.affected() {
@@ -817,29 +865,8 @@ impl Report {
                 p.events
             );
         }
-        for t in &self.traces {
-            for r in &t.registrations {
-                let _ = writeln!(
-                    m,
-                    "- {} {}: {} {} ({}), {}: {}",
-                    l.t("Network of", "网段归属"),
-                    md(&r.address),
-                    md(&r.network),
-                    md(r.name.as_deref().unwrap_or("")),
-                    md(r.holder.as_deref().unwrap_or("?")),
-                    l.t("abuse contact", "滥用联系人"),
-                    md(r.abuse_email.as_deref().unwrap_or("?"))
-                );
-            }
-            if let Some(nb) = &t.netblock {
-                let _ = writeln!(
-                    m,
-                    "- {} {}: {}",
-                    l.t("Netblock", "网段"),
-                    md(&nb.block),
-                    md(&nb.totals())
-                );
-            }
+        for line in self.network_lines(&md) {
+            let _ = writeln!(m, "- {line}");
         }
         let _ = writeln!(m, "\n## {}\n", self.title_of("iocs"));
         for (k, v) in self.ioc_rows() {
@@ -871,14 +898,7 @@ impl Report {
         }
         let _ = writeln!(m, "\n## {}\n", self.title_of("evidence"));
         if self.bundles.is_empty() {
-            let _ = writeln!(
-                m,
-                "{}",
-                l.t(
-                    "No bundle exported yet: tansa evidence export --entity ADDRESS --out DIR",
-                    "尚未导出证据包：tansa evidence export --entity 地址 --out 目录"
-                )
-            );
+            let _ = writeln!(m, "{}", NO_BUNDLE.get(l));
         }
         for b in &self.bundles {
             let _ = writeln!(
@@ -931,10 +951,7 @@ impl Report {
                 md(&c.address),
                 md(c.network.as_deref().unwrap_or("")),
                 l.t("to", "收件人"),
-                md(c.to.as_deref().unwrap_or(l.t(
-                    "(abuse contact unknown: tansa whois ADDRESS)",
-                    "（滥用联系人未知：tansa whois 地址）"
-                ))),
+                md(c.to.as_deref().unwrap_or(NO_ABUSE.get(l))),
                 l.t("Subject", "主题"),
                 md(&c.subject)
             );
@@ -990,10 +1007,7 @@ impl Report {
             l.t("What", "事件"),
             l.t("Log line", "日志原文")
         );
-        let mut steps: Vec<&crate::Step> = self.steps().collect();
-        steps.sort_by(|a, b| a.time.cmp(&b.time));
-        // traces of several entities share steps
-        steps.dedup_by(|a, b| a.time == b.time && a.raw == b.raw);
+        let steps = self.timeline();
         for s in steps.iter().take(MAX_STEPS) {
             let _ = write!(
                 h,
@@ -1012,10 +1026,7 @@ impl Report {
                 h,
                 "<p>… {} {}</p>",
                 steps.len() - MAX_STEPS,
-                l.t(
-                    "more steps (JSON format has all)",
-                    "个步骤未列出（JSON 格式包含全部）"
-                )
+                MORE_STEPS.get(l)
             );
         }
         section(&mut h, "affected");
@@ -1057,29 +1068,8 @@ impl Report {
             );
         }
         h.push_str("</table><ul>");
-        for t in &self.traces {
-            for r in &t.registrations {
-                let _ = write!(
-                    h,
-                    "<li>{} {}: {} {} ({}), {}: {}</li>",
-                    l.t("Network of", "网段归属"),
-                    e(&r.address),
-                    e(&r.network),
-                    e(r.name.as_deref().unwrap_or("")),
-                    e(r.holder.as_deref().unwrap_or("?")),
-                    l.t("abuse contact", "滥用联系人"),
-                    e(r.abuse_email.as_deref().unwrap_or("?"))
-                );
-            }
-            if let Some(nb) = &t.netblock {
-                let _ = write!(
-                    h,
-                    "<li>{} {}: {}</li>",
-                    l.t("Netblock", "网段"),
-                    e(&nb.block),
-                    e(&nb.totals())
-                );
-            }
+        for line in self.network_lines(&|x: &str| e(x)) {
+            let _ = write!(h, "<li>{line}</li>");
         }
         h.push_str("</ul>");
         section(&mut h, "iocs");
@@ -1118,14 +1108,7 @@ impl Report {
         }
         section(&mut h, "evidence");
         if self.bundles.is_empty() {
-            let _ = write!(
-                h,
-                "<p>{}</p>",
-                l.t(
-                    "No bundle exported yet: tansa evidence export --entity ADDRESS --out DIR",
-                    "尚未导出证据包：tansa evidence export --entity 地址 --out 目录"
-                )
-            );
+            let _ = write!(h, "<p>{}</p>", NO_BUNDLE.get(l));
         }
         for b in &self.bundles {
             let _ = write!(
@@ -1169,10 +1152,7 @@ impl Report {
                 h,
                 "<div class=\"complaint\"><p>{}: {}<br>{}: {}</p><pre>{}</pre></div>",
                 l.t("To", "收件人"),
-                e(c.to.as_deref().unwrap_or(l.t(
-                    "(abuse contact unknown: tansa whois ADDRESS)",
-                    "（滥用联系人未知：tansa whois 地址）"
-                ))),
+                e(c.to.as_deref().unwrap_or(NO_ABUSE.get(l))),
                 l.t("Subject", "主题"),
                 e(&c.subject),
                 e(&c.body)

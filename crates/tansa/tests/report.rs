@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{json_lines, succeed};
+use common::{chromium_dom, json_lines, succeed};
 
 fn tansa_in(data: &Path) -> Command {
     let mut c = common::tansa();
@@ -37,24 +37,6 @@ fn report(data: &Path, format: &str, args: &[&str]) -> String {
             .args(args),
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn chromium_dom(page: &Path) -> String {
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("chromium is needed (scripts/test installs it)");
-    let dom = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&dom.stdout).into_owned()
 }
 
 const SECTIONS: &[&str] = &[

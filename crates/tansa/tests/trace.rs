@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{json_lines, root, succeed, tansa};
 use serde_json::Value;
@@ -275,21 +274,7 @@ fn the_html_page_renders_in_chromium_with_log_text_as_text() {
             .arg(&page),
     );
     let (_, steps) = trace(&data, &["45.141.87.23"]);
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("chromium is needed (scripts/test installs it)");
-    let dom = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = common::chromium_dom(&page);
     // the browser built the table: one row per step, the phases as data attributes
     assert_eq!(
         dom.matches("<tr class=\"step\"").count(),

@@ -28,6 +28,27 @@ pub(crate) fn apply(data: &Path, cold: Option<&Path>, op: &CaseOp) -> Result<u64
     }
 }
 
+/// Links an exported bundle (its hash and directory) to a case.
+pub(crate) fn link_bundle(
+    data: &Path,
+    cold: Option<&Path>,
+    id: u64,
+    ex: &tansa_evidence::bundle::Exported,
+) -> Result<()> {
+    let dir = ex.dir.canonicalize().unwrap_or_else(|_| ex.dir.clone());
+    apply(
+        data,
+        cold,
+        &CaseOp::Link {
+            id,
+            kind: "bundle".into(),
+            value: format!("{} {}", ex.bundle_sha256, dir.display()),
+            by: super::ban::actor(),
+        },
+    )?;
+    Ok(())
+}
+
 /// `(kind, value)` links from the arguments; a bundle is linked by its hash and directory.
 fn links(
     entity: &[String],

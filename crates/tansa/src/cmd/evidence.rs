@@ -114,17 +114,7 @@ pub fn run(
             let ex = bundle::export(&dir, &sel, &out, &who)
                 .with_context(|| format!("exporting to {}", out.display()))?;
             if let Some(n) = case {
-                let dirname = out.canonicalize().unwrap_or_else(|_| out.clone());
-                super::case::apply(
-                    data,
-                    cold,
-                    &cases::CaseOp::Link {
-                        id: n,
-                        kind: "bundle".into(),
-                        value: format!("{} {}", ex.bundle_sha256, dirname.display()),
-                        by: super::ban::actor(),
-                    },
-                )?;
+                super::case::link_bundle(data, cold, n, &ex)?;
             }
             if format == OutputFormat::Json {
                 println!("{}", ex.custody);

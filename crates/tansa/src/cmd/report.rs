@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use tansa_store::{cases, Backend, Param};
 use tansa_trace::report::{Action, Bundle, CaseBrief, Lang, Profile, Report};
-use tansa_trace::{Entity, Inventory, Options};
+use tansa_trace::{Entity, Options};
 
 use crate::cli::{OutputFormat, ReportArgs, TimeArgs};
 
@@ -30,6 +30,22 @@ fn marks(n: usize) -> String {
 
 fn texts(v: &[String]) -> Vec<Param> {
     v.iter().map(|s| Param::Text(s.clone())).collect()
+}
+
+/// `columns` of the alerts with these ids whose `present` column is set.
+fn of_alerts(
+    store: &dyn Backend,
+    columns: &str,
+    present: &str,
+    ids: &[String],
+) -> Result<tansa_store::Table> {
+    Ok(store.query(
+        &format!(
+            "SELECT {columns} FROM alerts WHERE id IN ({}) AND {present} IS NOT NULL",
+            marks(ids.len())
+        ),
+        &texts(ids),
+    )?)
 }
 
 /// Addresses alerted on since a time (most events first; at most 20).
@@ -74,13 +90,7 @@ pub fn run(
         let mut ents: Vec<String> = c.linked("entity").iter().map(|s| s.to_string()).collect();
         let alerts: Vec<String> = c.linked("alert").iter().map(|s| s.to_string()).collect();
         if !alerts.is_empty() {
-            let t = store.query(
-                &format!(
-                    "SELECT DISTINCT source_ip FROM alerts WHERE id IN ({}) AND source_ip IS NOT NULL",
-                    marks(alerts.len())
-                ),
-                &texts(&alerts),
-            )?;
+            let t = of_alerts(&*store, "DISTINCT source_ip", "source_ip", &alerts)?;
             ents.extend(t.rows.iter().filter_map(|r| text(&r[0])));
         }
         case = Some(CaseBrief {
@@ -104,17 +114,7 @@ pub fn run(
     entities.retain(|e| seen.insert(e.clone()));
     anyhow::ensure!(!entities.is_empty(), "nothing to report on ({scope})");
 
-    let inventory = match &a.hosts {
-        Some(p) => Inventory::load(p)?,
-        None => {
-            let p = data.join("hosts.toml");
-            if p.exists() {
-                Inventory::load(&p)?
-            } else {
-                Inventory::default()
-            }
-        }
-    };
+    let inventory = super::trace::inventory(a.hosts.as_deref(), data)?;
     let opts = Options {
         inventory,
         ..Options::default()
@@ -141,13 +141,7 @@ pub fn run(
         .collect();
     let mut rule_ids = std::collections::BTreeMap::new();
     if !alert_ids.is_empty() {
-        let t = store.query(
-            &format!(
-                "SELECT id, rule_id FROM alerts WHERE id IN ({})",
-                marks(alert_ids.len())
-            ),
-            &texts(&alert_ids),
-        )?;
+        let t = of_alerts(&*store, "id, rule_id", "rule_id", &alert_ids)?;
         for r in &t.rows {
             if let (Some(id), Some(rule)) = (text(&r[0]), text(&r[1])) {
                 rule_ids.insert(id, rule);
@@ -266,17 +260,7 @@ pub fn run(
             ex.bundle_sha256
         );
         if let Some(n) = a.case {
-            let dir = out.canonicalize().unwrap_or_else(|_| out.clone());
-            super::case::apply(
-                data,
-                cold,
-                &cases::CaseOp::Link {
-                    id: n,
-                    kind: "bundle".into(),
-                    value: format!("{} {}", ex.bundle_sha256, dir.display()),
-                    by: super::ban::actor(),
-                },
-            )?;
+            super::case::link_bundle(data, cold, n, &ex)?;
         }
     }
     let wanted: BTreeSet<String> = entities.iter().chain(addresses.iter()).cloned().collect();

@@ -11,6 +11,16 @@ use super::store::{open_read_only, time_bounds};
 use crate::cli::{OutputFormat, TraceArgs};
 use crate::output::{clean, io_error};
 
+/// The host inventory: the file given, else DATA/hosts.toml when it exists.
+pub(crate) fn inventory(hosts: Option<&Path>, data: &Path) -> Result<Inventory> {
+    let default = data.join("hosts.toml");
+    Ok(match hosts {
+        Some(p) => Inventory::load(p)?,
+        None if default.exists() => Inventory::load(&default)?,
+        None => Inventory::default(),
+    })
+}
+
 pub fn run(
     a: &TraceArgs,
     format: OutputFormat,
@@ -19,17 +29,7 @@ pub fn run(
 ) -> Result<ExitCode> {
     let entity: Entity = a.entity.parse()?;
     let (from, to) = time_bounds(&a.time)?;
-    let inventory = match &a.hosts {
-        Some(p) => Inventory::load(p)?,
-        None => {
-            let p = data.join("hosts.toml");
-            if p.exists() {
-                Inventory::load(&p)?
-            } else {
-                Inventory::default()
-            }
-        }
-    };
+    let inventory = inventory(a.hosts.as_deref(), data)?;
     let opts = Options {
         from: from.as_deref().and_then(query::parse_ts),
         to: to.as_deref().and_then(query::parse_ts),
