@@ -294,3 +294,63 @@ fn a_case_groups_the_incident_and_its_report_cites_the_verified_evidence() {
     assert_eq!(show["notes"].as_array().unwrap().len(), 4);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The attacker's profile comes from enrichment (MaxMind's test databases): country, AS, and
+/// a brute force without a login gives no "compromised host" advice.
+#[test]
+fn the_attacker_profile_carries_country_and_as() {
+    let d = common::fresh_dir("report", "profile");
+    let base = std::env::var_os("TANSA_CONFORMANCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::root().join("../shared/conformance"));
+    let db = |n: &str| base.join("maxmind-test-db/test-data").join(n);
+    assert!(
+        db("GeoIP2-City-Test.mmdb").is_file(),
+        "set TANSA_CONFORMANCE"
+    );
+    let log = d.join("auth.log");
+    let lines: String = (0..15)
+        .map(|i| format!("Mar 14 09:00:{i:02} web01 sshd[{}]: Failed password for root from 89.160.20.130 port {} ssh2\n", 100 + i, 50000 + i))
+        .collect();
+    std::fs::write(&log, lines).unwrap();
+    let data = d.join("data");
+    succeed(
+        tansa_in(&data)
+            .args([
+                "analyze",
+                "--quiet",
+                "--now",
+                "2026-06-01T00:00:00Z",
+                "--geoip",
+            ])
+            .arg(db("GeoIP2-City-Test.mmdb"))
+            .arg("--geoip")
+            .arg(db("GeoLite2-ASN-Test.mmdb"))
+            .arg(&log),
+    );
+    let r: serde_json::Value = serde_json::from_str(&report(
+        &data,
+        "json",
+        &["--entity", "89.160.20.130", "--lang", "zh"],
+    ))
+    .unwrap();
+    let p = &r["profiles"][0];
+    assert_eq!(p["address"], "89.160.20.130");
+    assert_eq!(p["country"], "SE");
+    assert_eq!(p["asn"], 29518);
+    assert_eq!(p["events"], 15);
+    let recs: Vec<&str> = r["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["what"].as_str().unwrap())
+        .collect();
+    assert!(recs.iter().any(|x| x.contains("自动封禁")), "{recs:?}");
+    assert!(!recs.iter().any(|x| x.contains("失陷")), "{recs:?}");
+    let md = report(&data, "md", &["--entity", "89.160.20.130"]);
+    assert!(
+        md.contains("**89.160.20.130**: country SE, AS29518"),
+        "{md}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
