@@ -17,6 +17,18 @@ fn auth_failure(e: &Event) -> bool {
     e.outcome == Outcome::Failure && e.category == Category::Authentication
 }
 
+fn cloud(e: &Event, action: &str) -> bool {
+    e.dataset == "cloud.audit" && e.action == Some(action)
+}
+
+fn cloud_login_failure(e: &Event) -> bool {
+    cloud(e, "cloud_console_login") && e.outcome == Outcome::Failure
+}
+
+fn cloud_login_success(e: &Event) -> bool {
+    cloud(e, "cloud_console_login") && e.outcome == Outcome::Success
+}
+
 fn login_success(e: &Event) -> bool {
     e.outcome == Outcome::Success
         && e.category == Category::Authentication
@@ -403,6 +415,101 @@ pub fn rules() -> Vec<Rule> {
                 })
             },
         },
+        Rule {
+            id: "tansa.cloud.console_brute_force",
+            title: "Cloud console password guessing (failed console sign-ins)",
+            severity: Severity::High,
+            tags: &["attack.credential_access", "attack.t1110.001"],
+            key: KeyBy::User,
+            window: 10 * MIN,
+            condition: Condition::Count { count: 5 },
+            matches: |e, _| cloud_login_failure(e),
+        },
+        Rule {
+            id: "tansa.cloud.console_login_after_failures",
+            title: "Cloud console sign-in after failed attempts",
+            severity: Severity::Critical,
+            tags: &[
+                "attack.initial_access",
+                "attack.t1078.004",
+                "attack.credential_access",
+                "attack.t1110",
+            ],
+            key: KeyBy::User,
+            window: 60 * MIN,
+            condition: Condition::After {
+                before: cloud_login_failure,
+                count: 3,
+            },
+            matches: |e, _| cloud_login_success(e),
+        },
+        Rule {
+            id: "tansa.cloud.console_login_countries",
+            title: "Cloud console sign-ins of one account from several countries",
+            severity: Severity::High,
+            tags: &["attack.initial_access", "attack.t1078.004"],
+            key: KeyBy::User,
+            window: 24 * 60 * MIN,
+            condition: Condition::Distinct {
+                field: DistinctField::SourceCountry,
+                count: 2,
+            },
+            matches: |e, _| cloud_login_success(e),
+        },
+        Rule {
+            id: "tansa.cloud.root_console_login",
+            title: "Cloud root account signed in to the console",
+            severity: Severity::High,
+            tags: &["attack.privilege_escalation", "attack.t1078.004"],
+            key: KeyBy::User,
+            window: 60 * MIN,
+            condition: Condition::Each,
+            matches: |e, _| cloud_login_success(e) && e.user_name().is_some_and(|u| u == "root"),
+        },
+        Rule {
+            id: "tansa.cloud.api_denied_burst",
+            title: "Many denied cloud API calls (a stolen key probing its rights)",
+            severity: Severity::Medium,
+            tags: &["attack.discovery", "attack.t1580", "attack.t1087.004"],
+            key: KeyBy::User,
+            window: 10 * MIN,
+            condition: Condition::Count { count: 10 },
+            matches: |e, _| cloud(e, "cloud_api_call") && e.outcome == Outcome::Failure,
+        },
+        Rule {
+            id: "tansa.cloud.access_key_created",
+            title: "Cloud access key or service-account key created",
+            severity: Severity::Medium,
+            tags: &["attack.persistence", "attack.t1098.001"],
+            key: KeyBy::User,
+            window: 60 * MIN,
+            condition: Condition::Each,
+            matches: |e, _| cloud(e, "cloud_access_key_created") && e.outcome == Outcome::Success,
+        },
+        Rule {
+            id: "tansa.cloud.firewall_open_to_world",
+            title: "Cloud security group or firewall opened to the whole internet",
+            severity: Severity::High,
+            tags: &["attack.defense_evasion", "attack.t1562.007"],
+            key: KeyBy::User,
+            window: 60 * MIN,
+            condition: Condition::Each,
+            matches: |e, _| {
+                cloud(e, "cloud_firewall_changed")
+                    && e.outcome == Outcome::Success
+                    && (e.raw.as_str().contains("0.0.0.0/0") || e.raw.as_str().contains("::/0"))
+            },
+        },
+        Rule {
+            id: "tansa.cloud.audit_disabled",
+            title: "Cloud audit logging stopped or deleted",
+            severity: Severity::Critical,
+            tags: &["attack.defense_evasion", "attack.t1562.008"],
+            key: KeyBy::User,
+            window: 60 * MIN,
+            condition: Condition::Each,
+            matches: |e, _| cloud(e, "cloud_audit_disabled") && e.outcome == Outcome::Success,
+        },
         fim_rule(
             "tansa.fim.account_files_changed",
             "Account or sudo files changed (passwd, shadow, group, sudoers)",
@@ -720,6 +827,69 @@ mod tests {
         }
         // an HTML page in the web root, /etc/motd's mode: recorded, no alert
         assert_eq!(f.len(), 5, "{f:?}");
+    }
+
+    #[test]
+    fn cloud_audit_rules_fire_on_the_sample_records() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cloud/");
+        let mut lines = Vec::new();
+        for f in ["cloudtrail.json", "actiontrail.jsonl", "gcp-audit.jsonl"] {
+            let text = std::fs::read_to_string(format!("{root}{f}")).unwrap();
+            lines.extend(text.lines().map(str::to_owned));
+        }
+        let f = fired(&lines);
+        for r in [
+            "tansa.cloud.console_brute_force",
+            "tansa.cloud.console_login_after_failures",
+            "tansa.cloud.api_denied_burst",
+            "tansa.cloud.access_key_created",
+            "tansa.cloud.firewall_open_to_world",
+            "tansa.cloud.audit_disabled",
+        ] {
+            assert!(f.contains(&r), "{r} missing in {f:?}");
+        }
+        assert!(!f.contains(&"tansa.cloud.root_console_login"), "{f:?}");
+    }
+
+    #[test]
+    fn cloud_console_sign_ins_from_two_countries() {
+        use std::sync::Arc;
+        use tansa_event::IpInfo;
+        let line = |c: &str, ip: &str, t: &str| {
+            let mut p = Parser::new(
+                Format::Auto,
+                Arc::new(Origin::file("/t", "h")),
+                TimeCtx::new(
+                    jiff::tz::TimeZone::UTC,
+                    "2026-03-15T00:00:00Z".parse().unwrap(),
+                ),
+            );
+            let mut evs = vec![];
+            let l = format!(
+                r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","userName":"alice"}},"eventTime":"{t}","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"{ip}","responseElements":{{"ConsoleLogin":"Success"}}}}"#
+            );
+            p.parse_line(bytes::Bytes::from(l), 0, &mut evs);
+            let mut ev = evs.pop().unwrap();
+            ev.source_info = Some(Arc::new(IpInfo {
+                country_iso_code: Some(c.into()),
+                ..IpInfo::default()
+            }));
+            ev
+        };
+        let mut e = Engine::new(rules(), Default::default());
+        e.process(&line("JP", "203.0.113.5", "2026-03-14T01:00:00Z"));
+        e.process(&line("JP", "203.0.113.6", "2026-03-14T02:00:00Z"));
+        assert!(e
+            .finish()
+            .iter()
+            .all(|a| a.rule_id != "tansa.cloud.console_login_countries"));
+        let mut e = Engine::new(rules(), Default::default());
+        e.process(&line("JP", "203.0.113.5", "2026-03-14T01:00:00Z"));
+        e.process(&line("RU", "198.51.100.9", "2026-03-14T05:00:00Z"));
+        assert!(e
+            .finish()
+            .iter()
+            .any(|a| a.rule_id == "tansa.cloud.console_login_countries"));
     }
 
     #[test]

@@ -187,6 +187,8 @@ pub enum DistinctField {
     DestinationPort,
     DestinationIp,
     UrlPath,
+    /// The country enrichment found for `source.ip`.
+    SourceCountry,
 }
 
 impl DistinctField {
@@ -199,6 +201,12 @@ impl DistinctField {
             DistinctField::DestinationPort => ev.destination_port?.hash(&mut h),
             DistinctField::DestinationIp => ev.destination_ip?.hash(&mut h),
             DistinctField::UrlPath => ev.get_str(Field::URL_PATH)?.hash(&mut h),
+            DistinctField::SourceCountry => ev
+                .source_info
+                .as_ref()?
+                .country_iso_code
+                .as_ref()?
+                .hash(&mut h),
         }
         Some(h.finish())
     }

@@ -40,7 +40,10 @@ pub fn parse(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
             }
         }
     }
-    if obj.contains_key("event_type") && (obj.contains_key("src_ip") || obj.contains_key("flow_id"))
+    if let Some(p) = crate::cloud::detect(&obj) {
+        crate::cloud::parse(ev, &obj, p);
+    } else if obj.contains_key("event_type")
+        && (obj.contains_key("src_ip") || obj.contains_key("flow_id"))
     {
         suricata(ev, &obj);
     } else if obj.contains_key("id.orig_h") || obj.get("id").and_then(|i| i.get("orig_h")).is_some()

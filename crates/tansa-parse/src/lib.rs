@@ -26,6 +26,7 @@
 //! ```
 
 mod audit;
+pub mod cloud;
 mod db;
 mod firewall;
 mod host;
@@ -242,6 +243,23 @@ impl Parser {
     pub fn parse_line(&mut self, raw: Bytes, offset: u64, out: &mut Vec<Event>) {
         self.stats.lines += 1;
         self.stats.bytes += raw.len() as u64 + 1;
+        // a cloud provider's export: one event per record, each at its own offset
+        if matches!(self.forced, None | Some(Format::Json))
+            && matches!(raw.first(), Some(b'{' | b'['))
+            && raw.len() > 12
+            && (raw[0] == b'[' || raw[..12].eq_ignore_ascii_case(b"{\"records\":["))
+        {
+            if let Some(ranges) = cloud::records(&raw) {
+                for (s, e) in ranges {
+                    self.parse_one(raw.slice(s..e), offset + s as u64, out);
+                }
+                return;
+            }
+        }
+        self.parse_one(raw, offset, out);
+    }
+
+    fn parse_one(&mut self, raw: Bytes, offset: u64, out: &mut Vec<Event>) {
         let text = tansa_event::Text::new(raw);
         let line = text.as_str();
         let line = line.strip_suffix('\r').unwrap_or(line);
