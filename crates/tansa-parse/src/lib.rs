@@ -32,6 +32,7 @@ mod firewall;
 mod host;
 pub mod input;
 mod jsonl;
+pub mod multiline;
 mod services;
 mod sshd;
 pub mod syslog;
@@ -188,6 +189,8 @@ pub struct Parser {
     ctx: Ctx,
     ingested: Nanos,
     stats: Stats,
+    /// Joins multi-line records before parsing (None: a line is a record).
+    multiline: Option<multiline::Joiner>,
 }
 
 impl Parser {
@@ -211,7 +214,27 @@ impl Parser {
             },
             ingested: tansa_event::now_nanos(),
             stats: Stats::default(),
+            multiline: None,
         }
+    }
+
+    /// Joins multi-line records (stack traces, slow-log entries) into one event each.
+    pub fn set_multiline(&mut self, spec: multiline::Spec) {
+        self.multiline = Some(multiline::Joiner::new(spec));
+    }
+
+    /// Parses a pending multi-line record no line has come for within its timeout (`now`:
+    /// Unix ns). Live streams call this on their ticks.
+    pub fn flush_idle(&mut self, now: Nanos, out: &mut Vec<Event>) {
+        if let Some((r, o)) = self.multiline.as_mut().and_then(|j| j.idle(now)) {
+            self.parse_record(r, o, out);
+        }
+    }
+
+    /// The offset of a multi-line record still being joined: the stream's lines below it
+    /// are parsed, the ones from it on are not yet.
+    pub fn pending_offset(&self) -> Option<u64> {
+        self.multiline.as_ref().and_then(|j| j.pending())
     }
 
     /// Sets the `event.ingested` time given to the following lines.
@@ -243,6 +266,20 @@ impl Parser {
     pub fn parse_line(&mut self, raw: Bytes, offset: u64, out: &mut Vec<Event>) {
         self.stats.lines += 1;
         self.stats.bytes += raw.len() as u64 + 1;
+        if let Some(mut j) = self.multiline.take() {
+            let mut done = Vec::new();
+            j.push(raw, offset, self.ingested, &mut done);
+            self.multiline = Some(j);
+            for (r, o) in done {
+                self.parse_record(r, o, out);
+            }
+            return;
+        }
+        self.parse_record(raw, offset, out);
+    }
+
+    /// One record (a line, or joined lines).
+    fn parse_record(&mut self, raw: Bytes, offset: u64, out: &mut Vec<Event>) {
         // a cloud provider's export: one event per record, each at its own offset
         if matches!(self.forced, None | Some(Format::Json))
             && matches!(raw.first(), Some(b'{' | b'['))
@@ -316,6 +353,9 @@ impl Parser {
 
     /// Flushes events held for grouping (end of stream).
     pub fn finish(&mut self, out: &mut Vec<Event>) {
+        if let Some((r, o)) = self.multiline.as_mut().and_then(|j| j.take()) {
+            self.parse_record(r, o, out);
+        }
         self.ctx.audit.flush(out);
     }
 

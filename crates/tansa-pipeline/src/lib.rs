@@ -59,6 +59,9 @@ pub struct Options {
     pub workers: usize,
     /// The enrichment stage, run on the parser threads on every event.
     pub enrich: Arc<tansa_intel::Enricher>,
+    /// Join multi-line records (stack traces, slow-log entries) before parsing; such
+    /// sources are read by one thread.
+    pub multiline: Option<tansa_parse::multiline::Spec>,
 }
 
 impl Options {
@@ -74,6 +77,7 @@ impl Options {
             chunk_size: input::CHUNK_SIZE,
             workers: 0,
             enrich: Arc::new(tansa_intel::Enricher::new(None, None)),
+            multiline: None,
         }
     }
 }
@@ -136,7 +140,7 @@ fn read_source(
     let big = std::fs::metadata(&src.path)
         .map(|m| m.len() >= opts.parallel_min_bytes)
         .unwrap_or(false);
-    if workers > 1 && big {
+    if workers > 1 && big && opts.multiline.is_none() {
         read_source_parallel(src, opts, progress, workers, classifier, recycle, send)
     } else {
         read_source_serial(src, opts, progress, recycle, send)
@@ -144,11 +148,15 @@ fn read_source(
 }
 
 fn new_parser(src: &Source, opts: &Options) -> Parser {
-    Parser::new(
+    let mut p = Parser::new(
         opts.format,
         origin_for(src, opts),
         TimeCtx::new(opts.timezone.clone(), opts.now),
-    )
+    );
+    if let Some(m) = &opts.multiline {
+        p.set_multiline(m.clone());
+    }
+    p
 }
 
 /// Chunk `seq` of a file with the tail of the chunk before it.

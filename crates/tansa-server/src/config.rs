@@ -188,6 +188,34 @@ pub struct FileSource {
     pub timezone: Option<String>,
     #[serde(default)]
     pub start: Start,
+    /// Join multi-line records: `java`, `python`, `php`, `go`, `postgres` (continuations
+    /// indented), `timestamp` (records start with a timestamp), `mysql-slow`, `regex:EXPR`.
+    pub multiline: Option<String>,
+    /// Bounds of a record: lines, bytes, and milliseconds without a line before a pending
+    /// record is emitted (default 500, 65536, 2000).
+    pub multiline_max_lines: Option<usize>,
+    pub multiline_max_bytes: Option<usize>,
+    pub multiline_timeout_ms: Option<u64>,
+}
+
+impl FileSource {
+    /// The multi-line settings, checked.
+    pub fn multiline_spec(&self) -> Result<Option<tansa_parse::multiline::Spec>, String> {
+        let Some(m) = &self.multiline else {
+            return Ok(None);
+        };
+        let mut spec = tansa_parse::multiline::Spec::parse(m)?;
+        if let Some(n) = self.multiline_max_lines {
+            spec.max_lines = n.max(1);
+        }
+        if let Some(n) = self.multiline_max_bytes {
+            spec.max_bytes = n.max(1);
+        }
+        if let Some(ms) = self.multiline_timeout_ms {
+            spec.timeout = ms as i64 * 1_000_000;
+        }
+        Ok(Some(spec))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

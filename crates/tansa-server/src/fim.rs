@@ -65,6 +65,10 @@ pub fn start(
                 host: Some(host.to_owned()),
                 timezone: None,
                 start: Start::Beginning,
+                multiline: None,
+                multiline_max_lines: None,
+                multiline_max_bytes: None,
+                multiline_timeout_ms: None,
             });
         }
     }

@@ -149,6 +149,7 @@ struct SourceDef {
     format: Format,
     tz: jiff::tz::TimeZone,
     host: Option<String>,
+    multiline: Option<tansa_parse::multiline::Spec>,
 }
 
 /// A stream being parsed: a file instance, a syslog connection or UDP sender.
@@ -159,6 +160,11 @@ struct Stream {
     path: String,
     host: Option<String>,
     next_offset: u64,
+    /// Where the stream has been read to (above `next_offset` while a multi-line record is
+    /// being joined: the checkpoint stays at its first line).
+    read_end: u64,
+    /// `next_offset` moved without new lines (a pending record emitted).
+    moved: bool,
     /// Lines since the last checkpoint.
     lines: u64,
     closed: bool,
@@ -285,6 +291,9 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             },
             // lines of a local file are this machine's unless the file names another host
             host: f.host.clone().or_else(|| Some(collector.clone())),
+            multiline: f
+                .multiline_spec()
+                .map_err(|e| ServeError::Config(format!("[[file]] {}: {e}", f.path.display())))?,
         });
     }
     for s in &config.syslog {
@@ -293,6 +302,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
             format: parse_format(&s.format)?,
             tz: server_tz.clone(),
             host: None,
+            multiline: None,
         });
     }
     // HTTP ingest (the last source): the format per request
@@ -301,6 +311,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         format: Format::Auto,
         tz: server_tz.clone(),
         host: None,
+        multiline: None,
     });
 
     // active response: its own connection to the store, a thread fed with new alerts
@@ -731,6 +742,7 @@ impl Processor {
             // nothing else is queued: under load their lines share larger commits
             let waiting = !self.acks.is_empty() && rx.is_empty();
             if waiting || Instant::now() >= next_commit || self.batch.events.len() >= MAX_BATCH {
+                self.flush_idle();
                 self.commit()?;
                 next_commit = Instant::now() + self.commit_every;
             }
@@ -841,11 +853,14 @@ impl Processor {
             .map_or_else(|| self.collector.clone(), Arc::from);
         let origin = Arc::new(origin);
         self.origins.push((origin.path.clone(), number));
-        let parser = Parser::new(
+        let mut parser = Parser::new(
             spec.format.unwrap_or(def.format),
             origin,
             TimeCtx::new(def.tz.clone(), jiff::Timestamp::now()),
         );
+        if let Some(m) = &def.multiline {
+            parser.set_multiline(m.clone());
+        }
         self.streams.insert(
             key,
             Stream {
@@ -856,6 +871,8 @@ impl Processor {
                 host,
                 // lines below were stored by an earlier run (resent ones are dropped)
                 next_offset: stored,
+                read_end: stored,
+                moved: false,
                 lines: 0,
                 closed: false,
             },
@@ -885,7 +902,12 @@ impl Processor {
             end = end.max(off + line.len() as u64 + 1);
             s.parser.parse_line(line, off, &mut self.scratch);
         }
-        s.next_offset = next.unwrap_or(end).max(s.next_offset);
+        s.read_end = next.unwrap_or(end).max(s.read_end).max(s.next_offset);
+        // a record still being joined is stored from its first line after a restart
+        s.next_offset = match s.parser.pending_offset() {
+            Some(p) => p.max(s.next_offset),
+            None => s.read_end,
+        };
         s.lines += n;
         let number = s.number;
         self.metrics.lines.fetch_add(n, Ordering::Relaxed);
@@ -944,8 +966,33 @@ impl Processor {
             return;
         };
         s.parser.finish(&mut self.scratch);
+        s.moved |= s.next_offset != s.read_end;
+        s.next_offset = s.read_end;
         let number = s.number;
         self.detect(number, now_nanos());
+    }
+
+    /// Emits multi-line records no line has come for within their timeout.
+    fn flush_idle(&mut self) {
+        let now = now_nanos();
+        let keys: Vec<Key> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.parser.pending_offset().is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            let Some(s) = self.streams.get_mut(&k) else {
+                continue;
+            };
+            s.parser.flush_idle(now, &mut self.scratch);
+            if s.parser.pending_offset().is_none() {
+                s.moved = true;
+                s.next_offset = s.read_end;
+            }
+            let number = s.number;
+            self.detect(number, now);
+        }
     }
 
     fn commit(&mut self) -> Result<(), ServeError> {
@@ -955,7 +1002,7 @@ impl Processor {
         }
         let mut batch = std::mem::take(&mut self.batch);
         for s in self.streams.values_mut() {
-            if s.lines > 0 {
+            if s.lines > 0 || std::mem::take(&mut s.moved) {
                 batch.checkpoints.push(Checkpoint {
                     fingerprint: s.fingerprint,
                     path: s.path.clone(),

@@ -591,6 +591,11 @@ pub struct InputArgs {
     /// Force a log format instead of detecting it.
     #[arg(long, default_value = "auto")]
     pub log_format: String,
+    /// Join multi-line records into one event: `java`, `python`, `php`, `go`, `postgres`
+    /// (continuation lines indented), `timestamp` (a record starts with a timestamp),
+    /// `mysql-slow`, or `regex:EXPR` (lines matching EXPR start a record).
+    #[arg(long)]
+    pub multiline: Option<String>,
     /// Reference time for yearless timestamps (RFC 3339); default: now.
     #[arg(long, hide = true)]
     pub now: Option<String>,

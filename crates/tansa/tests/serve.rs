@@ -1271,3 +1271,91 @@ fn serve_watches_file_integrity() {
     assert!(status.success());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Multi-line records in a followed file: a stack trace is one event; a record torn by a
+/// rotation loses no line; a record that never ends is cut at its bounds; nothing is held
+/// past the timeout.
+#[test]
+fn serve_joins_multi_line_records_within_bounds_and_across_rotation() {
+    let d = dir("multiline");
+    let data = d.join("data");
+    let log = d.join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let cfg = write_config(
+        &d,
+        &format!(
+            "[[file]]\npath = \"{}\"\nmultiline = \"timestamp\"\nmultiline_timeout_ms = 500\nmultiline_max_lines = 100\n",
+            log.display()
+        ),
+        false,
+    );
+    let s = Server::start(&cfg, &data);
+    let trace = "2026-03-14 10:00:00.123 ERROR [exec-3] c.s.UserController : lookup failed for id=1' OR '1'='1
+org.springframework.jdbc.BadSqlGrammarException: bad SQL grammar [SELECT * FROM users WHERE id = 1' OR '1'='1]
+\tat com.shop.UserController.find(UserController.java:42)
+Caused by: java.sql.SQLSyntaxErrorException: You have an error in your SQL syntax
+\t... 52 more
+2026-03-14 10:00:01.000 INFO [main] c.s.App : healthy
+";
+    append(&log, &trace.lines().map(str::to_owned).collect::<Vec<_>>());
+    let lines_in = |data: &Path| {
+        count(
+            data,
+            "SELECT coalesce(sum(len(string_split(raw, chr(10)))), 0)::BIGINT AS n FROM events",
+        )
+    };
+    // the last record is emitted by the timeout, not held
+    let took = wait_for("both records", Duration::from_secs(20), || {
+        lines_in(&data) == 6
+    });
+    println!("multiline: last record emitted {took:?} after the write");
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), 2);
+    let first = &sql(&data, "SELECT raw FROM events ORDER BY log_offset LIMIT 1")[0];
+    assert!(first["raw"]
+        .as_str()
+        .unwrap()
+        .contains("\n\tat com.shop.UserController"));
+
+    // a record torn by a rotation: its two halves are stored, no line lost
+    append(
+        &log,
+        &[
+            "2026-03-14 10:00:02.000 ERROR [exec-4] c.s.Search : failed".to_owned(),
+            "java.lang.IllegalStateException: boom".to_owned(),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::rename(&log, d.join("app.log.1")).unwrap();
+    std::fs::write(
+        &log,
+        "\tat com.shop.Search.run(Search.java:7)\n\tat java.lang.Thread.run(Thread.java:840)\n2026-03-14 10:00:03.000 INFO [main] c.s.App : after rotation\n",
+    )
+    .unwrap();
+    wait_for(
+        "the rotated record's lines",
+        Duration::from_secs(20),
+        || lines_in(&data) == 11,
+    );
+
+    // a record that never ends: cut every 100 lines
+    let mut flood = vec!["2026-03-14 10:00:04.000 ERROR [exec-5] c.s.Loop : runaway".to_owned()];
+    flood.extend((0..249).map(|i| format!("\tat com.shop.Loop.step(Loop.java:{i})")));
+    append(&log, &flood);
+    wait_for("the runaway record", Duration::from_secs(20), || {
+        lines_in(&data) == 261
+    });
+    let sizes = sql(
+        &data,
+        "SELECT len(string_split(raw, chr(10)))::BIGINT AS n FROM events WHERE raw LIKE '%Loop%' ORDER BY log_offset",
+    );
+    let sizes: Vec<u64> = sizes.iter().map(|r| r["n"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    // a restart stores nothing twice
+    let s = Server::start(&cfg, &data);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lines_in(&data), 261);
+    let _ = s.terminate();
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -182,6 +182,13 @@ pub fn options(a: &InputArgs) -> Result<Options> {
             .with_context(|| format!("--now: `{now}` is not an RFC 3339 time"))?;
     }
     o.host = a.host.clone();
+    o.multiline = a
+        .multiline
+        .as_deref()
+        .map(tansa_parse::multiline::Spec::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("--multiline")?;
     o.enrich = std::sync::Arc::new(enricher(&a.enrich)?);
     Ok(o)
 }
