@@ -510,6 +510,17 @@ pub fn rules() -> Vec<Rule> {
             condition: Condition::Each,
             matches: |e, _| cloud(e, "cloud_audit_disabled") && e.outcome == Outcome::Success,
         },
+        web_rule(
+            "tansa.waf.blocked",
+            "Request blocked by the web application firewall",
+            Severity::Medium,
+            &["attack.initial_access", "attack.t1190"],
+            |e, _| {
+                e.action == Some("waf_blocked")
+                    || (e.action == Some("waf_rule_match")
+                        && e.event_type == tansa_event::EventType::Denied)
+            },
+        ),
         fim_rule(
             "tansa.fim.account_files_changed",
             "Account or sudo files changed (passwd, shadow, group, sudoers)",
@@ -849,6 +860,21 @@ mod tests {
             assert!(f.contains(&r), "{r} missing in {f:?}");
         }
         assert!(!f.contains(&"tansa.cloud.root_console_login"), "{f:?}");
+    }
+
+    #[test]
+    fn waf_blocks_are_alerted_and_detections_only_are_not() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/waf/");
+        let json = std::fs::read_to_string(format!("{root}modsec_audit.json")).unwrap();
+        assert!(fired(&[json.trim().to_owned()]).contains(&"tansa.waf.blocked"));
+        // an error-log line of a denial
+        let apache = r#"[Sat Mar 14 10:00:05.184201 2026] [security2:error] [pid 1234:tid 140] [client 203.0.113.5:51234] [client 203.0.113.5] ModSecurity: Access denied with code 403 (phase 2). [id "949110"] [msg "Inbound Anomaly Score Exceeded (Total Score: 10)"] [uri "/search.php"] [unique_id "ZfRb1X8AAQEAAC3xbWgAAAAB"]"#;
+        assert!(fired(&[apache.to_owned()]).contains(&"tansa.waf.blocked"));
+        let warn = apache.replace(
+            "Access denied with code 403 (phase 2).",
+            "Warning. Pattern match.",
+        );
+        assert!(!fired(&[warn]).contains(&"tansa.waf.blocked"));
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub fn parse(ev: &mut Event, line: &str, tc: &mut TimeCtx) -> bool {
     }
     if let Some(p) = crate::cloud::detect(&obj) {
         crate::cloud::parse(ev, &obj, p);
+    } else if obj.contains_key("transaction") && crate::waf::json(ev, &obj, tc) {
+        // ModSecurity 3 JSON audit log
     } else if obj.contains_key("event_type")
         && (obj.contains_key("src_ip") || obj.contains_key("flow_id"))
     {

@@ -38,6 +38,7 @@ mod sshd;
 pub mod syslog;
 pub mod time;
 mod util;
+mod waf;
 mod web;
 
 use std::str::FromStr;
@@ -65,6 +66,8 @@ pub enum Format {
     Mongodb,
     Roundcube,
     Vsftpd,
+    /// ModSecurity's native audit log (records joined by `--multiline modsec`).
+    ModsecAudit,
 }
 
 /// The parsers tried in auto mode, in order.
@@ -81,6 +84,7 @@ const AUTO_ORDER: &[Format] = &[
     Format::Mongodb,
     Format::Roundcube,
     Format::Vsftpd,
+    Format::ModsecAudit,
 ];
 
 impl Format {
@@ -99,6 +103,7 @@ impl Format {
             Format::Mongodb => "mongodb",
             Format::Roundcube => "roundcube",
             Format::Vsftpd => "vsftpd",
+            Format::ModsecAudit => "modsec-audit",
         }
     }
 
@@ -381,6 +386,7 @@ impl Parser {
             Format::Mongodb => services::mongodb(ev, line, ctx),
             Format::Roundcube => services::roundcube_file(ev, line, &mut ctx.time),
             Format::Vsftpd => services::vsftpd_file(ev, line, &mut ctx.time),
+            Format::ModsecAudit => waf::native(ev, line, &mut ctx.time),
         }
     }
 }

@@ -44,13 +44,17 @@ impl Spec {
             }
             "timestamp" => Start::Timestamp,
             "mysql-slow" | "mysql_slow" => Start::MysqlSlow,
+            // ModSecurity's serial audit log: a record from `--ID-A--` to `--ID-Z--`
+            "modsec" | "modsecurity" => Start::Pattern(
+                regex::Regex::new(r"^--[0-9A-Za-z]+-A--\s*$").expect("a valid expression"),
+            ),
             _ => match s.strip_prefix("regex:") {
                 Some(r) => Start::Pattern(
                     regex::Regex::new(r).map_err(|e| format!("multiline {s:?}: {e}"))?,
                 ),
                 None => {
                     return Err(format!(
-                        "multiline {s:?}: indent, java, python, php, go, postgres, timestamp, mysql-slow or regex:EXPR"
+                        "multiline {s:?}: indent, java, python, php, go, postgres, timestamp, mysql-slow, modsec or regex:EXPR"
                     ))
                 }
             },

@@ -31,7 +31,7 @@ fn quoted(s: &str) -> Option<(&str, &str)> {
 }
 
 /// Splits a request line `METHOD URL PROTOCOL` into the event's HTTP fields.
-fn request(ev: &mut Event, line: &str, req: &str) {
+pub(crate) fn request(ev: &mut Event, line: &str, req: &str) {
     let (method, rest) = token(req);
     if rest.is_empty() {
         // `"-"` or a raw garbage request (scanners send TLS handshakes to port 80)
