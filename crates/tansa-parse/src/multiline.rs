@@ -39,10 +39,10 @@ impl Spec {
     /// `mysql-slow`) or `regex:EXPR`, with the default bounds (500 lines, 64 KiB, 2 s).
     pub fn parse(s: &str) -> Result<Spec, String> {
         let start = match s {
-            "indent" | "java" | "python" | "php" | "go" | "postgres" | "postgresql" => {
-                Start::Indent
-            }
-            "timestamp" => Start::Timestamp,
+            "indent" | "python" | "php" | "go" | "postgres" | "postgresql" => Start::Indent,
+            // a Java exception's message lines are not indented: records start with the
+            // logger's timestamp
+            "timestamp" | "java" => Start::Timestamp,
             "mysql-slow" | "mysql_slow" => Start::MysqlSlow,
             // ModSecurity's serial audit log: a record from `--ID-A--` to `--ID-Z--`
             "modsec" | "modsecurity" => Start::Pattern(

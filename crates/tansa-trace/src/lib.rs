@@ -626,6 +626,32 @@ pub struct Tracer<'a> {
     notes: Vec<String>,
 }
 
+/// `%XX` and `+` decoded (invalid sequences kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn text(s: &str) -> Param {
     Param::Text(s.to_owned())
 }
@@ -719,6 +745,7 @@ impl<'a> Tracer<'a> {
         }
         self.seeds.extend(ips.iter().cloned());
         let mut logins = Vec::new();
+        let mut requests = Vec::new();
         for chunk in ips.chunks(500) {
             let (marks, p) = list(chunk.iter().cloned());
             let mut params = p.clone();
@@ -732,6 +759,9 @@ impl<'a> Tracer<'a> {
             for ev in evs {
                 if ev.is_login() {
                     logins.push(ev.clone());
+                }
+                if ev.is("web") && ev.url.as_deref().is_some_and(|u| u.contains('?')) {
+                    requests.push(ev.clone());
                 }
                 let ip = ev.source_ip.clone().unwrap_or_default();
                 let link = if chunk.contains(&ip) {
@@ -754,7 +784,63 @@ impl<'a> Tracer<'a> {
                 ips.len()
             ));
         }
+        self.web_consequences(&requests)?;
         self.follow_sessions(logins.into_iter().map(|l| (l, 0)).collect())?;
+        Ok(())
+    }
+
+    /// What the attacker's web requests set off: WAF records, application errors, database
+    /// (slow-)query lines that carry a request's payload within two minutes after it, on any
+    /// host — the entry point and the data it reached.
+    fn web_consequences(&mut self, requests: &[Ev]) -> Result<(), TraceError> {
+        let mut seen = HashSet::new();
+        for r in requests.iter().take(200) {
+            let Some((path, query)) = r.url.as_deref().and_then(|u| u.split_once('?')) else {
+                continue;
+            };
+            for value in query
+                .split('&')
+                .filter_map(|kv| kv.split_once('=').map(|x| percent_decode(x.1)))
+                // an attack payload, not an id: long enough, with something besides letters
+                // and digits
+                .filter(|v| v.chars().count() >= 6 && v.chars().any(|c| !c.is_alphanumeric()))
+            {
+                if !seen.insert(value.clone()) || seen.len() > 100 {
+                    continue;
+                }
+                let q = Q::new("contains(raw, ?)", vec![text(&value)]);
+                let q = self.within(q, r.t - 2 * SECOND, r.t + 120 * SECOND);
+                for ev in query::fetch_sparse(self.store, &q)? {
+                    if ev.id == r.id {
+                        continue;
+                    }
+                    let what = match ev.dataset.as_deref().unwrap_or("") {
+                        "modsecurity.audit" => "WAF record",
+                        d if d.starts_with("mysql")
+                            || d.starts_with("postgres")
+                            || d.starts_with("mongo") =>
+                        {
+                            "database query"
+                        }
+                        d if d.starts_with("http")
+                            || d.starts_with("nginx")
+                            || d.starts_with("apache") =>
+                        {
+                            "web server line"
+                        }
+                        _ => "application log",
+                    };
+                    let dt = (ev.t - r.t) as f64 / SECOND as f64;
+                    let short: String = value.chars().take(40).collect();
+                    let link = format!(
+                        "{what} {dt:+.1} s after {}'s request {} {path}, carrying its payload `{short}`",
+                        r.source_ip.as_deref().unwrap_or("?"),
+                        r.http_method.as_deref().unwrap_or("")
+                    );
+                    self.add(ev, Role::Mention, link, 0);
+                }
+            }
+        }
         Ok(())
     }
 
