@@ -1359,3 +1359,57 @@ Caused by: java.sql.SQLSyntaxErrorException: You have an error in your SQL synta
     let _ = s.terminate();
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A server killed while a multi-line record is being joined stores it whole, once, after
+/// its restart: the checkpoint stays at the record's first line.
+#[test]
+fn serve_killed_while_joining_a_record_stores_it_whole_after_restart() {
+    let d = dir("multiline-kill");
+    let data = d.join("data");
+    let log = d.join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let config = |timeout_ms: u64| {
+        write_config(
+            &d,
+            &format!(
+                "[[file]]\npath = \"{}\"\nmultiline = \"java\"\nmultiline_timeout_ms = {timeout_ms}\n",
+                log.display()
+            ),
+            false,
+        )
+    };
+    let s = Server::start(&config(60_000), &data);
+    append(
+        &log,
+        &[
+            "2026-03-14 10:00:00.000 INFO [main] c.s.App : started".to_owned(),
+            "2026-03-14 10:00:05.000 ERROR [exec-1] c.s.Search : failed".to_owned(),
+            "java.lang.IllegalStateException: boom".to_owned(),
+        ],
+    );
+    // the first record is stored (the second one started it); the second is pending
+    wait_for("the first record", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") == 1
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    s.kill9();
+    append(
+        &log,
+        &[
+            "\tat com.shop.Search.run(Search.java:7)".to_owned(),
+            "2026-03-14 10:00:06.000 INFO [main] c.s.App : next".to_owned(),
+        ],
+    );
+    let s = Server::start(&config(500), &data);
+    wait_for("all records", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") == 3
+    });
+    let raws: Vec<String> = sql(&data, "SELECT raw FROM events ORDER BY log_offset")
+        .iter()
+        .map(|r| r["raw"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(raws[1].lines().count(), 3, "{raws:?}");
+    assert!(raws[1].ends_with("\tat com.shop.Search.run(Search.java:7)"));
+    let _ = s.terminate();
+    let _ = std::fs::remove_dir_all(&d);
+}
