@@ -408,8 +408,14 @@ mod tests {
             .find(|e| f(e, "cloud.operation") == "CreateAccessKey")
             .unwrap();
         assert_eq!(key.action, Some("cloud_access_key_created"));
-        // a call made by an AWS service for the user: no address, the service's name
+        // a call made by an AWS service for the user: no address, the service's name; the
+        // last record reaches to the line's end (where a checkpoint after it must be)
         let by_service = evs.last().unwrap();
+        assert_eq!(
+            by_service.offset as usize + by_service.raw.len(),
+            text.trim_end().len()
+        );
+        assert!(by_service.raw.as_str().ends_with("}]}"));
         assert!(by_service.source_ip.is_none());
         assert_eq!(f(by_service, "source.domain"), "ec2.amazonaws.com");
     }

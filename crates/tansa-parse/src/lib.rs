@@ -292,8 +292,15 @@ impl Parser {
             && (raw[0] == b'[' || raw[..12].eq_ignore_ascii_case(b"{\"records\":["))
         {
             if let Some(ranges) = cloud::records(&raw) {
-                for (s, e) in ranges {
+                let n = ranges.len();
+                for (i, (s, e)) in ranges.into_iter().enumerate() {
+                    let at = out.len();
                     self.parse_one(raw.slice(s..e), offset + s as u64, out);
+                    // the last record keeps the line's end (`]}`): a checkpoint taken after
+                    // it is the line's end, not a point inside it
+                    if i + 1 == n && out.len() == at + 1 {
+                        out[at].raw = tansa_event::Text::new(raw.slice(s..));
+                    }
                 }
                 return;
             }
