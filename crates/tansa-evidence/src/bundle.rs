@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::{
-    decode_body, hex, io, leaf_hash, scan_segment, seal_path, segment_path, segments, signature_ok,
-    unhex, EvidenceError, Hash, Key, Record, Result, Seal,
+    decode_body, hex, io, leaf_hash, scan_segment, seal_path, segments, signature_ok, unhex,
+    EvidenceError, Hash, Key, Record, Result, Seal,
 };
 
 pub const BUNDLE_FORMAT: &str = "tansa-bundle/1";
@@ -255,8 +255,7 @@ pub fn export(evidence: &Path, sel: &Selection, out: &Path, who: &Custodian) -> 
     let (mut lines, mut segs, mut unsealed) = (0u64, 0u64, 0u64);
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for n in segments(evidence)? {
-        let seg = segment_path(evidence, n);
-        let Ok(bytes) = std::fs::read(&seg) else {
+        let Some(bytes) = crate::read_segment(evidence, n)? else {
             continue;
         };
         let seal_text = std::fs::read_to_string(seal_path(evidence, n)).ok();

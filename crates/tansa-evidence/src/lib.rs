@@ -22,6 +22,10 @@
 //! across segments from 1. `prev_chain` is the last chain value of the segment before (32
 //! zero bytes for the first), so segments are chained too.
 //!
+//! Once sealed, a segment may be replaced by `seg-NNNNNNNN.log.zst` (zstd; `Limits::compress`,
+//! the server's and `tansa analyze`'s default): the seal describes the uncompressed bytes,
+//! which `zstd -d` gives back.
+//!
 //! `DATA/evidence/seg-NNNNNNNN.seal`, written when the segment is closed (size, age, the end
 //! of a run, or the recovery after a crash): text lines `tansa-evidence/1`, `segment N`,
 //! `first SEQ`, `records N`, `bytes N`, `file-sha256 HEX`, `prev-chain HEX`, `chain HEX`,
@@ -307,6 +311,47 @@ pub fn seal_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("seg-{n:08}.seal"))
 }
 
+/// A sealed segment compressed with zstd (`Limits::compress`): the seal's `bytes` and
+/// `file-sha256` are those of the uncompressed file, which `zstd -d` gives back.
+pub fn compressed_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("seg-{n:08}.log.zst"))
+}
+
+/// A segment's bytes: the plain file, else the compressed one decompressed. A compressed
+/// file that does not decompress reads as empty bytes (which `verify` then reports).
+pub fn read_segment(dir: &Path, n: u64) -> Result<Option<Vec<u8>>> {
+    let plain = segment_path(dir, n);
+    match std::fs::read(&plain) {
+        Ok(b) => return Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&plain)(e)),
+    }
+    let z = compressed_path(dir, n);
+    match std::fs::read(&z) {
+        Ok(b) => Ok(Some(zstd::stream::decode_all(&b[..]).unwrap_or_default())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&z)(e)),
+    }
+}
+
+/// Replaces a sealed segment by its zstd-compressed copy (written and synced under a
+/// temporary name first: a crash leaves the plain file, or both).
+fn compress_segment(dir: &Path, n: u64) -> Result<()> {
+    let plain = segment_path(dir, n);
+    let bytes = std::fs::read(&plain).map_err(io(&plain))?;
+    let z = compressed_path(dir, n);
+    let tmp = z.with_extension("zst.tmp");
+    let packed = zstd::stream::encode_all(&bytes[..], 3).map_err(io(&plain))?;
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(&packed).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &z).map_err(io(&z))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    std::fs::remove_file(&plain).map_err(io(&plain))
+}
+
 /// Segment numbers present (a `.log` or a `.seal`), ascending.
 pub fn segments(dir: &Path) -> Result<Vec<u64>> {
     let mut out = std::collections::BTreeSet::new();
@@ -320,7 +365,11 @@ pub fn segments(dir: &Path) -> Result<Vec<u64>> {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(n) = name
             .strip_prefix("seg-")
-            .and_then(|r| r.strip_suffix(".log").or_else(|| r.strip_suffix(".seal")))
+            .and_then(|r| {
+                r.strip_suffix(".log")
+                    .or_else(|| r.strip_suffix(".seal"))
+                    .or_else(|| r.strip_suffix(".log.zst"))
+            })
             .and_then(|n| n.parse::<u64>().ok())
         {
             out.insert(n);
@@ -460,6 +509,8 @@ pub struct Limits {
     pub max_bytes: u64,
     /// Nanoseconds.
     pub max_age: i64,
+    /// Compress segments with zstd once sealed.
+    pub compress: bool,
 }
 
 impl Default for Limits {
@@ -467,6 +518,7 @@ impl Default for Limits {
         Limits {
             max_bytes: 64 << 20,
             max_age: 3600 * 1_000_000_000,
+            compress: false,
         }
     }
 }
@@ -656,10 +708,12 @@ impl EvidenceLog {
         let Some(to) = &self.copy_to else {
             return Ok(());
         };
-        for (from, dest) in [
-            (segment_path(&self.dir, n), segment_path(to, n)),
-            (seal_path(&self.dir, n), seal_path(to, n)),
-        ] {
+        let data = if segment_path(&self.dir, n).exists() {
+            (segment_path(&self.dir, n), segment_path(to, n))
+        } else {
+            (compressed_path(&self.dir, n), compressed_path(to, n))
+        };
+        for (from, dest) in [data, (seal_path(&self.dir, n), seal_path(to, n))] {
             std::fs::copy(&from, &dest).map_err(io(&dest))?;
             File::open(&dest)
                 .and_then(|f| f.sync_all())
@@ -800,6 +854,9 @@ impl EvidenceLog {
         std::fs::rename(&tmp, &sp).map_err(io(&sp))?;
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
+        }
+        if self.limits.compress {
+            compress_segment(&self.dir, o.n)?;
         }
         self.copy(o.n)?;
         Ok(Some(seal))
@@ -1128,7 +1185,7 @@ pub fn verify(dir: &Path) -> Result<Report> {
     };
     let mut report = verify_segments(&key, &segments(dir)?, |n| {
         Ok((
-            read(segment_path(dir, n))?,
+            read_segment(dir, n)?,
             read(seal_path(dir, n))?.map(|b| String::from_utf8_lossy(&b).into_owned()),
         ))
     })?;

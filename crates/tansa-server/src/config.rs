@@ -108,6 +108,8 @@ pub struct Server {
     /// A segment is sealed at this size (MiB) or age (seconds), whichever comes first.
     pub evidence_segment_mb: u64,
     pub evidence_seal_s: u64,
+    /// Compress segments with zstd once sealed (`zstd -d` gives the sealed bytes back).
+    pub evidence_compress: bool,
     /// File integrity monitoring: a baseline at the first start (unless one exists), then a
     /// check every `fim_interval_s`; changes go through detection (DATA/fim/*.log are
     /// followed like any log).
@@ -143,6 +145,7 @@ impl Default for Server {
             evidence_copy: None,
             evidence_segment_mb: 64,
             evidence_seal_s: 3600,
+            evidence_compress: true,
             fim: false,
             fim_paths: Vec::new(),
             fim_interval_s: 300,

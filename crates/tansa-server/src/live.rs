@@ -246,6 +246,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         let limits = tansa_evidence::Limits {
             max_bytes: config.server.evidence_segment_mb.max(1) << 20,
             max_age: config.server.evidence_seal_s.max(1) as i64 * 1_000_000_000,
+            compress: config.server.evidence_compress,
         };
         let (mut log, rec) = tansa_evidence::EvidenceLog::open(&dir, limits, now_nanos())?;
         if let Some(c) = &config.server.evidence_copy {

@@ -180,7 +180,10 @@ impl StoreSink {
         let mut evidence = if evidence {
             let (log, rec) = tansa_evidence::EvidenceLog::open(
                 &data.join("evidence"),
-                tansa_evidence::Limits::default(),
+                tansa_evidence::Limits {
+                    compress: true,
+                    ..tansa_evidence::Limits::default()
+                },
                 tansa_event::now_nanos(),
             )
             .context("the evidence log")?;

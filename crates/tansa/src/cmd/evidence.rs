@@ -43,7 +43,10 @@ fn entity_token(e: &str) -> Result<String> {
 /// can be exported; while a server writes it, its last seal is what there is.
 fn seal_now(dir: &Path) -> Result<Option<String>> {
     let now = tansa_event::now_nanos();
-    match tansa_evidence::EvidenceLog::open(dir, tansa_evidence::Limits::default(), now) {
+    match tansa_evidence::EvidenceLog::open(dir, tansa_evidence::Limits {
+                    compress: true,
+                    ..tansa_evidence::Limits::default()
+                }, now) {
         Ok((mut log, rec)) => {
             for n in rec.notes {
                 eprintln!("evidence log: {n}");
