@@ -68,6 +68,51 @@ impl Spec {
     }
 }
 
+/// Which sources a spec applies to: `PATTERN=PRESET` (a glob over the path: `*` any run of
+/// characters, `?` one) or a bare preset for every source.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub pattern: Option<String>,
+    pub spec: Spec,
+}
+
+impl Rule {
+    pub fn parse(s: &str) -> Result<Rule, String> {
+        match s.split_once('=') {
+            Some((pat, preset)) if !pat.starts_with("regex:") && !pat.is_empty() => Ok(Rule {
+                pattern: Some(pat.to_owned()),
+                spec: Spec::parse(preset)?,
+            }),
+            _ => Ok(Rule {
+                pattern: None,
+                spec: Spec::parse(s)?,
+            }),
+        }
+    }
+
+    /// The spec of the first rule that applies to `path`.
+    pub fn pick<'a>(rules: &'a [Rule], path: &str) -> Option<&'a Spec> {
+        rules
+            .iter()
+            .find(|r| {
+                r.pattern
+                    .as_deref()
+                    .is_none_or(|p| glob(p.as_bytes(), path.as_bytes()))
+            })
+            .map(|r| &r.spec)
+    }
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
+        (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
 fn starts_with_timestamp(l: &[u8]) -> bool {
     let l = l.strip_prefix(b"[").unwrap_or(l);
     let digit = |i: usize| l.get(i).is_some_and(u8::is_ascii_digit);
@@ -291,6 +336,29 @@ SELECT email, password FROM users;
         assert_eq!(r.len(), 3, "{r:?}");
         assert!(r[1].0.starts_with("# Time:") && r[1].0.ends_with("SLEEP(3);"));
         assert!(r[2].0.starts_with("# User@Host:") && r[2].0.ends_with("FROM users;"));
+    }
+
+    #[test]
+    fn rules_pick_a_spec_by_path() {
+        let rules: Vec<Rule> = ["*/app/*.log=java", "*slow.log=mysql-slow", "regex:^x=1"]
+            .iter()
+            .map(|r| Rule::parse(r).unwrap())
+            .collect();
+        assert!(matches!(
+            Rule::pick(&rules, "/srv/web01/app/shop.log").unwrap().start,
+            Start::Timestamp
+        ));
+        assert!(matches!(
+            Rule::pick(&rules, "db01/mysql/slow.log").unwrap().start,
+            Start::MysqlSlow
+        ));
+        // the bare regex preset (with its `=`) applies to the rest
+        assert!(matches!(
+            Rule::pick(&rules, "nginx/access.log").unwrap().start,
+            Start::Pattern(_)
+        ));
+        assert!(Rule::pick(&rules[..2], "nginx/access.log").is_none());
+        assert!(Rule::parse("*.log=nonsense").is_err());
     }
 
     #[test]

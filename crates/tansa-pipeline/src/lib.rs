@@ -61,7 +61,7 @@ pub struct Options {
     pub enrich: Arc<tansa_intel::Enricher>,
     /// Join multi-line records (stack traces, slow-log entries) before parsing; such
     /// sources are read by one thread.
-    pub multiline: Option<tansa_parse::multiline::Spec>,
+    pub multiline: Vec<tansa_parse::multiline::Rule>,
 }
 
 impl Options {
@@ -77,7 +77,7 @@ impl Options {
             chunk_size: input::CHUNK_SIZE,
             workers: 0,
             enrich: Arc::new(tansa_intel::Enricher::new(None, None)),
-            multiline: None,
+            multiline: Vec::new(),
         }
     }
 }
@@ -140,7 +140,8 @@ fn read_source(
     let big = std::fs::metadata(&src.path)
         .map(|m| m.len() >= opts.parallel_min_bytes)
         .unwrap_or(false);
-    if workers > 1 && big && opts.multiline.is_none() {
+    let joined = tansa_parse::multiline::Rule::pick(&opts.multiline, &src.path.to_string_lossy());
+    if workers > 1 && big && joined.is_none() {
         read_source_parallel(src, opts, progress, workers, classifier, recycle, send)
     } else {
         read_source_serial(src, opts, progress, recycle, send)
@@ -153,7 +154,9 @@ fn new_parser(src: &Source, opts: &Options) -> Parser {
         origin_for(src, opts),
         TimeCtx::new(opts.timezone.clone(), opts.now),
     );
-    if let Some(m) = &opts.multiline {
+    if let Some(m) =
+        tansa_parse::multiline::Rule::pick(&opts.multiline, &src.path.to_string_lossy())
+    {
         p.set_multiline(m.clone());
     }
     p

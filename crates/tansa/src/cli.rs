@@ -591,11 +591,13 @@ pub struct InputArgs {
     /// Force a log format instead of detecting it.
     #[arg(long, default_value = "auto")]
     pub log_format: String,
-    /// Join multi-line records into one event: `java`, `python`, `php`, `go`, `postgres`
-    /// (continuation lines indented), `timestamp` (a record starts with a timestamp),
-    /// `mysql-slow`, or `regex:EXPR` (lines matching EXPR start a record).
+    /// Join multi-line records into one event: `java`/`timestamp` (a record starts with a
+    /// timestamp), `python`, `php`, `go`, `postgres` (continuation lines indented),
+    /// `mysql-slow`, `modsec`, or `regex:EXPR` (lines matching EXPR start a record); for some
+    /// files only as `GLOB=PRESET` (`'*/app/*.log=java'`). Repeatable: the first that
+    /// applies to a file is used.
     #[arg(long)]
-    pub multiline: Option<String>,
+    pub multiline: Vec<String>,
     /// Reference time for yearless timestamps (RFC 3339); default: now.
     #[arg(long, hide = true)]
     pub now: Option<String>,

@@ -103,3 +103,51 @@ fn a_sql_injection_is_traced_from_the_access_log_to_the_data_it_reached() {
         .any(|s| s["raw"].as_str().unwrap().contains("198.51.100.10")));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The same in one run: the framing chosen per file by `--multiline GLOB=PRESET`, the hosts
+/// from the directory names.
+#[test]
+fn one_run_frames_each_file_by_its_pattern() {
+    let d = common::fresh_dir("sources", "one-run");
+    let data = d.join("data");
+    succeed(
+        tansa()
+            .arg("--data")
+            .arg(&data)
+            .args([
+                "analyze",
+                "--quiet",
+                "--timezone",
+                "UTC",
+                "--multiline",
+                "*/modsecurity/*=modsec",
+                "--multiline",
+                "*/app/*=java",
+            ])
+            .arg(common::root().join("examples/sqli")),
+    );
+    let out = succeed(tansa().arg("--data").arg(&data).args([
+        "--format",
+        "json",
+        "trace",
+        "203.0.113.5",
+    ]));
+    let steps: Vec<serde_json::Value> = json_lines(&out.stdout)
+        .into_iter()
+        .filter(|v| v["type"] == "step")
+        .collect();
+    let has = |f: &dyn Fn(&serde_json::Value) -> bool| steps.iter().any(f);
+    assert!(has(
+        &|s| s["source"] == "modsecurity.audit" && s["host"] == "web01"
+    ));
+    assert!(has(&|s| s["raw"]
+        .as_str()
+        .unwrap()
+        .contains("\n\tat com.shop.SearchController")));
+    assert!(has(&|s| s["host"] == "db01"
+        && s["raw"]
+            .as_str()
+            .unwrap()
+            .contains("UNION SELECT email,password")));
+    let _ = std::fs::remove_dir_all(&d);
+}

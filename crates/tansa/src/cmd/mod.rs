@@ -184,9 +184,9 @@ pub fn options(a: &InputArgs) -> Result<Options> {
     o.host = a.host.clone();
     o.multiline = a
         .multiline
-        .as_deref()
-        .map(tansa_parse::multiline::Spec::parse)
-        .transpose()
+        .iter()
+        .map(|m| tansa_parse::multiline::Rule::parse(m))
+        .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)
         .context("--multiline")?;
     o.enrich = std::sync::Arc::new(enricher(&a.enrich)?);
