@@ -454,6 +454,11 @@ fn fresh(text: &tansa_event::Text, origin: &Arc<Origin>, ingested: Nanos, offset
 }
 
 /// A syslog line: header, then the program's parser.
+/// Log levels an application writes after its timestamp.
+const LEVELS: &[&str] = &[
+    "TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "SEVERE", "FATAL", "CRITICAL",
+];
+
 fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
     let h = match syslog::header(line, &mut ctx.time) {
         Some(h) => h,
@@ -474,6 +479,22 @@ fn parse_syslog(ev: &mut Event, line: &str, ctx: &mut Ctx) -> bool {
             h
         }
     };
+    // `2026-03-14 10:00:20.412 ERROR [thread] logger : message`: an application's log (Java,
+    // Python, Go loggers), whose level stands where syslog has the host
+    if let Some((s, e)) = h.host {
+        let word = &line[s..e];
+        if LEVELS.iter().any(|l| word.eq_ignore_ascii_case(l)) {
+            ev.timestamp = h.ts;
+            ev.time_text = Some((h.time.0 as u32, h.time.1 as u32));
+            ev.set_span(tansa_event::Field::LOG_LEVEL, s, e);
+            let rest = line[e..].trim_start();
+            if !rest.is_empty() {
+                util::set(ev, line, tansa_event::Field::MESSAGE, rest);
+            }
+            ev.dataset = "app";
+            return true;
+        }
+    }
     syslog::apply(ev, line, &h);
     if h.time.1 == 0 {
         ev.time_text = None;
