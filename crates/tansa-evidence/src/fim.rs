@@ -433,6 +433,7 @@ impl Fim {
         append(&self.baseline_log(), &lines)?;
         // the accepted state is the baseline
         let _ = std::fs::remove_file(self.dir.join("observed.json"));
+        let _ = std::fs::remove_file(self.dir.join("altered.sha256"));
         Ok((b, errors))
     }
 
@@ -455,6 +456,7 @@ impl Fim {
         };
         // the baseline's own hash, as recorded when it was taken
         let text = std::fs::read(self.baseline_path()).map_err(io(&self.baseline_path()))?;
+        let now_hash = hex(&crate::sha256(&[&text]));
         let recorded = std::fs::read_to_string(self.baseline_log())
             .unwrap_or_default()
             .lines()
@@ -463,7 +465,7 @@ impl Fim {
                 let v: serde_json::Value = serde_json::from_str(l).ok()?;
                 v["fim"]["baseline_sha256"].as_str().map(str::to_owned)
             });
-        out.baseline_altered = recorded.as_deref() != Some(hex(&crate::sha256(&[&text])).as_str());
+        out.baseline_altered = recorded.as_deref() != Some(now_hash.as_str());
         let observed_path = self.dir.join("observed.json");
         let observed: State = std::fs::read(&observed_path)
             .ok()
@@ -471,28 +473,24 @@ impl Fim {
             .unwrap_or_else(|| base.entries.clone());
         let fresh = diff(&observed, &state);
         let mut lines = String::new();
-        if out.baseline_altered {
-            let reported = std::fs::read_to_string(self.changes_log())
-                .unwrap_or_default()
-                .contains(&format!(
-                    "\"baseline_sha256_now\":\"{}\"",
-                    hex(&crate::sha256(&[&text]))
-                ));
-            if !reported {
-                lines.push_str(
-                    &json!({
-                        "@timestamp": rfc3339(now), "host": {"name": host},
-                        "event": {"module": "fim", "dataset": "fim", "kind": "event", "category": "file",
-                                  "type": "change", "action": "baseline_altered", "outcome": "success"},
-                        "file": {"path": self.baseline_path()},
-                        "fim": {"area": "tansa", "baseline_sha256": recorded,
-                                "baseline_sha256_now": hex(&crate::sha256(&[&text]))},
-                        "message": "the file integrity baseline differs from the one recorded when it was taken",
-                    })
-                    .to_string(),
-                );
-                lines.push('\n');
-            }
+        // an altered baseline is reported once per altered content
+        let altered_mark = self.dir.join("altered.sha256");
+        if out.baseline_altered
+            && std::fs::read_to_string(&altered_mark).ok().as_deref() != Some(now_hash.as_str())
+        {
+            lines.push_str(
+                &json!({
+                    "@timestamp": rfc3339(now), "host": {"name": host},
+                    "event": {"module": "fim", "dataset": "fim", "kind": "event", "category": "file",
+                              "type": "change", "action": "baseline_altered", "outcome": "success"},
+                    "file": {"path": self.baseline_path()},
+                    "fim": {"area": "tansa", "baseline_sha256": recorded,
+                            "baseline_sha256_now": now_hash},
+                    "message": "the file integrity baseline differs from the one recorded when it was taken",
+                })
+                .to_string(),
+            );
+            lines.push('\n');
         }
         for c in &fresh {
             lines.push_str(&change_line(c, host, wr.as_deref(), now));
@@ -501,6 +499,10 @@ impl Fim {
         out.new = fresh.len();
         if !lines.is_empty() {
             append(&self.changes_log(), &lines)?;
+        }
+        if out.baseline_altered {
+            // after the report is written: a failed write reports it again next time
+            write_atomic(&altered_mark, now_hash.as_bytes())?;
         }
         if !fresh.is_empty() {
             let b =

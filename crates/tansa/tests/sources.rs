@@ -6,6 +6,20 @@ mod common;
 
 use common::{json_lines, succeed, tansa};
 
+/// The steps of `tansa trace ENTITY` (JSON).
+fn trace_steps(data: &std::path::Path, entity: &str) -> Vec<serde_json::Value> {
+    let out = succeed(
+        tansa()
+            .arg("--data")
+            .arg(data)
+            .args(["--format", "json", "trace", entity]),
+    );
+    json_lines(&out.stdout)
+        .into_iter()
+        .filter(|v| v["type"] == "step")
+        .collect()
+}
+
 #[test]
 fn a_sql_injection_is_traced_from_the_access_log_to_the_data_it_reached() {
     let d = common::fresh_dir("sources", "sqli");
@@ -34,16 +48,7 @@ fn a_sql_injection_is_traced_from_the_access_log_to_the_data_it_reached() {
                 .arg(ex.join(file)),
         );
     }
-    let out = succeed(tansa().arg("--data").arg(&data).args([
-        "--format",
-        "json",
-        "trace",
-        "203.0.113.5",
-    ]));
-    let steps: Vec<serde_json::Value> = json_lines(&out.stdout)
-        .into_iter()
-        .filter(|v| v["type"] == "step")
-        .collect();
+    let steps = trace_steps(&data, "203.0.113.5");
     let find = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
         steps
             .iter()
@@ -126,16 +131,7 @@ fn one_run_frames_each_file_by_its_pattern() {
             ])
             .arg(common::root().join("examples/sqli")),
     );
-    let out = succeed(tansa().arg("--data").arg(&data).args([
-        "--format",
-        "json",
-        "trace",
-        "203.0.113.5",
-    ]));
-    let steps: Vec<serde_json::Value> = json_lines(&out.stdout)
-        .into_iter()
-        .filter(|v| v["type"] == "step")
-        .collect();
+    let steps = trace_steps(&data, "203.0.113.5");
     let has = |f: &dyn Fn(&serde_json::Value) -> bool| steps.iter().any(f);
     assert!(has(
         &|s| s["source"] == "modsecurity.audit" && s["host"] == "web01"

@@ -32,6 +32,20 @@ fn texts(v: &[String]) -> Vec<Param> {
     v.iter().map(|s| Param::Text(s.clone())).collect()
 }
 
+/// Rows of (time, kind, target, outcome, detail) as actions.
+fn action_rows(t: &tansa_store::Table) -> impl Iterator<Item = Action> + '_ {
+    t.rows.iter().map(|r| {
+        let c = |i: usize| text(&r[i]).unwrap_or_default();
+        Action {
+            time: c(0),
+            kind: c(1),
+            target: c(2),
+            outcome: c(3),
+            detail: c(4),
+        }
+    })
+}
+
 /// `columns` of the alerts with these ids whose `present` column is set.
 fn of_alerts(
     store: &dyn Backend,
@@ -201,15 +215,7 @@ pub fn run(
             ),
             &texts(&addresses),
         )?;
-        for r in &t.rows {
-            actions.push(Action {
-                time: text(&r[0]).unwrap_or_default(),
-                kind: text(&r[1]).unwrap_or_default(),
-                target: text(&r[2]).unwrap_or_default(),
-                outcome: text(&r[3]).unwrap_or_default(),
-                detail: text(&r[4]).unwrap_or_default(),
-            });
-        }
+        actions.extend(action_rows(&t));
     }
     for id in &alert_ids {
         let t = store.query(
@@ -217,15 +223,7 @@ pub fn run(
              WHERE kind IN ('hook', 'approval') AND detail LIKE ? ORDER BY time",
             &[Param::Text(format!("%alert {id} %"))],
         )?;
-        for r in &t.rows {
-            actions.push(Action {
-                time: text(&r[0]).unwrap_or_default(),
-                kind: text(&r[1]).unwrap_or_default(),
-                target: text(&r[2]).unwrap_or_default(),
-                outcome: text(&r[3]).unwrap_or_default(),
-                detail: text(&r[4]).unwrap_or_default(),
-            });
-        }
+        actions.extend(action_rows(&t));
     }
     actions.sort_by(|x, y| x.time.cmp(&y.time));
     drop(store);
