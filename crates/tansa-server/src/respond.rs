@@ -413,6 +413,21 @@ fn guard(api: &Api, headers: &HeaderMap) -> Result<Arc<Respond>, Box<Response>> 
     respond_of(api)
 }
 
+/// The responder, for a request with the API token: the argument of every handler of the
+/// decisions and approvals API (a request without the token is answered 401 before it).
+struct Guarded(Arc<Respond>);
+
+impl axum::extract::FromRequestParts<Api> for Guarded {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        api: &Api,
+    ) -> Result<Self, Response> {
+        guard(api, &parts.headers).map(Guarded).map_err(|e| *e)
+    }
+}
+
 /// The responder and the bouncer's name, for a request with a registered `X-Api-Key`.
 fn bouncer_guard(api: &Api, headers: &HeaderMap) -> Result<(Arc<Respond>, String), Box<Response>> {
     let r = respond_of(api)?;
@@ -538,15 +553,7 @@ struct ListParams {
     all: bool,
 }
 
-async fn api_list(
-    State(api): State<Api>,
-    Query(q): Query<ListParams>,
-    headers: HeaderMap,
-) -> Response {
-    let r = match guard(&api, &headers) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
+async fn api_list(Guarded(r): Guarded, Query(q): Query<ListParams>) -> Response {
     let now = now_nanos();
     let resp = r.lock();
     let list: Vec<serde_json::Value> = resp
@@ -614,15 +621,7 @@ fn respond_error(e: RespondError) -> Response {
     message(code, e.to_string())
 }
 
-async fn api_add(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Json(req): Json<AddRequest>,
-) -> Response {
-    let r = match guard(&api, &headers) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
+async fn api_add(Guarded(r): Guarded, Json(req): Json<AddRequest>) -> Response {
     let m = match req.manual("manual") {
         Ok(m) => m,
         Err(e) => return respond_error(e),
@@ -644,15 +643,10 @@ struct DeleteParams {
 }
 
 async fn api_delete(
-    State(api): State<Api>,
+    Guarded(r): Guarded,
     axum::extract::Path(target): axum::extract::Path<String>,
     Query(q): Query<DeleteParams>,
-    headers: HeaderMap,
 ) -> Response {
-    let r = match guard(&api, &headers) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
     let now = now_nanos();
     blocking(move || {
         r.lock()
@@ -663,11 +657,7 @@ async fn api_delete(
     .await
 }
 
-async fn api_apply(State(api): State<Api>, headers: HeaderMap) -> Response {
-    let r = match guard(&api, &headers) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
+async fn api_apply(Guarded(r): Guarded) -> Response {
     let res = tokio::task::spawn_blocking(move || {
         let mut resp = r.lock();
         let name = resp.firewall_name().to_owned();
@@ -694,15 +684,7 @@ fn hooks_of(r: &Respond) -> Result<&HookService, Box<Response>> {
     })
 }
 
-async fn api_approvals(
-    State(api): State<Api>,
-    Query(q): Query<ListParams>,
-    headers: HeaderMap,
-) -> Response {
-    let r = match guard(&api, &headers) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
+async fn api_approvals(Guarded(r): Guarded, Query(q): Query<ListParams>) -> Response {
     blocking(move || {
         let h = hooks_of(&r)?;
         let rows = h
@@ -726,15 +708,10 @@ pub struct SettleRequest {
 }
 
 async fn api_settle(
-    State(api): State<Api>,
+    Guarded(r): Guarded,
     axum::extract::Path((id, verb)): axum::extract::Path<(u64, String)>,
-    headers: HeaderMap,
     Json(req): Json<SettleRequest>,
 ) -> Response {
-    let r = match guard(&api, &headers) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
     let approve = match verb.as_str() {
         "approve" => true,
         "reject" => false,
