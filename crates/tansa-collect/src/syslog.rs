@@ -138,6 +138,12 @@ pub struct Counters {
     pub bad_frames: AtomicU64,
     /// TLS connections refused at the handshake (certificate, protocol, timeout).
     pub tls_refused: AtomicU64,
+    /// UDP: datagrams put in the disk spool (the queue was full), dropped (the spool was
+    /// full too), and dropped by the kernel before they were read (the socket buffer was
+    /// full; the socket's count).
+    pub spooled: AtomicU64,
+    pub dropped: AtomicU64,
+    pub kernel_drops: AtomicU64,
 }
 
 fn stream_id(name: &str, peer: &SocketAddr) -> u64 {
@@ -408,6 +414,41 @@ fn establish(
     ))
 }
 
+/// Asks for an 8 MiB receive buffer, where datagrams wait while the reader is busy (the
+/// kernel's default holds a few hundred). `SO_RCVBUFFORCE` when the process may (root),
+/// else `SO_RCVBUF`, which the kernel caps at `net.core.rmem_max`. No error: a smaller
+/// buffer only means earlier kernel drops, which are counted.
+#[cfg(target_os = "linux")]
+fn grow_receive_buffer(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    extern "C" {
+        fn setsockopt(fd: i32, level: i32, name: i32, value: *const std::ffi::c_void, len: u32)
+            -> i32;
+    }
+    const SOL_SOCKET: i32 = 1;
+    const SO_RCVBUF: i32 = 8;
+    const SO_RCVBUFFORCE: i32 = 33;
+    let size: i32 = 8 << 20;
+    for opt in [SO_RCVBUFFORCE, SO_RCVBUF] {
+        // SAFETY: an open socket's descriptor, and a pointer to an i32 with its size
+        let r = unsafe {
+            setsockopt(
+                socket.as_raw_fd(),
+                SOL_SOCKET,
+                opt,
+                (&size as *const i32).cast(),
+                std::mem::size_of::<i32>() as u32,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn grow_receive_buffer(_: &UdpSocket) {}
+
 /// Receives datagrams until `stop`: one message each, a stream per sender.
 pub fn serve_udp(
     socket: UdpSocket,
@@ -416,10 +457,18 @@ pub fn serve_udp(
     counters: Arc<Counters>,
 ) -> std::io::Result<()> {
     let name = format!("syslog+udp://{}", socket.local_addr()?);
+    grow_receive_buffer(&socket);
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut streams: HashMap<SocketAddr, (Arc<Stream>, u64)> = HashMap::new();
+    let mut looked = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if looked.elapsed() >= Duration::from_secs(1) {
+            looked = std::time::Instant::now();
+            if let Some(d) = kernel_drops(&socket) {
+                counters.kernel_drops.store(d, Ordering::Relaxed);
+            }
+        }
         let (n, peer) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
             Err(_) => continue,
@@ -456,6 +505,23 @@ pub fn serve_udp(
         }
     }
     Ok(())
+}
+
+/// Datagrams the kernel dropped on `socket` (its receive buffer was full), from
+/// /proc/net/udp and /proc/net/udp6; None where those are not readable.
+pub fn kernel_drops(socket: &std::net::UdpSocket) -> Option<u64> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let fd = socket.as_fd().try_clone_to_owned().ok()?;
+    let inode = std::fs::File::from(fd).metadata().ok()?.ino();
+    ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|p| {
+        let text = std::fs::read_to_string(p).ok()?;
+        text.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode ref pointer drops
+            (f.get(9)?.parse::<u64>().ok()? == inode).then(|| f.last()?.parse().ok())?
+        })
+    })
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@
 //! ```
 
 pub mod builtin;
+pub mod suppress;
 pub mod web;
 
 use std::borrow::Cow;
@@ -99,7 +100,8 @@ pub enum KeyBy {
 pub enum Key {
     Ip(IpAddr),
     Text(Box<str>),
-    Pair(Box<str>, Box<str>),
+    /// Two names (boxed: the key stays small, most keys are addresses).
+    Pair(Box<(Box<str>, Box<str>)>),
 }
 
 impl fmt::Display for Key {
@@ -107,7 +109,7 @@ impl fmt::Display for Key {
         match self {
             Key::Ip(ip) => write!(f, "{ip}"),
             Key::Text(s) => f.write_str(s),
-            Key::Pair(a, b) => write!(f, "{a}/{b}"),
+            Key::Pair(p) => write!(f, "{}/{}", p.0, p.1),
         }
     }
 }
@@ -139,10 +141,10 @@ impl KeyBy {
                 .filter(|u| !u.is_empty())
                 .map(|u| Key::Text(u.into())),
             KeyBy::Host => ev.host_name().map(|h| Key::Text(h.into())),
-            KeyBy::HostUser => Some(Key::Pair(
+            KeyBy::HostUser => Some(Key::Pair(Box::new((
                 ev.host_name().unwrap_or(Cow::Borrowed("")).into(),
                 ev.user_name()?.into(),
-            )),
+            )))),
             KeyBy::Indicator => None,
         }
     }
@@ -177,6 +179,11 @@ pub enum Condition {
     },
     /// A Sigma correlation rule: the correlator decides, the key is its group.
     Correlated,
+    /// A leaky bucket per key (CrowdSec's `type: leaky`): each matching event pours one unit
+    /// in, one unit leaks out every `leak`; more than `capacity` units in the bucket overflow
+    /// (an alert counting the events poured since the bucket was last empty), and the bucket
+    /// starts over.
+    Leaky { capacity: u32, leak: Nanos },
 }
 
 /// The field a distinct-count rule counts.
@@ -337,6 +344,8 @@ pub struct Alert {
     pub user: Option<String>,
     /// The first events behind the alert (at most [`Limits::max_refs`]).
     pub events: Vec<EventRef>,
+    /// Raised by a rule in simulation ([`suppress`]): stored and shown, no response.
+    pub simulated: bool,
 }
 
 impl Alert {
@@ -365,6 +374,9 @@ impl Alert {
             tansa_event::format_ts(self.last_seen).into(),
         );
         m.insert("count".into(), self.count.into());
+        if self.simulated {
+            m.insert("simulated".into(), true.into());
+        }
         if let Some(h) = &self.host {
             m.insert("host".into(), serde_json::json!({"name": h}));
         }
@@ -424,21 +436,126 @@ pub struct Counters {
     pub alerts: u64,
     /// Keys dropped because a rule reached `max_keys` with nothing expired.
     pub evicted: u64,
+    /// Matches held back by a suppression (the events were not counted for that rule).
+    pub suppressed: u64,
 }
 
+/// The state of one key of one rule. Kept small: a million attacking addresses are a
+/// million of these per rule that sees them.
 #[derive(Debug, Default)]
 struct KeyState {
     /// Times of recent matching events (at most `count` are needed).
     times: VecDeque<Nanos>,
-    /// Distinct values with their last time, and the order they were seen in (for expiry).
-    /// Value → (last sighting, the sighting queued in `seen` for it).
-    distinct: FxHashMap<u64, (Nanos, Nanos)>,
-    /// One queued sighting per value, in time order (for expiry).
-    seen: std::collections::BTreeSet<(Nanos, u64)>,
+    /// `Distinct`: the values seen in the window.
+    distinct: Distinct,
     /// Time of last update (for eviction).
     last: Nanos,
+    /// `Leaky`: when the bucket will be empty (its level is the time to that, in leaks).
+    drain_at: Nanos,
     /// The open alert for this key, an index into `Engine::alerts`.
-    open: Option<usize>,
+    open: Option<u32>,
+}
+
+/// Values a key has shown, each with its last sighting: a short list while they are few
+/// (nearly every key), a map with a time-ordered queue beyond [`Distinct::SMALL`].
+#[derive(Debug, Default)]
+enum Distinct {
+    #[default]
+    Empty,
+    Small(Vec<(u64, Nanos)>),
+    Large(Box<LargeDistinct>),
+}
+
+#[derive(Debug, Default)]
+struct LargeDistinct {
+    /// Value → (last sighting, the sighting queued in `seen` for it).
+    map: FxHashMap<u64, (Nanos, Nanos)>,
+    /// One queued sighting per value, in time order (for expiry).
+    seen: std::collections::BTreeSet<(Nanos, u64)>,
+}
+
+impl Distinct {
+    const SMALL: usize = 32;
+
+    fn len(&self) -> usize {
+        match self {
+            Distinct::Empty => 0,
+            Distinct::Small(v) => v.len(),
+            Distinct::Large(l) => l.map.len(),
+        }
+    }
+
+    /// The earliest last sighting.
+    fn first(&self) -> Option<Nanos> {
+        match self {
+            Distinct::Empty => None,
+            Distinct::Small(v) => v.iter().map(|x| x.1).min(),
+            Distinct::Large(l) => l.map.values().map(|x| x.0).min(),
+        }
+    }
+
+    /// Value `v` seen at `t`; values last seen before `cutoff` leave, and the oldest beyond
+    /// [`MAX_DISTINCT`].
+    fn see(&mut self, v: Option<u64>, t: Nanos, cutoff: Nanos) {
+        if let Distinct::Empty = self {
+            if v.is_none() {
+                return;
+            }
+            *self = Distinct::Small(Vec::with_capacity(2));
+        }
+        if let Distinct::Small(list) = self {
+            if let Some(v) = v {
+                match list.iter_mut().find(|x| x.0 == v) {
+                    Some(x) => x.1 = x.1.max(t),
+                    None => list.push((v, t)),
+                }
+            }
+            list.retain(|x| x.1 >= cutoff);
+            if list.len() <= Self::SMALL {
+                return;
+            }
+            let mut l = LargeDistinct::default();
+            for &(v, last) in list.iter() {
+                l.map.insert(v, (last, last));
+                l.seen.insert((last, v));
+            }
+            *self = Distinct::Large(Box::new(l));
+            return;
+        }
+        let Distinct::Large(l) = self else { return };
+        if let Some(v) = v {
+            // one queued sighting per value (not one per event): a value seen again only
+            // moves its last time; the queue re-checks it on expiry
+            match l.map.get_mut(&v) {
+                Some(e) => e.0 = e.0.max(t),
+                None => {
+                    l.map.insert(v, (t, t));
+                    l.seen.insert((t, v));
+                }
+            }
+        }
+        // expire from the front: a value leaves when its last sighting is too old
+        while let Some(&(ft, fv)) = l.seen.first() {
+            let too_many = l.seen.len() > MAX_DISTINCT;
+            if ft >= cutoff && !too_many {
+                break;
+            }
+            l.seen.pop_first();
+            let Some(&(last, queued)) = l.map.get(&fv) else {
+                continue;
+            };
+            if queued != ft {
+                continue;
+            }
+            if last < cutoff || too_many {
+                l.map.remove(&fv);
+            } else {
+                // seen since: queued again at its last sighting
+                l.map.insert(fv, (last, last));
+                l.seen.insert((last, fv));
+            }
+        }
+    }
 }
 
 struct RuleState {
@@ -467,6 +584,35 @@ pub struct Engine {
     /// Alerts created or grown since [`Engine::take_changed`] last ran (indexes, in order).
     changed: Vec<usize>,
     changed_mark: Vec<bool>,
+    /// Suppressions, the ones that apply to each rule (by index), and the matches each held
+    /// back; rules in simulation.
+    suppress: suppress::Suppressions,
+    applies: Vec<Vec<u32>>,
+    held: Vec<u64>,
+    simulated: Vec<bool>,
+}
+
+/// Adds the event behind a match to an alert's references, up to `max`; with `refs` (the
+/// events of a correlation's window) those first, each once.
+fn add_refs(events: &mut Vec<EventRef>, refs: &[EventRef], ev: &Event, max: usize) {
+    let trigger = EventRef {
+        path: ev.origin.path.clone(),
+        offset: ev.offset,
+    };
+    if refs.is_empty() {
+        if events.len() < max {
+            events.push(trigger);
+        }
+        return;
+    }
+    for r in refs.iter().chain(std::iter::once(&trigger)) {
+        if events.len() >= max {
+            break;
+        }
+        if !events.contains(r) {
+            events.push(r.clone());
+        }
+    }
 }
 
 /// Rule ids of indicator matches: this prefix and the feed's name.
@@ -497,7 +643,39 @@ impl Engine {
             intel_base: 0,
             changed: Vec::new(),
             changed_mark: Vec::new(),
+            suppress: Default::default(),
+            applies: Vec::new(),
+            held: Vec::new(),
+            simulated: Vec::new(),
         }
+    }
+
+    /// Holds back the events that `s` suppresses, and marks the alerts of its simulated rules
+    /// (call after the rules and feeds are all in).
+    pub fn with_suppressions(mut self, s: suppress::Suppressions) -> Self {
+        self.held = vec![0; s.list.len()];
+        self.suppress = s;
+        self.index_suppressions();
+        self
+    }
+
+    fn index_suppressions(&mut self) {
+        let s = &self.suppress;
+        self.applies = self
+            .rules
+            .iter()
+            .map(|r| {
+                (0..s.list.len() as u32)
+                    .filter(|&j| s.list[j as usize].covers(r.rule.id))
+                    .collect()
+            })
+            .collect();
+        self.simulated = self.rules.iter().map(|r| s.simulated(r.rule.id)).collect();
+    }
+
+    /// Each suppression with the matches it held back.
+    pub fn suppressions(&self) -> impl Iterator<Item = (&suppress::Suppression, u64)> {
+        self.suppress.list.iter().zip(self.held.iter().copied())
     }
 
     /// Adds one rule per feed of `intel`: an event that matches an indicator (as enrichment
@@ -532,6 +710,7 @@ impl Engine {
             });
         }
         self.intel = Some(intel);
+        self.index_suppressions();
         self
     }
 
@@ -632,11 +811,25 @@ impl Engine {
                         .join(",")
                         .into_boxed_str(),
                 );
+                // the events of the window behind the correlation, as references
+                let refs: Vec<EventRef> = c
+                    .events
+                    .into_iter()
+                    .map(|(path, offset)| EventRef {
+                        path: if *ev.origin.path == *path {
+                            ev.origin.path.clone()
+                        } else {
+                            Arc::from(path)
+                        },
+                        offset,
+                    })
+                    .collect();
                 self.on_match_key(
                     self.native + detections + c.rule,
                     ev,
                     key,
                     Some(c.value as u64),
+                    &refs,
                 );
             }
         }
@@ -646,7 +839,7 @@ impl Engine {
                 let ind = intel.indicator(h);
                 self.counters.matched += 1;
                 let key = Key::Text(ind.ioc.value().into_boxed_str());
-                self.on_match_key(self.intel_base + ind.feed as usize, ev, key, None);
+                self.on_match_key(self.intel_base + ind.feed as usize, ev, key, None, &[]);
             }
         }
         // sweep expired state once per minute of event time
@@ -682,18 +875,37 @@ impl Engine {
         let Some(key) = self.rules[i].rule.key.key(ev) else {
             return;
         };
-        self.on_match_key(i, ev, key, None);
+        self.on_match_key(i, ev, key, None, &[]);
     }
 
-    /// A match of rule `i` for entity `key`; `value` is the aggregate a correlation counted.
-    fn on_match_key(&mut self, i: usize, ev: &Event, key: Key, value: Option<u64>) {
+    /// A match of rule `i` for entity `key`; `value` is the aggregate a correlation counted,
+    /// `refs` the events of its window.
+    fn on_match_key(
+        &mut self,
+        i: usize,
+        ev: &Event,
+        key: Key,
+        value: Option<u64>,
+        refs: &[EventRef],
+    ) {
+        if let Some(list) = self.applies.get(i).filter(|l| !l.is_empty()) {
+            if let Some(&j) = list
+                .iter()
+                .find(|&&j| self.suppress.list[j as usize].matches(ev))
+            {
+                self.counters.suppressed += 1;
+                self.held[j as usize] += 1;
+                return;
+            }
+        }
+        let simulated = self.simulated.get(i).copied().unwrap_or(false);
         let limits = self.limits;
         let rs = &mut self.rules[i];
         let rule = &rs.rule;
         let t = ev.timestamp;
         let fire = match &rule.condition {
             Condition::Each | Condition::Correlated => true,
-            Condition::Count { .. } | Condition::Distinct { .. } => false,
+            Condition::Count { .. } | Condition::Distinct { .. } | Condition::Leaky { .. } => false,
             Condition::After { count, .. } => rs
                 .before
                 .get(&key)
@@ -723,47 +935,30 @@ impl Engine {
                     st.times.len() >= *count as usize
                 }
                 Condition::Distinct { field, count } => {
-                    if let Some(v) = field.value(ev) {
-                        // one queued sighting per value (not one per event): a value seen
-                        // again only moves its last time; the queue re-checks it on expiry
-                        match st.distinct.get_mut(&v) {
-                            Some(e) => e.0 = e.0.max(t),
-                            None => {
-                                st.distinct.insert(v, (t, t));
-                                st.seen.insert((t, v));
-                            }
-                        }
-                    }
-                    // expire from the front: a value leaves when its last sighting is too old
-                    let cutoff = t - rule.window;
-                    while let Some(&(ft, fv)) = st.seen.first() {
-                        let too_many = st.seen.len() > MAX_DISTINCT;
-                        if ft >= cutoff && !too_many {
-                            break;
-                        }
-                        st.seen.pop_first();
-                        let Some(&(last, queued)) = st.distinct.get(&fv) else {
-                            continue;
-                        };
-                        if queued != ft {
-                            continue;
-                        }
-                        if last < cutoff || too_many {
-                            st.distinct.remove(&fv);
-                        } else {
-                            // seen since: queued again at its last sighting
-                            st.distinct.insert(fv, (last, last));
-                            st.seen.insert((last, fv));
-                        }
-                    }
+                    st.distinct.see(field.value(ev), t, t - rule.window);
                     st.distinct.len() >= *count as usize
+                }
+                Condition::Leaky { capacity, leak } => {
+                    if st.drain_at <= t {
+                        // leaked empty since: a new bucket
+                        st.times.clear();
+                    }
+                    st.drain_at = st.drain_at.max(t) + leak;
+                    // the poured events (at most capacity + 1: it overflows then)
+                    st.times.push_back(t);
+                    let over = st.drain_at - t > i64::from(*capacity) * leak;
+                    if over {
+                        // the bucket overflows and is gone
+                        st.drain_at = t;
+                    }
+                    over
                 }
                 _ => false,
             };
         // an open alert for this key absorbs the matching events while the activity goes on
         // (for `After`, only those that meet the condition again)
         let absorbs = !matches!(rule.condition, Condition::After { .. }) || fire;
-        if let Some(ai) = st.open.filter(|_| absorbs) {
+        if let Some(ai) = st.open.filter(|_| absorbs).map(|i| i as usize) {
             let a = &mut self.alerts[ai];
             if t <= a.last_seen + rule.window {
                 if !self.changed_mark[ai] {
@@ -776,12 +971,7 @@ impl Engine {
                 };
                 a.last_seen = a.last_seen.max(t);
                 a.first_seen = a.first_seen.min(t);
-                if a.events.len() < limits.max_refs {
-                    a.events.push(EventRef {
-                        path: ev.origin.path.clone(),
-                        offset: ev.offset,
-                    });
-                }
+                add_refs(&mut a.events, refs, ev, limits.max_refs);
                 return;
             }
             st.open = None;
@@ -790,12 +980,14 @@ impl Engine {
             return;
         }
         let first = match &rule.condition {
-            Condition::Count { .. } => st.times.front().copied().unwrap_or(t),
-            Condition::Distinct { .. } => st.distinct.values().map(|v| v.0).min().unwrap_or(t),
+            Condition::Count { .. } | Condition::Leaky { .. } => {
+                st.times.front().copied().unwrap_or(t)
+            }
+            Condition::Distinct { .. } => st.distinct.first().unwrap_or(t),
             _ => t,
         };
         let count = match &rule.condition {
-            Condition::Count { .. } => st.times.len() as u64,
+            Condition::Count { .. } | Condition::Leaky { .. } => st.times.len() as u64,
             Condition::Distinct { .. } => st.distinct.len() as u64,
             _ => value.unwrap_or(1),
         };
@@ -817,15 +1009,16 @@ impl Engine {
                 .user_name()
                 .filter(|u| !u.is_empty())
                 .map(|u| u.into_owned()),
-            events: vec![EventRef {
-                path: ev.origin.path.clone(),
-                offset: ev.offset,
-            }],
+            events: {
+                let mut v = Vec::with_capacity(refs.len() + 1);
+                add_refs(&mut v, refs, ev, limits.max_refs);
+                v
+            },
+            simulated,
         };
-        st.open = Some(self.alerts.len());
-        st.times.clear();
-        st.distinct.clear();
-        st.seen.clear();
+        st.open = Some(self.alerts.len() as u32);
+        st.times = VecDeque::new();
+        st.distinct = Distinct::Empty;
         self.changed.push(self.alerts.len());
         self.changed_mark.push(true);
         self.alerts.push(alert);
@@ -837,7 +1030,8 @@ impl Engine {
         let wm = self.watermark - self.limits.lateness;
         for rs in &mut self.rules {
             let w = rs.rule.window;
-            rs.keys.retain(|_, s| s.last >= wm - w);
+            // (a leaky bucket is kept until it has leaked empty)
+            rs.keys.retain(|_, s| s.last >= wm - w || s.drain_at > wm);
             rs.before
                 .retain(|_, q| q.back().is_some_and(|&b| b >= wm - w));
         }
@@ -884,7 +1078,7 @@ impl Engine {
         for rs in &self.rules {
             for st in rs.keys.values() {
                 if let Some(i) = st.open {
-                    keep[i] = true;
+                    keep[i as usize] = true;
                 }
             }
         }
@@ -918,7 +1112,7 @@ impl Engine {
         for rs in &mut self.rules {
             for st in rs.keys.values_mut() {
                 if let Some(o) = &mut st.open {
-                    *o = map[*o];
+                    *o = map[*o as usize] as u32;
                 }
             }
         }
@@ -1023,6 +1217,74 @@ mod tests {
             condition: cond,
             matches: |e, _| e.outcome == Outcome::Failure,
         }
+    }
+
+    #[test]
+    fn suppressed_events_count_for_no_window_and_simulated_rules_mark_their_alerts() {
+        let mut other = rule(Condition::Count { count: 3 }, 60);
+        other.id = "u";
+        let s = suppress::Suppressions::parse(
+            "s.toml",
+            "simulate = [\"u\"]\n\n[[suppress]]\nrule = \"t\"\nmatch = { \"source.ip\" = \"192.0.2.0/28\", \"user.name\" = \"back*\" }\nreason = \"backup\"\n\n\
+             [[suppress]]\nmatch = { \"source.ip\" = \"198.51.100.7\" }\nuntil = \"1970-01-01T00:01:40Z\"\n",
+        )
+        .unwrap();
+        let mut e = Engine::new(
+            vec![rule(Condition::Count { count: 3 }, 60), other],
+            Limits::default(),
+        )
+        .with_suppressions(s);
+        // the backup account from its host: held back for rule t (not for u)
+        for t in 0..10 {
+            e.process(&fail("192.0.2.3", "backup", t));
+        }
+        // the same address with another account, and the account from elsewhere: counted
+        for t in 0..3 {
+            e.process(&fail("192.0.2.3", "root", 20 + t));
+            e.process(&fail("192.0.2.99", "backup", 20 + t));
+        }
+        // an allow list for every rule, until t = 100 s
+        for t in 0..6 {
+            e.process(&fail("198.51.100.7", "x", 95 + t));
+        }
+        let held: Vec<u64> = e.suppressions().map(|(_, n)| n).collect();
+        assert_eq!(held, vec![10, 2 * 5]);
+        assert_eq!(e.counters().suppressed, 20);
+        let a = e.finish();
+        let of = |rule: &str, ip: &str| {
+            a.iter()
+                .filter(|x| x.rule_id == rule && x.key.to_string() == ip)
+                .map(|x| (x.count, x.simulated))
+                .collect::<Vec<_>>()
+        };
+        // rule t: the backup account's ten failures never counted; root's three fire
+        assert_eq!(of("t", "192.0.2.3"), vec![(3, false)]);
+        assert_eq!(of("t", "192.0.2.99"), vec![(3, false)]);
+        // rule u (simulated) counts everything the suppressions leave it, marked
+        assert_eq!(of("u", "192.0.2.3"), vec![(13, true)]);
+        // the allow list ended at 100 s: only the events from then on count
+        assert!(of("t", "198.51.100.7").is_empty());
+        e_after_until();
+    }
+
+    /// An allow list that ended lets the events after it count.
+    fn e_after_until() {
+        let s = suppress::Suppressions::parse(
+            "s.toml",
+            "[[suppress]]\nmatch = { \"source.ip\" = \"198.51.100.7\" }\nuntil = \"1970-01-01T00:01:40Z\"\n",
+        )
+        .unwrap();
+        let mut e = Engine::new(
+            vec![rule(Condition::Count { count: 3 }, 60)],
+            Limits::default(),
+        )
+        .with_suppressions(s);
+        for t in 95..106 {
+            e.process(&fail("198.51.100.7", "x", t));
+        }
+        let a = e.finish();
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].count, a[0].first_seen), (6, 100 * SEC));
     }
 
     #[test]
@@ -1140,11 +1402,40 @@ mod tests {
         }
         let st = e.rules[0].keys.values().next().unwrap();
         assert_eq!(st.distinct.len(), 5);
-        assert!(st.seen.len() <= 5, "{} queued sightings", st.seen.len());
         // values leave once their last sighting is older than the window
         e.process(&fail("192.0.2.7", "z", 3600 + 601));
         let st = e.rules[0].keys.values().next().unwrap();
         assert_eq!(st.distinct.len(), 1, "only z is left");
+        // many values: past the short list, the same answers
+        let names: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            e.process(&fail("192.0.2.8", n, 10_000 + i as i64));
+            e.process(&fail("192.0.2.8", "u0", 10_000 + i as i64));
+        }
+        let a = e.alerts().iter().find(|a| a.key.to_string() == "192.0.2.8").unwrap();
+        // fired by u49 (50 values; the earliest last sighting u1's), then 101 events more
+        assert_eq!((a.count, a.first_seen), (151, 10_001 * SEC));
+        let mut e = Engine::new(
+            vec![rule(
+                Condition::Distinct {
+                    field: DistinctField::User,
+                    count: 500,
+                },
+                600,
+            )],
+            Limits::default(),
+        );
+        for (i, n) in names.iter().enumerate() {
+            e.process(&fail("192.0.2.8", n, i as i64));
+        }
+        let st = e.rules[0].keys.values().next().unwrap();
+        assert!(matches!(st.distinct, Distinct::Large(_)));
+        assert_eq!((st.distinct.len(), st.distinct.first()), (100, Some(0)));
+        // u0 again later keeps it; the others leave with their window
+        e.process(&fail("192.0.2.8", "u0", 650));
+        e.process(&fail("192.0.2.8", "new", 700));
+        let st = e.rules[0].keys.values().next().unwrap();
+        assert_eq!(st.distinct.len(), 2, "u0 and new");
     }
 
     #[test]
@@ -1236,6 +1527,7 @@ mod tests {
                 .enumerate()
             {
                 let mut ev = fail("192.0.2.9", user, i as i64);
+                ev.offset = i as u64 * 100;
                 if classify_first {
                     c.classify(&mut ev);
                     assert!(ev.rule_hits.is_some());
@@ -1258,6 +1550,11 @@ mod tests {
         assert_eq!(a[0].first_seen, 4 * SEC);
         assert_eq!(a[0].count, 4);
         assert_eq!(a[0].key.to_string(), "SourceIp=192.0.2.9");
+        // the alert names the events behind it: every hit of the detection rule in the
+        // window (not alice's line), not only the one that fired it
+        let mut offsets: Vec<u64> = a[0].events.iter().map(|r| r.offset).collect();
+        offsets.sort_unstable();
+        assert_eq!(offsets, vec![0, 100, 200, 400, 500]);
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Summary {
     pub events: u64,
     pub alerts: Vec<Alert>,
     pub detection: Counters,
+    /// Each suppression (where it is written, why) and the matches it held back.
+    pub suppressed: Vec<(String, Option<String>, u64)>,
 }
 
 /// Shared progress counters, readable while a run goes on.
@@ -562,6 +564,10 @@ pub fn analyze_sources(
             .collect::<Vec<_>>()
     });
     let detection = engine.counters().clone();
+    let suppressed = engine
+        .suppressions()
+        .map(|(s, n)| (s.at.clone(), s.reason.clone(), n))
+        .collect();
     let sources = sources
         .iter()
         .zip(results)
@@ -577,6 +583,7 @@ pub fn analyze_sources(
         events,
         alerts: engine.finish(),
         detection,
+        suppressed,
     })
 }
 

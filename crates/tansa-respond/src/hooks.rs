@@ -976,6 +976,10 @@ impl Dispatcher {
         decision: Option<&crate::Decision>,
         now: i64,
     ) -> Vec<Job> {
+        // a rule in simulation triggers no response (its alerts are only stored and shown)
+        if a.simulated {
+            return Vec::new();
+        }
         let matching: Vec<usize> = (0..self.hooks.len())
             .filter(|&i| self.hooks.hooks[i].matches(a))
             .filter(|&i| !self.fired.contains_key(&(i, a.id.clone())))
@@ -1318,6 +1322,11 @@ mod tests {
         let hooks = Arc::new(Hooks::new(&[limited, ask, never]).unwrap());
         let mut d = Dispatcher::open(hooks, st).unwrap();
         let t = 1_700_000_000 * SECOND;
+        // a rule in simulation runs no hook
+        let mut trial = alert("203.0.113.8", "tansa.ssh.brute_force", High);
+        trial.simulated = true;
+        assert!(d.on_alert(&trial, None, t).is_empty());
+        assert!(d.list(false, t).unwrap().is_empty());
         let a = alert("203.0.113.9", "tansa.ssh.brute_force", High);
         let jobs = d.on_alert(&a, None, t);
         // "page" now; "isolate" queued; "never" does not match

@@ -284,7 +284,7 @@ impl Policy {
             scope: r.scope,
             net,
             base: t.unwrap_or(self.ban_time),
-            simulated: self.config.simulate || r.simulate,
+            simulated: self.config.simulate || r.simulate || a.simulated,
         })
     }
 

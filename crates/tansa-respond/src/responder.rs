@@ -689,6 +689,7 @@ pub(crate) mod tests {
             source_ip: Some(ip.parse().unwrap()),
             user: None,
             events: Vec::new(),
+            simulated: false,
         }
     }
 
@@ -797,6 +798,11 @@ pub(crate) mod tests {
             .unwrap()
             .unwrap();
         assert!(sim.row.simulated && !sim.active(t));
+        // an alert of a rule in simulation (detection side): a simulated decision too
+        let mut trial = alert("198.18.0.6", "tansa.ssh.brute_force", High);
+        trial.simulated = true;
+        let d = r.on_alert(&trial, t).unwrap().unwrap();
+        assert!(d.row.simulated && !d.active(t));
         let want = r.want(t);
         let keys: Vec<String> = want.keys().map(|n| n.to_string()).collect();
         assert_eq!(keys, vec!["192.0.2.0/24"]);

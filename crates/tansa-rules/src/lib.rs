@@ -39,7 +39,8 @@ use std::sync::{LazyLock, OnceLock};
 use rsigma_eval::event::{Event as SigmaEventTrait, EventValue};
 use rsigma_eval::result::{EvaluationResult, ResultBody};
 use rsigma_eval::{
-    compile_rule, CompiledRule, CorrelationConfig, CorrelationEngine, Engine, TimestampFallback,
+    compile_rule, CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine,
+    TimestampFallback,
 };
 use rsigma_parser::{CorrelationRule, FilterRule, LogSource, SigmaCollection, SigmaRule};
 use rustc_hash::FxHashMap;
@@ -539,6 +540,7 @@ impl SigmaRules {
         SigmaEvent {
             ev,
             map: &self.mapping,
+            as_ref: false,
         }
     }
 
@@ -604,6 +606,9 @@ impl SigmaRules {
             timestamp_fallback: TimestampFallback::Skip,
             max_state_entries: 1_000_000,
             max_group_entries: Some(10_000),
+            // the events behind a correlation, as references (offset and file)
+            correlation_event_mode: CorrelationEventMode::Refs,
+            max_correlation_events: MAX_CORRELATION_REFS,
             ..Default::default()
         });
         for r in &self.parsed {
@@ -729,7 +734,13 @@ pub struct CorrelationHit {
     pub group: Vec<(String, String)>,
     /// The count (or other aggregate) that met the condition.
     pub value: f64,
+    /// The events in the window behind it (file and offset; the newest
+    /// [`MAX_CORRELATION_REFS`]).
+    pub events: Vec<(String, u64)>,
 }
+
+/// Events a correlation keeps references of, per group.
+pub const MAX_CORRELATION_REFS: usize = 20;
 
 /// Sigma correlation state (`event_count`, `value_count`, `temporal`, `temporal_ordered`
 /// and the metric types) over the detection hits of a time-ordered event stream; the
@@ -753,7 +764,8 @@ impl Correlator {
         let Some(engine) = rules.engine(source_index(ev)) else {
             return Vec::new();
         };
-        let se = rules.sigma_event(ev);
+        let mut se = rules.sigma_event(ev);
+        se.as_ref = true;
         let mut detections = Vec::new();
         engine.evaluate(&se, |r| detections.push(r));
         // rsigma-eval finds a result's rule by id; a rule referenced by its name has none
@@ -774,10 +786,18 @@ impl Correlator {
                     .get(key)
                     .or_else(|| self.by_key.get(&r.header.rule_title))
                 {
+                    let events = body
+                        .event_refs
+                        .iter()
+                        .flatten()
+                        .filter_map(|r| parse_ref_id(r.id.as_deref()?))
+                        .map(|(off, path)| (path.to_owned(), off))
+                        .collect();
                     out.push(CorrelationHit {
                         rule: i,
                         group: body.group_key.clone(),
                         value: body.aggregated_value,
+                        events,
                     });
                 }
             }
@@ -818,6 +838,19 @@ pub fn logsource_of(ev: &Event) -> LogSource {
 pub struct SigmaEvent<'a> {
     pub ev: &'a Event,
     pub map: &'a Mapping,
+    /// As JSON, only the event's reference (`{"id": "OFFSET␟PATH"}`): what the correlation
+    /// stage keeps of the events in its windows.
+    pub as_ref: bool,
+}
+
+/// The reference a correlation keeps of an event, and back.
+fn event_ref_id(ev: &Event) -> String {
+    format!("{}\u{1f}{}", ev.offset, ev.origin.path)
+}
+
+fn parse_ref_id(id: &str) -> Option<(u64, &str)> {
+    let (off, path) = id.split_once('\u{1f}')?;
+    Some((off.parse().ok()?, path))
 }
 
 fn to_value(v: Cow<'_, str>) -> EventValue<'_> {
@@ -850,6 +883,9 @@ impl SigmaEventTrait for SigmaEvent<'_> {
     }
 
     fn to_json(&self) -> serde_json::Value {
+        if self.as_ref {
+            return serde_json::json!({ "id": event_ref_id(self.ev) });
+        }
         self.ev.to_json()
     }
 }

@@ -5,16 +5,14 @@
 //!          resume state: tail.json                   cursor: sent.json
 //! ```
 //!
-//! Every line read is appended to the spool first (and the tail offsets saved after it), so
+//! Every line read is appended to the spool first (and the tail offsets saved after it; a new
+//! file instance is saved before its first line, see [`spool_polled`]), so
 //! the agent keeps reading while the server is unreachable and replays the spool in order when
 //! it returns; a full spool pauses reading (the files wait, nothing is dropped). The sender
 //! forgets a batch only once the server answers that it is committed; a batch sent again
 //! after a crash or a lost answer is de-duplicated by offset on the server: every line stored
 //! once.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tansa_collect::tail::{Identity, Resume, TailEvent, Tailer};
 
 use crate::config::{ConfigError, Start};
+use crate::spool::{read_batch, segment_path, segments, spooled_bytes, Cursor, SpoolWriter};
 use crate::wire;
 use crate::ServeError;
 
@@ -141,9 +140,6 @@ impl AgentConfig {
     }
 }
 
-/// Bytes of a spool segment before the next is started.
-const SEGMENT: u64 = 16 << 20;
-
 /// A tail instance as saved in `tail.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Saved {
@@ -157,13 +153,6 @@ struct Saved {
     offset: u64,
 }
 
-/// Where the sender is: segment number and byte position in it.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-struct Cursor {
-    segment: u64,
-    pos: u64,
-}
-
 fn save_json(path: &Path, v: &impl Serialize) -> std::io::Result<()> {
     crate::files::write_atomic(path, serde_json::to_string(v)?.as_bytes(), 0o644)
 }
@@ -175,27 +164,8 @@ fn load_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> T {
         .unwrap_or_default()
 }
 
-fn segment_path(dir: &Path, n: u64) -> PathBuf {
-    dir.join(format!("{n:012}.seg"))
-}
-
-/// Segment numbers in the spool, in order.
-fn segments(dir: &Path) -> Vec<u64> {
-    let mut v: Vec<u64> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_unstable();
-    v
-}
-
-/// What a line takes in the spool, roughly (for the spool's bound).
-fn spooled_bytes(text: &[u8]) -> u64 {
-    text.len() as u64 + 50
-}
+/// How often an agent sends its counters to the server (and at each connection).
+const REPORT: Duration = Duration::from_secs(10);
 
 /// Counters of a running agent.
 #[derive(Debug, Default)]
@@ -208,32 +178,35 @@ pub struct AgentStats {
     pub spooled: AtomicU64,
 }
 
-/// Appends lines to the spool (one writer: the tail threads share it under a lock).
-struct SpoolWriter {
-    dir: PathBuf,
-    segment: u64,
-    file: File,
-    len: u64,
+impl AgentStats {
+    /// The counters as the server shows them.
+    pub fn report(&self) -> crate::live::AgentReport {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        crate::live::AgentReport {
+            read: n(&self.read),
+            sent: n(&self.sent),
+            batches: n(&self.batches),
+            reconnects: n(&self.reconnects),
+            spooled: n(&self.spooled),
+        }
+    }
 }
 
-impl SpoolWriter {
-    fn open(dir: &Path) -> std::io::Result<SpoolWriter> {
-        std::fs::create_dir_all(dir)?;
-        let segment = segments(dir).last().copied().unwrap_or(1);
-        let path = segment_path(dir, segment);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        let len = file.metadata()?.len();
-        Ok(SpoolWriter {
-            dir: dir.to_owned(),
-            segment,
-            file,
-            len,
-        })
-    }
+/// Where the tail threads put what they read (a trait so that a test can look at the
+/// recorded state at each append).
+trait Spool {
+    fn append(
+        &mut self,
+        id: u64,
+        path: &str,
+        host: &str,
+        lines: &[(Bytes, u64)],
+        read: i64,
+    ) -> std::io::Result<()>;
+    fn sync(&mut self) -> std::io::Result<()>;
+}
 
+impl Spool for SpoolWriter {
     fn append(
         &mut self,
         id: u64,
@@ -242,112 +215,87 @@ impl SpoolWriter {
         lines: &[(Bytes, u64)],
         read: i64,
     ) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(lines.len() * 128);
-        for (text, off) in lines {
-            let body = 8 + 8 + 8 + 2 + path.len() + 2 + host.len() + text.len();
-            buf.extend_from_slice(&(body as u32).to_be_bytes());
-            buf.extend_from_slice(&id.to_be_bytes());
-            buf.extend_from_slice(&off.to_be_bytes());
-            buf.extend_from_slice(&read.to_be_bytes());
-            buf.extend_from_slice(&(path.len() as u16).to_be_bytes());
-            buf.extend_from_slice(path.as_bytes());
-            buf.extend_from_slice(&(host.len() as u16).to_be_bytes());
-            buf.extend_from_slice(host.as_bytes());
-            buf.extend_from_slice(text);
-        }
-        self.file.write_all(&buf)?;
-        self.len += buf.len() as u64;
-        if self.len >= SEGMENT {
-            self.file.sync_data()?;
-            self.segment += 1;
-            self.file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(segment_path(&self.dir, self.segment))?;
-            self.len = 0;
-        }
-        Ok(())
+        SpoolWriter::append(self, id, path, host, lines, read)
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
-        self.file.sync_data()
+        SpoolWriter::sync(self)
     }
 }
 
-/// Reads the next batch from `at` (None when nothing is there yet); returns it with the
-/// cursor after it.
-fn read_batch(
-    dir: &Path,
-    at: Cursor,
-    max: usize,
-) -> std::io::Result<Option<(wire::Batch, Cursor)>> {
-    let mut cur = at;
-    let mut streams: Vec<wire::StreamLines> = Vec::new();
-    let mut index: HashMap<u64, usize> = HashMap::new();
-    let mut n = 0;
-    'segments: loop {
-        let path = segment_path(dir, cur.segment);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // a later segment? (an empty spool starts at 1)
-                match segments(dir).into_iter().find(|&s| s > cur.segment) {
-                    Some(s) if n == 0 => {
-                        cur = Cursor { segment: s, pos: 0 };
-                        continue;
-                    }
-                    _ => break,
+/// Saves the tail state: the lines spooled so far are on disk before the offsets that say so.
+fn record(w: &mut dyn Spool, sv: &mut Vec<Saved>, state: &Path) -> std::io::Result<()> {
+    w.sync()?;
+    // instances no longer followed (rotated away and read) are kept a while
+    let keep = sv.len().saturating_sub(64);
+    sv.drain(..keep);
+    save_json(state, &*sv)
+}
+
+/// Spools one poll's events of the file `origin` (path, host) and records the offsets;
+/// returns the lines and spool bytes added.
+///
+/// An instance seen for the first time is recorded in `state` before any of its lines reach
+/// the spool. Its fingerprint is new (a restart cannot derive it again), so lines spooled
+/// under it by a run killed before recording it would be read again after the restart under
+/// another fingerprint, and the server, which de-duplicates by fingerprint and offset, would
+/// store them twice.
+fn spool_polled(
+    events: &mut Vec<TailEvent>,
+    w: &mut dyn Spool,
+    sv: &mut Vec<Saved>,
+    state: &Path,
+    origin: (&str, &str),
+    read: i64,
+) -> std::io::Result<(u64, u64)> {
+    let (mut lines_n, mut bytes_n) = (0u64, 0u64);
+    let mut done = 0;
+    let r = events.iter().try_for_each(|ev| {
+        match ev {
+            TailEvent::Opened {
+                fingerprint,
+                path,
+                identity,
+            } => {
+                let known = sv.iter().position(|s| s.fingerprint == *fingerprint);
+                let entry = Saved {
+                    fingerprint: *fingerprint,
+                    path: path.clone(),
+                    dev: identity.dev,
+                    ino: identity.ino,
+                    head_len: identity.head_len,
+                    head_hash: identity.head_hash,
+                    offset: known.map_or(0, |i| sv[i].offset),
+                };
+                if let Some(i) = known {
+                    sv.remove(i);
+                }
+                sv.push(entry);
+                if known.is_none() {
+                    record(w, sv, state)?;
                 }
             }
-            Err(e) => return Err(e),
-        };
-        let len = f.metadata()?.len();
-        f.seek(SeekFrom::Start(cur.pos))?;
-        let mut r = BufReader::with_capacity(1 << 20, f);
-        while cur.pos + 4 <= len && n < max {
-            let mut h = [0u8; 4];
-            r.read_exact(&mut h)?;
-            let body = u32::from_be_bytes(h) as u64;
-            if cur.pos + 4 + body > len {
-                break; // being written
+            TailEvent::Lines {
+                fingerprint,
+                lines,
+                next,
+            } => {
+                w.append(*fingerprint, origin.0, origin.1, lines, read)?;
+                lines_n += lines.len() as u64;
+                bytes_n += lines.iter().map(|(l, _)| spooled_bytes(l)).sum::<u64>();
+                if let Some(s) = sv.iter_mut().find(|s| s.fingerprint == *fingerprint) {
+                    s.offset = *next;
+                }
             }
-            let mut b = vec![0u8; body as usize];
-            r.read_exact(&mut b)?;
-            cur.pos += 4 + body;
-            let id = u64::from_be_bytes(b[0..8].try_into().unwrap_or_default());
-            let offset = u64::from_be_bytes(b[8..16].try_into().unwrap_or_default());
-            let read = i64::from_be_bytes(b[16..24].try_into().unwrap_or_default());
-            let pl = u16::from_be_bytes(b[24..26].try_into().unwrap_or_default()) as usize;
-            let path = String::from_utf8_lossy(&b[26..26 + pl]).into_owned();
-            let hl =
-                u16::from_be_bytes(b[26 + pl..28 + pl].try_into().unwrap_or_default()) as usize;
-            let host = String::from_utf8_lossy(&b[28 + pl..28 + pl + hl]).into_owned();
-            let text = Bytes::from(b).slice(28 + pl + hl..);
-            let i = *index.entry(id).or_insert_with(|| {
-                streams.push(wire::StreamLines {
-                    id,
-                    path,
-                    host: Some(host).filter(|h| !h.is_empty()),
-                    lines: Vec::new(),
-                });
-                streams.len() - 1
-            });
-            streams[i].lines.push(wire::Line { offset, read, text });
-            n += 1;
         }
-        if n >= max {
-            break;
-        }
-        // the end of this segment: go on in the next one, if it exists
-        match segments(dir).into_iter().find(|&s| s > cur.segment) {
-            Some(s) if cur.pos >= len => {
-                cur = Cursor { segment: s, pos: 0 };
-                continue 'segments;
-            }
-            _ => break,
-        }
-    }
-    Ok((n > 0).then_some((wire::Batch { seq: 0, streams }, cur)))
+        done += 1;
+        std::io::Result::Ok(())
+    });
+    // what failed stays for the next try (the tailer has moved past it)
+    events.drain(..done);
+    r?;
+    record(w, sv, state)?;
+    Ok((lines_n, bytes_n))
 }
 
 /// Where an agent's journal source stands: the cursor of the last entry spooled and the
@@ -647,61 +595,20 @@ pub fn run(
                 let read = tansa_event::now_nanos();
                 let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
                 let mut sv = saved.lock().unwrap_or_else(|e| e.into_inner());
-                let mut ok = true;
-                for ev in out.drain(..) {
-                    match ev {
-                        TailEvent::Opened {
-                            fingerprint,
-                            path: p,
-                            identity,
-                        } => {
-                            let entry = Saved {
-                                fingerprint,
-                                path: p,
-                                dev: identity.dev,
-                                ino: identity.ino,
-                                head_len: identity.head_len,
-                                head_hash: identity.head_hash,
-                                offset: sv
-                                    .iter()
-                                    .find(|s| s.fingerprint == fingerprint)
-                                    .map_or(0, |s| s.offset),
-                            };
-                            sv.retain(|s| s.fingerprint != fingerprint);
-                            sv.push(entry);
-                        }
-                        TailEvent::Lines {
-                            fingerprint,
-                            lines,
-                            next,
-                        } => {
-                            let bytes: u64 = lines.iter().map(|(l, _)| spooled_bytes(l)).sum();
-                            if let Err(e) = w.append(fingerprint, &path, &host, &lines, read) {
-                                on_event(&format!("spool: {e}"));
-                                ok = false;
-                                break;
-                            }
-                            stats.read.fetch_add(lines.len() as u64, Ordering::Relaxed);
-                            stats.spooled.fetch_add(bytes, Ordering::Relaxed);
-                            if let Some(s) = sv.iter_mut().find(|s| s.fingerprint == fingerprint) {
-                                s.offset = next;
-                            }
-                        }
-                    }
-                }
-                if !ok {
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-                // the lines are on disk before the offsets that say so
-                if w.sync().is_ok() {
-                    // instances no longer followed (rotated away and read) are kept a while
-                    let keep = sv.len().saturating_sub(64);
-                    sv.drain(..keep);
-                    let _ = save_json(&state, &*sv);
-                }
+                let r = spool_polled(&mut out, &mut *w, &mut sv, &state, (&path, &host), read);
                 drop(sv);
                 drop(w);
+                match r {
+                    Ok(lines) => {
+                        stats.read.fetch_add(lines.0, Ordering::Relaxed);
+                        stats.spooled.fetch_add(lines.1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        // kept in `out`: spooled at the next try, before anything read later
+                        on_event(&format!("spool: {e}"));
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
             }
         }));
     }
@@ -748,6 +655,7 @@ pub fn run(
     let mut seq = 0u64;
     let mut stopping_since: Option<std::time::Instant> = None;
     let mut inflight: std::collections::VecDeque<Sent> = Default::default();
+    let mut reported: Option<std::time::Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             // a clean stop sends what is spooled for a few seconds more
@@ -781,6 +689,15 @@ pub fn run(
                 }
             }
             let Some(l) = link.as_mut() else { break };
+            // the agent's counters, at each connection and then every REPORT
+            if reported.is_none_or(|t| t.elapsed() >= REPORT) {
+                reported = Some(std::time::Instant::now());
+                let status = serde_json::json!({ "status": stats.report() });
+                if let Err(e) = wire::write_frame(l, status.to_string().as_bytes()) {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
             seq += 1;
             batch.seq = seq;
             if let Err(e) = wire::write_frame(l, &wire::encode(&batch)) {
@@ -822,12 +739,7 @@ pub fn run(
                         });
                     cursor = done.after;
                     let _ = save_json(&sent_path, &cursor);
-                    // segments wholly acknowledged are deleted (not the one being written)
-                    for s in segments(&spool_dir) {
-                        if s < cursor.segment {
-                            let _ = std::fs::remove_file(segment_path(&spool_dir, s));
-                        }
-                    }
+                    crate::spool::release(&spool_dir, cursor);
                 }
                 Ok(n) => failed = Some(format!("answer for batch {n} out of order")),
                 Err(e) => failed = Some(e),
@@ -836,6 +748,7 @@ pub fn run(
         if let Some(e) = failed {
             on_event(&format!("{}: {e}", a.server));
             link = None;
+            reported = None;
             inflight.clear();
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -851,6 +764,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn the_example_agent_configuration_loads() {
@@ -862,5 +776,87 @@ mod tests {
         assert_eq!(c.files.len(), 2);
         assert!(c.agent.spool.is_absolute());
         assert!(c.files[0].path.ends_with("examples/logs/web01/auth.log"));
+    }
+
+    /// A spool that checks, at each append, that the state on disk already records the
+    /// instance whose lines it receives (what a restart after a kill there would find).
+    struct Checked {
+        state: PathBuf,
+        appended: Vec<(u64, usize)>,
+        fail_next: bool,
+    }
+
+    impl Spool for Checked {
+        fn append(
+            &mut self,
+            id: u64,
+            _path: &str,
+            _host: &str,
+            lines: &[(Bytes, u64)],
+            _read: i64,
+        ) -> std::io::Result<()> {
+            if std::mem::take(&mut self.fail_next) {
+                return Err(std::io::Error::other("disk full"));
+            }
+            let sv: Vec<Saved> = load_json(&self.state);
+            assert!(
+                sv.iter().any(|s| s.fingerprint == id),
+                "lines of instance {id:x} spooled before it was recorded: {sv:?}"
+            );
+            self.appended.push((id, lines.len()));
+            Ok(())
+        }
+
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_new_instance_is_recorded_before_its_lines_are_spooled_and_failed_lines_are_kept() {
+        let d = std::env::temp_dir().join(format!("tansa-agent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let log = d.join("app.log");
+        let state = d.join("tail.json");
+        let write = |n: std::ops::Range<u32>| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            for i in n {
+                writeln!(f, "line {i}").unwrap();
+            }
+        };
+        let mut spool = Checked {
+            state: state.clone(),
+            appended: Vec::new(),
+            fail_next: false,
+        };
+        let mut sv = Vec::new();
+        let mut tailer = Tailer::new(log.clone(), Vec::new(), false);
+        let mut out = Vec::new();
+        write(0..10);
+        tailer.poll(&mut out).unwrap();
+        spool_polled(&mut out, &mut spool, &mut sv, &state, ("app", "h"), 0).unwrap();
+        // rotated: the new instance's announcement and first lines arrive in one poll
+        std::fs::rename(&log, d.join("app.log.1")).unwrap();
+        write(10..15);
+        tailer.poll(&mut out).unwrap();
+        tailer.poll(&mut out).unwrap();
+        // the spool refuses the first append: those lines stay for the next try
+        spool.fail_next = true;
+        assert!(spool_polled(&mut out, &mut spool, &mut sv, &state, ("app", "h"), 0).is_err());
+        assert!(!out.is_empty());
+        write(15..18);
+        tailer.poll(&mut out).unwrap();
+        let (n, _) = spool_polled(&mut out, &mut spool, &mut sv, &state, ("app", "h"), 0).unwrap();
+        assert!(out.is_empty());
+        let ids: std::collections::BTreeSet<u64> = spool.appended.iter().map(|a| a.0).collect();
+        assert_eq!(ids.len(), 2, "two instances: {:?}", spool.appended);
+        assert_eq!(spool.appended.iter().map(|a| a.1).sum::<usize>(), 18);
+        assert_eq!(n, 8);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -3,6 +3,9 @@
 //! (`agent.id`); a stream is an agent's file instance, numbered the same across restarts of
 //! both ends, so that a batch sent again is de-duplicated by offset.
 //!
+//! A JSON frame `{"status": {...}}` among the batches carries the agent's own counters
+//! ([`AgentReport`]: lines read and sent, spool, reconnects), shown in `/metrics`.
+//!
 //! A connection whose first frame is `{"subscribe": "decisions"}` (JSON, where batches are
 //! zstd) is the agent's ban-sharing link instead: the server sends it the decisions in force
 //! (`{"decisions": Update}`, [`tansa_respond::share`]) as they change, and an empty update
@@ -15,7 +18,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use tansa_collect::syslog::{Conn, Handler, Stream};
 
-use crate::live::{Committed, Input, Metrics, Shipped};
+use crate::live::{AgentReport, Committed, Input, Metrics, Shipped};
 use crate::wire;
 
 /// An agent that sends nothing for this long is disconnected (it reconnects when it has
@@ -112,6 +115,11 @@ pub(crate) fn handler(
                 };
                 if frame.first() == Some(&b'{') {
                     let v: serde_json::Value = serde_json::from_slice(&frame).unwrap_or_default();
+                    if let Ok(r) = serde_json::from_value::<AgentReport>(v["status"].clone()) {
+                        // the agent's own counters, for /metrics
+                        metrics.agent_report(&agent, r);
+                        continue;
+                    }
                     if v["subscribe"] == "decisions" && pending.is_empty() {
                         share_decisions(conn, respond.clone(), &agent);
                     } else {

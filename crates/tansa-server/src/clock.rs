@@ -142,6 +142,7 @@ impl Skew {
             source_ip: None,
             user: None,
             events: Vec::new(),
+            simulated: false,
         }
     }
 }

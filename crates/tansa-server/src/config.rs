@@ -91,6 +91,12 @@ pub struct Server {
     pub poll_ms: u64,
     /// Batches of lines queued between the sources and the parser (back-pressure beyond).
     pub queue: usize,
+    /// UDP syslog datagrams that find the queue full wait in a disk spool of at most this
+    /// many MiB per listener (DATA/spool); beyond, they are dropped, counted and alerted.
+    pub udp_spool_mb: u64,
+    /// A stream (file instance, agent file, UDP sender) without a line for this many
+    /// seconds is let go (its parser freed); it goes on from its offset when lines come.
+    pub stream_idle_s: u64,
     /// Alerts whose last event is older than this many seconds (in event time) and that no
     /// entity holds open are dropped from memory (they are in the store).
     pub keep_alerts_s: u64,
@@ -137,6 +143,8 @@ impl Default for Server {
             commit_ms: 1000,
             poll_ms: 250,
             queue: 64,
+            udp_spool_mb: 256,
+            stream_idle_s: 600,
             keep_alerts_s: 3600,
             clock_skew_s: 120,
             store_memory_mb: 512,
@@ -159,6 +167,9 @@ impl Default for Server {
 pub struct Detection {
     /// Sigma rule files or directories, loaded beside the built-in rules.
     pub rules: Vec<PathBuf>,
+    /// Suppression files (allow lists, suppressions, rules in simulation; see
+    /// `tansa_detect::suppress`).
+    pub suppress: Vec<PathBuf>,
     /// Indicator feeds (`PATH` or `PATH#name=N,…`, as for `tansa analyze --intel`).
     pub intel: Vec<String>,
     /// GeoIP/ASN databases (MaxMind format); none: the usual places are searched.
@@ -328,6 +339,7 @@ impl Config {
             rel(p);
         }
         c.detection.rules.iter_mut().for_each(rel);
+        c.detection.suppress.iter_mut().for_each(rel);
         c.detection.geoip.iter_mut().for_each(rel);
         for f in &mut c.files {
             rel(&mut f.path);

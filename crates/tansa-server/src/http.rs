@@ -637,6 +637,25 @@ pub fn render(m: &Metrics) -> String {
         l(&m.duplicates),
     );
     one(
+        "tansa_lines_dropped_total",
+        "counter",
+        "Lines lost: UDP datagrams that found the queue and the disk spool full.",
+        l(&m.dropped),
+    );
+    let spooled: u64 = m
+        .spools
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|s| s.waiting())
+        .sum();
+    one(
+        "tansa_udp_spool_bytes",
+        "gauge",
+        "Bytes of UDP datagrams waiting in the disk spools.",
+        spooled as f64,
+    );
+    one(
         "tansa_tail_errors_total",
         "counter",
         "Polls of followed files that failed.",
@@ -697,6 +716,21 @@ pub fn render(m: &Metrics) -> String {
             "TLS connections refused at the handshake.",
             |c| &c.tls_refused,
         ),
+        (
+            "tansa_syslog_spooled_total",
+            "UDP datagrams put in the disk spool (the queue was full).",
+            |c| &c.spooled,
+        ),
+        (
+            "tansa_syslog_dropped_total",
+            "UDP datagrams dropped (the queue and the disk spool were full).",
+            |c| &c.dropped,
+        ),
+        (
+            "tansa_syslog_kernel_drops_total",
+            "UDP datagrams the kernel dropped before they were read (socket buffer full).",
+            |c| &c.kernel_drops,
+        ),
     ] {
         let _ = writeln!(o, "# HELP {metric} {help}\n# TYPE {metric} counter");
         for (n, c) in listeners.iter() {
@@ -707,6 +741,47 @@ pub fn render(m: &Metrics) -> String {
                 get(c).load(Ordering::Relaxed)
             );
         }
+    }
+    drop(listeners);
+    let agents = m.agents.lock().unwrap_or_else(|e| e.into_inner());
+    for (metric, kind, help, get) in [
+        (
+            "tansa_agent_lines_read_total",
+            "counter",
+            "Lines an agent read (its last report).",
+            (|r: &crate::live::AgentReport| r.read) as fn(&crate::live::AgentReport) -> u64,
+        ),
+        (
+            "tansa_agent_lines_sent_total",
+            "counter",
+            "Lines of an agent the server acknowledged (its last report).",
+            |r| r.sent,
+        ),
+        (
+            "tansa_agent_reconnects_total",
+            "counter",
+            "Failed connection attempts of an agent (its last report).",
+            |r| r.reconnects,
+        ),
+        (
+            "tansa_agent_spool_bytes",
+            "gauge",
+            "Bytes in an agent's spool not yet acknowledged (its last report).",
+            |r| r.spooled,
+        ),
+    ] {
+        let _ = writeln!(o, "# HELP {metric} {help}\n# TYPE {metric} {kind}");
+        for (a, (r, _)) in agents.iter() {
+            let _ = writeln!(o, "{metric}{{agent=\"{}\"}} {}", label(a), get(r));
+        }
+    }
+    let metric = "tansa_agent_last_report_time_seconds";
+    let _ = writeln!(
+        o,
+        "# HELP {metric} When an agent last reported (Unix time).\n# TYPE {metric} gauge"
+    );
+    for (a, (_, at)) in agents.iter() {
+        let _ = writeln!(o, "{metric}{{agent=\"{}\"}} {}", label(a), *at as f64 / 1e9);
     }
     o
 }

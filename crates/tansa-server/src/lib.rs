@@ -27,7 +27,9 @@ pub mod ingest;
 pub mod journal;
 pub mod live;
 pub mod respond;
+pub mod spool;
 pub mod tls;
+pub mod udp;
 pub mod wire;
 
 pub use config::{Config, ConfigError};

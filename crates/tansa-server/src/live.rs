@@ -62,6 +62,10 @@ pub struct Metrics {
     pub queued: AtomicU64,
     /// Lines received again and dropped (already stored).
     pub duplicates: AtomicU64,
+    /// Lines lost: UDP datagrams that found the queue and the disk spool full.
+    pub dropped: AtomicU64,
+    /// The disk spools of the UDP listeners (`/metrics` shows what waits in them).
+    pub(crate) spools: Mutex<Vec<Arc<crate::udp::UdpSpool>>>,
     /// Polls of a followed file that failed (unreadable, permission).
     pub tail_errors: AtomicU64,
     /// Time from receiving a line to its detection, by bucket ([`LATENCY_BUCKETS_MS`], then
@@ -70,9 +74,32 @@ pub struct Metrics {
     pub latency_sum_us: AtomicU64,
     /// Syslog listeners: name and counters.
     pub listeners: Mutex<Vec<(String, Arc<syslog::Counters>)>>,
+    /// The last counters each agent reported, and when (ns).
+    pub agents: Mutex<std::collections::BTreeMap<String, (AgentReport, i64)>>,
+}
+
+/// An agent's own counters, sent to the server now and then (`{"status": …}`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct AgentReport {
+    /// Lines read from its files and journal.
+    pub read: u64,
+    /// Lines the server acknowledged.
+    pub sent: u64,
+    pub batches: u64,
+    /// Failed connection attempts.
+    pub reconnects: u64,
+    /// Bytes in its spool not yet acknowledged.
+    pub spooled: u64,
 }
 
 impl Metrics {
+    pub(crate) fn agent_report(&self, agent: &str, r: AgentReport) {
+        self.agents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(agent.to_owned(), (r, now_nanos()));
+    }
+
     fn observe_latency(&self, ns: i64, n: u64) {
         let ms = (ns.max(0) / 1_000_000) as u64;
         let b = LATENCY_BUCKETS_MS
@@ -127,6 +154,8 @@ pub(crate) enum Input {
     Net {
         source: usize,
         delivery: Delivery,
+        /// Told once the lines are committed (UDP datagrams fed from the spool).
+        done: Option<tokio::sync::oneshot::Sender<()>>,
     },
     Shipped(Shipped),
 }
@@ -168,6 +197,10 @@ struct Stream {
     /// Lines since the last checkpoint.
     lines: u64,
     closed: bool,
+    /// When its last line came (idle streams are let go).
+    last_line: Instant,
+    /// Closed for being idle (lines may come again).
+    let_go: bool,
 }
 
 /// Stream keys: file instances and network streams are numbered apart.
@@ -421,19 +454,20 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     for (j, s) in config.syslog.iter().enumerate() {
         let source = config.files.len() + j;
         let counters = Arc::new(syslog::Counters::default());
-        let tx = tx.clone();
-        let m = metrics.clone();
-        let sink: syslog::Sink = Arc::new(move |d: Delivery| {
-            m.queued.fetch_add(1, Ordering::Relaxed);
-            tx.send(Input::Net {
-                source,
-                delivery: d,
-            })
-            .is_ok()
-        });
         let stop = stop.clone();
         let name = match s.protocol {
             Protocol::Tcp | Protocol::Tls => {
+                // a stream waits while the queue is full (back-pressure to the sender)
+                let (tx, m) = (tx.clone(), metrics.clone());
+                let sink: syslog::Sink = Arc::new(move |d: Delivery| {
+                    m.queued.fetch_add(1, Ordering::Relaxed);
+                    tx.send(Input::Net {
+                        source,
+                        delivery: d,
+                        done: None,
+                    })
+                    .is_ok()
+                });
                 let tls = match (s.protocol, &s.cert, &s.key) {
                     (Protocol::Tls, Some(cert), Some(key)) => Some(crate::tls::server_config(
                         cert,
@@ -468,14 +502,40 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
                     what: format!("syslog+udp {}", s.listen),
                     source: e,
                 })?;
-                let name = format!("syslog+udp://{}", u.local_addr()?);
+                let addr = u.local_addr()?;
+                let name = format!("syslog+udp://{addr}");
+                // a datagram cannot wait: behind a full queue it goes to a disk spool
+                let spool = Arc::new(
+                    crate::udp::UdpSpool::open(
+                        &data,
+                        addr,
+                        config.server.udp_spool_mb,
+                        counters.clone(),
+                    )
+                    .map_err(|e| ServeError::Io {
+                        path: data.join("spool"),
+                        source: e,
+                    })?,
+                );
+                let sink = spool.sink(source, tx.clone(), metrics.clone());
                 let c = counters.clone();
+                let (ftx, fstop, m) = (tx.clone(), stop.clone(), metrics.clone());
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("tansa-syslog-{j}"))
                         .spawn(move || {
                             let _ = syslog::serve_udp(u, sink, stop, c);
                         })?,
+                );
+                metrics
+                    .spools
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(spool.clone());
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("tansa-udp-spool-{j}"))
+                        .spawn(move || spool.feed(source, &ftx, &m, &fstop))?,
                 );
                 name
             }
@@ -534,12 +594,16 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         alert_tx,
         clock: (config.server.clock_skew_s > 0)
             .then(|| crate::clock::ClockWatch::new(config.server.clock_skew_s)),
+        drops: Default::default(),
         pending: Vec::new(),
         acks: Vec::new(),
         known: std::collections::HashSet::new(),
         watermark: i64::MIN,
         keep: config.server.keep_alerts_s as i64 * 1_000_000_000,
         last_retire: Instant::now(),
+        idle: HashMap::new(),
+        stream_idle: Duration::from_secs(config.server.stream_idle_s),
+        last_idle: Instant::now(),
         last_now: Instant::now(),
         commit_every: Duration::from_millis(config.server.commit_ms),
         out: ctx,
@@ -704,6 +768,7 @@ struct Processor {
     /// New alerts for the responder.
     alert_tx: crate::respond::AlertTx,
     clock: Option<crate::clock::ClockWatch>,
+    drops: crate::udp::DropWatch,
     /// Alerts created or grown since the last commit.
     pending: Vec<Alert>,
     acks: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -712,6 +777,10 @@ struct Processor {
     watermark: i64,
     keep: i64,
     last_retire: Instant,
+    /// Streams let go while idle: their store number and next offset.
+    idle: HashMap<Key, (u32, u64)>,
+    stream_idle: Duration,
+    last_idle: Instant,
     last_now: Instant,
     commit_every: Duration,
     out: Sender<Commit>,
@@ -808,7 +877,12 @@ impl Processor {
                 self.feed(key, s.lines, s.received, s.next);
                 self.acks.extend(s.done);
             }
-            Input::Net { source, delivery } => {
+            Input::Net {
+                source,
+                delivery,
+                done,
+            } => {
+                self.acks.extend(done);
                 let key = Key::Net(delivery.stream.id);
                 let path = format!("{}/{}", delivery.stream.name, delivery.stream.peer.ip());
                 let spec = Spec {
@@ -842,9 +916,14 @@ impl Processor {
         let fingerprint = match key {
             Key::File(f) | Key::Net(f) => f,
         };
-        let (number, stored) = {
-            let mut st = self.store.lock().unwrap_or_else(|e| e.into_inner());
-            (st.source_number(fingerprint)?, st.checkpoint(fingerprint)?)
+        // a stream let go while idle goes on from where it was (its last checkpoint may
+        // still be on its way to the store)
+        let (number, stored) = match self.idle.remove(&key) {
+            Some(x) => x,
+            None => {
+                let mut st = self.store.lock().unwrap_or_else(|e| e.into_inner());
+                (st.source_number(fingerprint)?, st.checkpoint(fingerprint)?)
+            }
         };
         let def = &self.defs[source];
         let host = spec.host.or_else(|| def.host.clone());
@@ -876,6 +955,8 @@ impl Processor {
                 moved: false,
                 lines: 0,
                 closed: false,
+                last_line: Instant::now(),
+                let_go: false,
             },
         );
         self.metrics.streams.fetch_add(1, Ordering::Relaxed);
@@ -910,6 +991,9 @@ impl Processor {
             None => s.read_end,
         };
         s.lines += n;
+        if n > 0 {
+            s.last_line = Instant::now();
+        }
         let number = s.number;
         self.metrics.lines.fetch_add(n, Ordering::Relaxed);
         self.metrics.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -996,10 +1080,42 @@ impl Processor {
         }
     }
 
+    /// Streams without a line for `stream_idle` (a parser each: rotated-away file instances,
+    /// agents' old files, UDP senders gone quiet) are flushed and let go at the next commit;
+    /// their store number and offset are kept (a few bytes) for when lines come again.
+    fn let_go_idle(&mut self) {
+        let keys: Vec<Key> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| {
+                !s.closed
+                    && s.last_line.elapsed() >= self.stream_idle
+                    && s.parser.pending_offset().is_none()
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(s) = self.streams.get_mut(&k) {
+                s.closed = true;
+                s.let_go = true;
+            }
+            self.finish_stream(k);
+        }
+    }
+
     fn commit(&mut self) -> Result<(), ServeError> {
+        // (streams let go now leave at the next commit, with their last checkpoint)
+        if self.last_idle.elapsed() > self.stream_idle.min(Duration::from_secs(60)) {
+            self.last_idle = Instant::now();
+            self.let_go_idle();
+        }
         let skews = self.clock.as_mut().map(|c| c.check()).unwrap_or_default();
         for s in skews {
             self.pending_alerts_push(s.alert());
+        }
+        let dropped = self.metrics.dropped.load(Ordering::Relaxed);
+        if let Some(a) = self.drops.check(dropped, &self.collector, now_nanos()) {
+            self.pending_alerts_push(a);
         }
         let mut batch = std::mem::take(&mut self.batch);
         for s in self.streams.values_mut() {
@@ -1014,7 +1130,14 @@ impl Processor {
             }
         }
         let before = self.streams.len();
-        self.streams.retain(|_, s| !s.closed);
+        let idle = &mut self.idle;
+        self.streams.retain(|k, s| {
+            // (a connection that ended never comes back: nothing to keep)
+            if s.closed && s.let_go {
+                idle.insert(*k, (s.number, s.next_offset));
+            }
+            !s.closed
+        });
         self.metrics
             .streams
             .fetch_sub((before - self.streams.len()) as u64, Ordering::Relaxed);

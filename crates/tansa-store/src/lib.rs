@@ -69,7 +69,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 8;
+const SCHEMA_VERSION: i32 = 9;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -109,7 +109,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     source_ip VARCHAR,
     user_name VARCHAR,
     entity_field VARCHAR,
-    entity VARCHAR
+    entity VARCHAR,
+    -- raised by a rule in simulation: stored and shown, no response
+    simulated BOOLEAN DEFAULT false
 );
 CREATE TABLE IF NOT EXISTS alert_events (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);
 -- decisions and the record of actions (decisions.rs)
@@ -387,6 +389,14 @@ impl DuckStore {
             ))?;
             version = "8".into();
         }
+        if version == "8" {
+            // version 9 marks the alerts of rules in simulation
+            conn.execute_batch(
+                "BEGIN; ALTER TABLE alerts ADD COLUMN IF NOT EXISTS simulated BOOLEAN DEFAULT false; \
+                 UPDATE meta SET value = '9' WHERE key = 'schema_version'; COMMIT;",
+            )?;
+            version = "9".into();
+        }
         if version != SCHEMA_VERSION.to_string() {
             return Err(StoreError::Invalid(format!(
                 "{}: store schema version {version}, this tansa writes {SCHEMA_VERSION}; move the old store aside",
@@ -430,9 +440,11 @@ impl DuckStore {
         Ok(s)
     }
 
-    /// Session objects: the `tansa_ip4` macro and the `events` view over hot and cold data.
+    /// Session objects: the `tansa_ip4`/`tansa_ip6` macros and the `events` view over hot
+    /// and cold data.
     fn prepare_session(&self) -> Result<()> {
         self.conn.execute_batch(search::IP4_MACRO)?;
+        self.conn.execute_batch(search::IP6_MACRO)?;
         self.refresh_view()
     }
 
@@ -821,7 +833,8 @@ impl Backend for DuckStore {
         tx.execute_batch(
             "CREATE OR REPLACE TEMP TABLE alerts_in (id VARCHAR, rule_id VARCHAR, rule_title VARCHAR, \
              severity VARCHAR, tags VARCHAR, first_seen VARCHAR, last_seen VARCHAR, count UBIGINT, \
-             host VARCHAR, source_ip VARCHAR, user_name VARCHAR, entity_field VARCHAR, entity VARCHAR); \
+             host VARCHAR, source_ip VARCHAR, user_name VARCHAR, entity_field VARCHAR, entity VARCHAR, \
+             simulated BOOLEAN); \
              CREATE OR REPLACE TEMP TABLE links_in (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);",
         )?;
         {
@@ -842,6 +855,7 @@ impl Backend for DuckStore {
                     a.user,
                     a.key_field,
                     a.key.to_string(),
+                    a.simulated,
                 ])?;
                 for r in &a.events {
                     let id = source(&r.path).map(|n| columns::event_id(n, r.offset));
@@ -856,7 +870,8 @@ impl Backend for DuckStore {
              INSERT INTO alert_events SELECT * FROM links_in; \
              INSERT OR REPLACE INTO alerts SELECT id, rule_id, rule_title, severity, \
                CASE WHEN tags = '' THEN []::VARCHAR[] ELSE string_split(tags, chr(31)) END, \
-               first_seen::TIMESTAMP, last_seen::TIMESTAMP, count, host, source_ip, user_name, entity_field, entity \
+               first_seen::TIMESTAMP, last_seen::TIMESTAMP, count, host, source_ip, user_name, entity_field, entity, \
+               simulated \
              FROM alerts_in; \
              DROP TABLE alerts_in; DROP TABLE links_in;",
         )?;
@@ -1438,7 +1453,32 @@ mod tests {
             evs[i].set_str(Field::URL_ORIGINAL, url);
             evs[i].set_str(Field::URL_PATH, "/a/b");
         }
+        // IPv6 sources in their short text form
+        let v6 = [
+            "2001:db8::1",
+            "2001:db8:0:1::5",
+            "2001:db8:40::7",
+            "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+            "2001:db9::1",
+            "::1",
+            "fe80::1:2",
+        ];
+        for (i, a) in v6.iter().enumerate() {
+            evs[900 + i].source_ip = Some(a.parse().unwrap());
+        }
         s.write(&batch(evs, 100_000)).unwrap();
+        let hex = s
+            .sql("SELECT tansa_ip6('2001:db8:0:1::5') AS a, tansa_ip6('::1') AS b, tansa_ip6('1.2.3.4') AS c, tansa_ip6('2001:DB8::') AS d")
+            .unwrap();
+        assert_eq!(
+            hex.rows[0],
+            vec![
+                serde_json::json!("20010db8000000010000000000000005"),
+                serde_json::json!("00000000000000000000000000000001"),
+                serde_json::Value::Null,
+                serde_json::json!("20010db8000000000000000000000000"),
+            ]
+        );
         let paths = s
             .sql("SELECT count(*) FROM events WHERE fields LIKE '%url.path%'")
             .unwrap();
@@ -1458,12 +1498,19 @@ mod tests {
         assert_eq!(n("source.ip:203.0.113.9 AND event.outcome:failure"), 4);
         assert_eq!(n("source.ip:203.0.113.9 AND event.outcome:success"), 0);
         assert_eq!(n("source.ip:203.0.113.0/28"), 16 * 4);
-        assert_eq!(n("source.ip:203.0.113.0/24"), 1000);
-        assert_eq!(n("source.ip:203.0.113.1*"), (1 + 10 + 100) * 4);
+        assert_eq!(n("source.ip:203.0.113.0/24"), 1000 - 7);
+        assert_eq!(n("source.ip:203.0.113.1*"), (1 + 10 + 100) * 4 - 7);
         assert_eq!(n("\"from 203.0.113.249 port\""), 4);
         assert_eq!(n("ssh.method:password"), 1000);
         assert_eq!(n("user.name:\"root' OR '1'='1\""), 0);
-        assert_eq!(n("-source.ip:203.0.113.0/25"), 1000 - 128 * 4);
+        assert_eq!(n("-source.ip:203.0.113.0/25"), 1000 - 128 * 4 - 7);
+        assert_eq!(n("source.ip:2001:db8::/32"), 4);
+        assert_eq!(n("source.ip:2001:db8::/48"), 2);
+        assert_eq!(n("source.ip:2001:db8:40::/42"), 1);
+        assert_eq!(n("source.ip:2001:db8::/31"), 5);
+        assert_eq!(n("source.ip:::1/128"), 1);
+        assert_eq!(n("source.ip:fe80::/10"), 1);
+        assert_eq!(n("source.ip:::/0"), 7);
         let t = s
             .search(&SearchRequest {
                 query: "user.name:root".into(),

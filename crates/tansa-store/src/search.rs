@@ -5,7 +5,8 @@
 //! source.ip:203.0.113.9 AND event.outcome:failure
 //! user.name:root -host.name:db01
 //! url.original:*UNION*            wildcards * and ?
-//! source.ip:45.141.87.0/24        CIDR blocks on address fields (IPv4)
+//! source.ip:45.141.87.0/24        CIDR blocks on address fields (IPv4 and IPv6:
+//! source.ip:2001:db8:40::/48       source.ip:2001:db8:40::/48)
 //! http.response.status_code:>=500 http.response.status_code:[400 TO 499]
 //! "Accepted publickey"            free text: the raw line contains it (case-insensitive)
 //! (user.name:admin OR user.name:oracle) AND NOT event.outcome:success
@@ -330,11 +331,16 @@ impl Parser {
                 Ok(format!("({expr} = ?)"))
             }
             Kind::Ip if !quoted && value.contains('/') => {
+                if let Some((lo, hi)) = cidr6(value) {
+                    // addresses are stored as text in their short form: compared as 32 hex
+                    // digits, where a block is one range
+                    self.param(Param::Text(lo));
+                    self.param(Param::Text(hi));
+                    return Ok(format!("(tansa_ip6({expr}) BETWEEN ? AND ?)"));
+                }
                 let (lo, hi) = cidr4(value).ok_or_else(|| SearchError {
                     at,
-                    msg: format!(
-                        "`{value}` is not an IPv4 CIDR block (IPv6 blocks: use a wildcard, e.g. 2001:db8:*)"
-                    ),
+                    msg: format!("`{value}` is not a CIDR block (192.0.2.0/24, 2001:db8::/32)"),
                 })?;
                 self.param(Param::Int(lo as i64));
                 self.param(Param::Int(hi as i64));
@@ -489,6 +495,38 @@ fn cidr4(v: &str) -> Option<(u32, u32)> {
     Some((lo, lo | !mask))
 }
 
+/// The range of an IPv6 CIDR block as two 32-digit hex strings (see [`IP6_MACRO`]).
+fn cidr6(v: &str) -> Option<(String, String)> {
+    let (ip, len) = v.split_once('/')?;
+    let ip: std::net::Ipv6Addr = ip.parse().ok()?;
+    let len: u32 = len.parse().ok()?;
+    if len > 128 {
+        return None;
+    }
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    let lo = u128::from(ip) & mask;
+    Some((format!("{lo:032x}"), format!("{:032x}", lo | !mask)))
+}
+
+/// SQL for the `tansa_ip6` macro: an IPv6 text (any form but with an IPv4 tail) to its 32
+/// lower-case hex digits, which order like the addresses; NULL for anything else.
+pub const IP6_MACRO: &str = "CREATE OR REPLACE TEMP MACRO tansa_ip6_side(s) AS \
+    CASE WHEN s = '' THEN []::VARCHAR[] ELSE string_split(s, ':') END; \
+    CREATE OR REPLACE TEMP MACRO tansa_ip6_groups(s) AS \
+    CASE WHEN contains(s, '::') THEN list_concat(list_concat( \
+      tansa_ip6_side(split_part(s, '::', 1)), \
+      list_transform(range(8 - len(tansa_ip6_side(split_part(s, '::', 1))) \
+        - len(tansa_ip6_side(split_part(s, '::', 2)))), lambda x: '0')), \
+      tansa_ip6_side(split_part(s, '::', 2))) \
+    ELSE string_split(s, ':') END; \
+    CREATE OR REPLACE TEMP MACRO tansa_ip6(s) AS \
+    CASE WHEN contains(s, ':') AND NOT contains(s, '.') AND len(tansa_ip6_groups(s)) = 8 THEN \
+    array_to_string(list_transform(tansa_ip6_groups(s), lambda g: lpad(lower(g), 4, '0')), '') END;";
+
 /// SQL for the `tansa_ip4` macro (an IPv4 text to its number; NULL for anything else).
 pub const IP4_MACRO: &str = "CREATE OR REPLACE TEMP MACRO tansa_ip4(s) AS \
     CASE WHEN regexp_full_match(s, '\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}') THEN \
@@ -555,7 +593,17 @@ mod tests {
             q.params,
             vec![Param::Int(0x2d8d5700), Param::Int(0x2d8d57ff)]
         );
-        assert!(compile("source.ip:2001:db8::/32").is_err());
+        let q = c("source.ip:2001:db8:40::/42");
+        assert_eq!(q.sql, "(tansa_ip6(source_ip) BETWEEN ? AND ?)");
+        assert_eq!(
+            q.params,
+            vec![
+                Param::Text("20010db8000000000000000000000000".into()),
+                Param::Text("20010db8003fffffffffffffffffffff".into())
+            ]
+        );
+        assert!(compile("source.ip:2001:db8::/129").is_err());
+        assert!(compile("source.ip:10.0.0.0/33").is_err());
         let q = c("http.response.status_code:[400 TO 499] process.pid:>=100");
         assert_eq!(
             q.sql,

@@ -170,7 +170,7 @@ pub fn render(t: &Trace) -> String {
         h.push_str("</table>");
     }
     if !t.neighbours.is_empty() {
-        h.push_str("<h2>Neighbours acting in concert (same /24, same time)</h2><table id=\"neighbours\"><tr><th>Address</th><th>Events</th><th>First seen</th><th>Last seen</th><th>Roles</th></tr>");
+        h.push_str("<h2>Neighbours acting in concert (same /24 or /64, same time)</h2><table id=\"neighbours\"><tr><th>Address</th><th>Events</th><th>First seen</th><th>Last seen</th><th>Roles</th></tr>");
         for n in &t.neighbours {
             let _ = write!(
                 h,

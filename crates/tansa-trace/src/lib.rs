@@ -30,7 +30,7 @@ pub mod query;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -65,8 +65,8 @@ pub enum TraceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entity {
     Ip(IpAddr),
-    /// An IPv4 block: first and last address, prefix length.
-    Net(Ipv4Addr, Ipv4Addr, u8),
+    /// A block of addresses (IPv4 or IPv6), its host bits cleared.
+    Net(ipnet::IpNet),
     Asn(u32),
     User(String),
     Host(String),
@@ -81,15 +81,11 @@ impl FromStr for Entity {
         if let Ok(ip) = s.parse::<IpAddr>() {
             return Ok(Entity::Ip(ip));
         }
-        if let Some((a, l)) = s.split_once('/') {
-            if let (Ok(a), Ok(l)) = (a.parse::<Ipv4Addr>(), l.parse::<u8>()) {
-                if l <= 32 {
-                    let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
-                    let lo = u32::from(a) & mask;
-                    return Ok(Entity::Net(lo.into(), (lo | !mask).into(), l));
-                }
-            }
-            return Err(TraceError::Entity(s.into()));
+        if s.contains('/') {
+            return s
+                .parse::<ipnet::IpNet>()
+                .map(|n| Entity::Net(n.trunc()))
+                .map_err(|_| TraceError::Entity(s.into()));
         }
         let upper = s.to_ascii_uppercase();
         if let Some(n) = upper.strip_prefix("AS").and_then(|n| n.parse().ok()) {
@@ -119,7 +115,7 @@ impl std::fmt::Display for Entity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Entity::Ip(ip) => write!(f, "{ip}"),
-            Entity::Net(lo, _, l) => write!(f, "{lo}/{l}"),
+            Entity::Net(n) => write!(f, "{n}"),
             Entity::Asn(n) => write!(f, "AS{n}"),
             Entity::User(u) => write!(f, "user:{u}"),
             Entity::Host(h) => write!(f, "host:{h}"),
@@ -322,7 +318,7 @@ pub struct Indicator {
     pub events: u64,
 }
 
-/// An address near the traced ones (same /24) active in the same window.
+/// An address near the traced ones (same /24, or /64 for IPv6) active in the same window.
 #[derive(Debug, Clone, Serialize)]
 pub struct Neighbour {
     pub ip: String,
@@ -550,8 +546,8 @@ pub fn trace(store: &dyn Backend, entity: &Entity, opts: &Options) -> Result<Tra
     let mut netblock = None;
     match entity {
         Entity::Ip(ip) => t.from_addresses(&[ip.to_string()])?,
-        Entity::Net(lo, hi, len) => {
-            let nb = t.netblock(*lo, *hi, *len)?;
+        Entity::Net(net) => {
+            let nb = t.netblock(net)?;
             let members: Vec<String> = nb.members.iter().map(|m| m.ip.clone()).collect();
             netblock = Some(nb);
             t.from_addresses(&members)?;
@@ -1758,8 +1754,8 @@ impl<'a> Tracer<'a> {
     }
 
     /// The members of a netblock with what each one did.
-    fn netblock(&mut self, lo: Ipv4Addr, hi: Ipv4Addr, len: u8) -> Result<Netblock, TraceError> {
-        let (prefix, params) = block_filter(lo, hi, len);
+    fn netblock(&mut self, net: &ipnet::IpNet) -> Result<Netblock, TraceError> {
+        let (prefix, params) = block_filter(net);
         let mut p = params.clone();
         let window = self.window(Q::new("TRUE", vec![]));
         p.extend(window.params.clone());
@@ -1845,7 +1841,7 @@ impl<'a> Tracer<'a> {
                 .count()
         };
         Ok(Netblock {
-            block: format!("{lo}/{len}"),
+            block: net.to_string(),
             scanners: count("scanner"),
             brute_forcers: count("brute force"),
             got_in: count("got in"),
@@ -1855,20 +1851,31 @@ impl<'a> Tracer<'a> {
         })
     }
 
-    /// Other addresses of the traced addresses' /24 active in the chain's time.
+    /// Other addresses of the traced addresses' /24 (IPv6: /64) active in the chain's time.
     fn neighbours(&self, first: Micros, last: Micros) -> Result<Vec<Neighbour>, TraceError> {
         let mut blocks = BTreeSet::new();
         for ip in self.seeds.iter().take(16) {
-            if let Ok(IpAddr::V4(a)) = ip.parse::<IpAddr>() {
-                if !(a.is_private() || a.is_loopback()) {
-                    let lo = u32::from(a) & 0xffff_ff00;
-                    blocks.insert(lo);
+            let net = match ip.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) if !(a.is_private() || a.is_loopback()) => {
+                    ipnet::IpNet::new(IpAddr::V4(a), 24)
                 }
+                // not loopback, link-local or unique-local
+                Ok(IpAddr::V6(a))
+                    if !(a.is_loopback()
+                        || (a.segments()[0] & 0xffc0) == 0xfe80
+                        || (a.segments()[0] & 0xfe00) == 0xfc00) =>
+                {
+                    ipnet::IpNet::new(IpAddr::V6(a), 64)
+                }
+                _ => continue,
+            };
+            if let Ok(n) = net {
+                blocks.insert(n.trunc());
             }
         }
         let mut out = Vec::new();
-        for lo in blocks {
-            let (clause, mut p) = block_filter(lo.into(), (lo | 0xff).into(), 24);
+        for net in blocks {
+            let (clause, mut p) = block_filter(&net);
             let w = self.within(Q::new("TRUE", vec![]), first - HOUR, last + HOUR);
             p.extend(w.params);
             let t = query::table(
@@ -2231,21 +2238,33 @@ impl<'a> Tracer<'a> {
 }
 
 /// A `WHERE` part selecting a block's source addresses: a text prefix first (the store's
-/// zone maps skip row groups by it), then the exact numeric range.
-fn block_filter(lo: Ipv4Addr, hi: Ipv4Addr, len: u8) -> (String, Vec<Param>) {
-    let octets = (len / 8) as usize;
-    let prefix: String = lo.octets()[..octets]
-        .iter()
-        .map(|o| format!("{o}."))
-        .collect();
-    (
-        "source_ip LIKE ? AND tansa_ip4(source_ip) BETWEEN ? AND ?".into(),
-        vec![
-            Param::Text(format!("{prefix}%")),
-            Param::Int(u32::from(lo) as i64),
-            Param::Int(u32::from(hi) as i64),
-        ],
-    )
+/// zone maps skip row groups by it), then the exact range (IPv6: as 32 hex digits, the
+/// store's `tansa_ip6`).
+fn block_filter(net: &ipnet::IpNet) -> (String, Vec<Param>) {
+    match net {
+        ipnet::IpNet::V4(n) => {
+            let octets = (n.prefix_len() / 8) as usize;
+            let prefix: String = n.network().octets()[..octets]
+                .iter()
+                .map(|o| format!("{o}."))
+                .collect();
+            (
+                "source_ip LIKE ? AND tansa_ip4(source_ip) BETWEEN ? AND ?".into(),
+                vec![
+                    Param::Text(format!("{prefix}%")),
+                    Param::Int(u32::from(n.network()) as i64),
+                    Param::Int(u32::from(n.broadcast()) as i64),
+                ],
+            )
+        }
+        ipnet::IpNet::V6(n) => (
+            "source_ip LIKE '%:%' AND tansa_ip6(source_ip) BETWEEN ? AND ?".into(),
+            vec![
+                Param::Text(format!("{:032x}", u128::from(n.network()))),
+                Param::Text(format!("{:032x}", u128::from(n.broadcast()))),
+            ],
+        ),
+    }
 }
 
 /// The host an `ssh`/`scp`/`mysql`/… command reaches (`user@host`, `-h host`, `host:path`).
@@ -2519,12 +2538,13 @@ mod tests {
         );
         assert_eq!(
             "45.141.87.77/24".parse::<Entity>().unwrap(),
-            Entity::Net(
-                "45.141.87.0".parse().unwrap(),
-                "45.141.87.255".parse().unwrap(),
-                24
-            )
+            Entity::Net("45.141.87.0/24".parse().unwrap())
         );
+        assert_eq!(
+            "2001:db8:40:1::9/48".parse::<Entity>().unwrap(),
+            Entity::Net("2001:db8:40::/48".parse().unwrap())
+        );
+        assert!("2001:db8::/129".parse::<Entity>().is_err());
         assert_eq!("AS12345".parse::<Entity>().unwrap(), Entity::Asn(12345));
         assert_eq!("as9009".parse::<Entity>().unwrap(), Entity::Asn(9009));
         assert_eq!(

@@ -647,6 +647,10 @@ pub struct AnalyzeArgs {
     /// Sigma rule files or directories to run beside the built-in rules (repeatable).
     #[arg(long)]
     pub rules: Vec<PathBuf>,
+    /// Suppressions, allow lists and rules in simulation (TOML; repeatable): events a
+    /// suppression matches are not counted for its rules.
+    #[arg(long, value_name = "FILE")]
+    pub suppress: Vec<PathBuf>,
     #[command(flatten)]
     pub retention: RetentionArgs,
 }

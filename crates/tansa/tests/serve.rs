@@ -988,6 +988,17 @@ fn an_agent_keeps_reading_while_the_server_is_down_and_delivers_everything_when_
         count(&data, "SELECT count(*) AS n FROM events") >= total
     });
     let caught_up = returned.elapsed();
+    // the agent's own counters, reported at its reconnection: it read while the server was
+    // down, and failed to connect meanwhile
+    let http = server.addr("http://");
+    wait_for("the agent's report", Duration::from_secs(30), || {
+        metric(&http, "tansa_agent_reconnects_total") > 0
+    });
+    assert!(
+        http_get(&http, "/metrics", None).contains("tansa_agent_lines_read_total{agent=\"web01\"}"),
+        "the agent reports under its certificate's name"
+    );
+    assert!(metric(&http, "tansa_agent_lines_read_total") > 500);
     std::thread::sleep(Duration::from_millis(300));
     agent.terminate();
     let (status, _) = server.terminate();
@@ -1411,5 +1422,270 @@ fn serve_killed_while_joining_a_record_stores_it_whole_after_restart() {
     assert_eq!(raws[1].lines().count(), 3, "{raws:?}");
     assert!(raws[1].ends_with("\tat com.shop.Search.run(Search.java:7)"));
     let _ = s.terminate();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A metric from `/metrics`, summed over its labels.
+fn metric(http: &str, name: &str) -> u64 {
+    http_get(http, "/metrics", None)
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+fn udp_config(d: &Path, listen: &str, spool_mb: u64) -> PathBuf {
+    let p = d.join("tansa.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "version = 1\n[server]\ncollector = \"test-collector\"\ntimezone = \"UTC\"\nhttp = \"127.0.0.1:0\"\ncommit_ms = 200\nqueue = 1\nudp_spool_mb = {spool_mb}\n[[syslog]]\nlisten = \"{listen}\"\nprotocol = \"udp\"\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn udp_datagrams_behind_a_full_queue_wait_in_a_disk_spool_and_beyond_it_are_counted_and_alerted() {
+    const N: u64 = 60_000;
+    for spool_mb in [64, 0] {
+        let d = dir(&format!("udp-spool-{spool_mb}"));
+        let data = d.join("data");
+        let s = Server::start(&udp_config(&d, "127.0.0.1:0", spool_mb), &data);
+        let (udp, http) = (s.addr("syslog+udp://"), s.addr("http://"));
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..N {
+            let m = format!("<13>Nov 23 10:00:00 web01 app[1]: udp seq={i:08}");
+            sock.send_to(m.as_bytes(), &udp).unwrap();
+            // paced a little, so that the kernel's buffer is not the bottleneck
+            if i % 500 == 499 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        // every datagram stored, dropped by Tansa, or dropped by the kernel (counted once a
+        // second): none unaccounted for
+        let account = || {
+            (
+                metric(&http, "tansa_events_stored_total"),
+                metric(&http, "tansa_lines_dropped_total"),
+                metric(&http, "tansa_syslog_kernel_drops_total"),
+            )
+        };
+        wait_for(
+            "every datagram accounted for",
+            Duration::from_secs(60),
+            || {
+                let (a, b, c) = account();
+                a + b + c >= N
+            },
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        let (stored, dropped, kernel) = account();
+        let spooled = metric(&http, "tansa_syslog_spooled_total");
+        assert_eq!(stored + dropped + kernel, N, "{:?}", account());
+        let r = &sql(
+            &data,
+            "SELECT count(*) AS n, count(DISTINCT raw) AS d FROM events",
+        )[0];
+        assert_eq!(r["n"].as_u64(), Some(stored), "{r}");
+        assert_eq!(r["d"].as_u64(), Some(stored), "{r}");
+        if spool_mb > 0 {
+            // the queue (one batch) was full again and again: nothing lost to it
+            assert!(spooled > 0, "the spool was used");
+            assert_eq!(dropped, 0);
+        } else {
+            assert!(dropped > 0, "no spool: the full queue drops");
+            let a = &sql(
+                &data,
+                "SELECT count(*) AS n, max(count) AS c FROM alerts WHERE rule_id = 'tansa.collect.dropped'",
+            )[0];
+            assert_eq!(a["n"].as_u64(), Some(1), "{a}");
+            assert_eq!(a["c"].as_u64(), Some(dropped), "{a}");
+        }
+        let (status, _) = s.terminate();
+        assert!(status.success());
+        println!(
+            "udp spool {spool_mb} MiB, {N} datagrams: stored {stored}, spooled {spooled}, dropped {dropped}, kernel drops {kernel}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn a_udp_spool_left_by_an_earlier_run_is_fed_at_start_and_nothing_is_stored_twice() {
+    let d = dir("udp-spool-left");
+    let data = d.join("data");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spool = data.join(format!("spool/udp-127.0.0.1-{port}"));
+    // what a run stopped behind a full queue leaves: records of one sender, never fed
+    {
+        let mut w = tansa_server::spool::SpoolWriter::open(&spool).unwrap();
+        let mut off = 0;
+        let lines: Vec<(bytes::Bytes, u64)> = (0..3000)
+            .map(|i| {
+                let m = format!("<13>Nov 23 10:00:00 web01 app[1]: left seq={i:08}");
+                let at = off;
+                off += m.len() as u64 + 1;
+                (bytes::Bytes::from(m), at)
+            })
+            .collect();
+        w.append(
+            0x5eed,
+            &format!("syslog+udp://127.0.0.1:{port}"),
+            "192.0.2.7",
+            &lines,
+            tansa_event::now_nanos(),
+        )
+        .unwrap();
+    }
+    let cfg = udp_config(&d, &format!("127.0.0.1:{port}"), 64);
+    for run in 0..2 {
+        let s = Server::start(&cfg, &data);
+        wait_for("the spooled datagrams", Duration::from_secs(30), || {
+            count(&data, "SELECT count(*) AS n FROM events") >= 3000
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let (status, _) = s.terminate();
+        assert!(status.success());
+        assert_eq!(assert_each_once(&data, 3000), "stored 3000, distinct 3000");
+        assert_eq!(
+            count(
+                &data,
+                "SELECT count(*) AS n FROM events WHERE host = 'web01' AND log_path LIKE '%/192.0.2.7'"
+            ),
+            3000
+        );
+        // the crash case: the cursor never saved, the spool fed again; the stream's
+        // checkpoint drops what was stored
+        if run == 0 {
+            std::fs::remove_file(spool.join("sent.json")).unwrap();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn idle_streams_are_let_go_and_go_on_from_their_offset_when_lines_come_again() {
+    let d = dir("idle-streams");
+    let data = d.join("data");
+    let log = d.join("app.log");
+    let cfg = write_config(
+        &d,
+        &format!(
+            "stream_idle_s = 1\n[[file]]\npath = {:?}\n",
+            log.to_str().unwrap()
+        ),
+        false,
+    );
+    let lines = |r: std::ops::Range<u64>| -> Vec<String> {
+        r.map(|i| format!("Nov 23 10:00:00 web01 app[1]: seq={i:08}"))
+            .collect()
+    };
+    append(&log, &lines(0..100));
+    let s = Server::start(&cfg, &data);
+    let http = s.addr("http://");
+    wait_for("the first lines", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") >= 100
+    });
+    // rotated: the old instance is read to its end, then nothing comes for either
+    std::fs::rename(&log, d.join("app.log.1")).unwrap();
+    append(&log, &lines(100..150));
+    wait_for("the new instance", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") >= 150
+    });
+    wait_for("both streams let go", Duration::from_secs(20), || {
+        metric(&http, "tansa_streams") == 0
+    });
+    // lines again: the instance goes on from its offset, nothing read twice
+    append(&log, &lines(150..200));
+    wait_for("the lines after", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") >= 200
+    });
+    assert_eq!(metric(&http, "tansa_streams"), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    assert_eq!(assert_each_once(&data, 200), "stored 200, distinct 200");
+    // and after a restart (the checkpoint of the stream let go was stored)
+    append(&log, &lines(200..210));
+    let s = Server::start(&cfg, &data);
+    wait_for(
+        "the lines after the restart",
+        Duration::from_secs(20),
+        || count(&data, "SELECT count(*) AS n FROM events") >= 210,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    assert_eq!(assert_each_once(&data, 210), "stored 210, distinct 210");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_host_whose_clock_is_off_is_alerted_after_a_minute_of_live_lines() {
+    let d = dir("clock-live");
+    let data = d.join("data");
+    let log = d.join("app.log");
+    let cfg = write_config(
+        &d,
+        &format!(
+            "clock_skew_s = 120\n[[file]]\npath = {:?}\n",
+            log.to_str().unwrap()
+        ),
+        false,
+    );
+    std::fs::write(&log, "").unwrap();
+    let s = Server::start(&cfg, &data);
+    let started = Instant::now();
+    // two hosts write as lines happen: one with a clock ten minutes behind, one right
+    let at = |behind: i64| {
+        jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_secs(behind))
+            .unwrap()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%b %e %H:%M:%S")
+            .to_string()
+    };
+    let mut i = 0;
+    let alerted = || {
+        count(
+            &data,
+            "SELECT count(*) AS n FROM alerts WHERE rule_id = 'tansa.clock.behind' AND host = 'slow01'",
+        ) > 0
+    };
+    while started.elapsed() < Duration::from_secs(90) {
+        append(
+            &log,
+            &[
+                format!("{} slow01 app[1]: tick {i}", at(600)),
+                format!("{} good01 app[1]: tick {i}", at(0)),
+            ],
+        );
+        i += 1;
+        std::thread::sleep(Duration::from_millis(250));
+        if started.elapsed() > Duration::from_secs(60) && i % 8 == 0 && alerted() {
+            break;
+        }
+    }
+    let after = started.elapsed();
+    assert!(alerted(), "no skew alert after {after:?}");
+    // a minute of arrivals is needed before a clock is judged (history read at once is not
+    // skew); the right clock is not alerted
+    assert!(after >= Duration::from_secs(60));
+    let r = &sql(
+        &data,
+        "SELECT host, count AS seconds FROM alerts WHERE rule_id LIKE 'tansa.clock.%'",
+    );
+    assert_eq!(r.len(), 1, "{r:?}");
+    let secs = r[0]["seconds"].as_u64().unwrap();
+    assert!((598..=602).contains(&secs), "offset {secs} s");
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    println!("clock 600 s behind: alerted after {after:?} of live lines (offset {secs} s)");
     let _ = std::fs::remove_dir_all(&d);
 }

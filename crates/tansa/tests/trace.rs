@@ -331,3 +331,56 @@ fn a_host_whose_clock_was_off_is_placed_where_it_happened() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn ipv6_blocks_are_traced_and_their_neighbours_found() {
+    let dir = std::env::temp_dir().join(format!("tansa-trace-v6-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("auth.log");
+    // two addresses of one /64 brute-force ssh together; one gets in; a third elsewhere
+    let mut lines = Vec::new();
+    for i in 0..12 {
+        for ip in [
+            "2001:db8:40:1::7",
+            "2001:db8:40:1:0:0:0:8",
+            "2001:db8:99::5",
+        ] {
+            lines.push(format!(
+                "Mar 14 10:00:{i:02} web01 sshd[{}]: Failed password for root from {ip} port {} ssh2",
+                100 + i,
+                40000 + i
+            ));
+        }
+    }
+    lines.push(
+        "Mar 14 10:01:00 web01 sshd[200]: Accepted password for root from 2001:db8:40:1::7 port 40100 ssh2"
+            .into(),
+    );
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let data = dir.join("data");
+    succeed(
+        tansa()
+            .arg("--data")
+            .arg(&data)
+            .args(["analyze", "--quiet", "--timezone", "UTC"])
+            .arg(&log),
+    );
+    let (summary, _) = trace(&data, &["2001:db8:40::/48"]);
+    let nb = &summary["netblock"];
+    let members: Vec<&str> = nb["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(members.len(), 2, "{nb}");
+    assert!(members.contains(&"2001:db8:40:1::7") && members.contains(&"2001:db8:40:1::8"));
+    assert_eq!(nb["got_in"], 1, "{nb}");
+    // one address: its /64 neighbour acted with it, the other block did not
+    let (summary, _) = trace(&data, &["2001:db8:40:1::7"]);
+    let n = summary["neighbours"].to_string();
+    assert!(n.contains("2001:db8:40:1::8"), "{n}");
+    assert!(!n.contains("2001:db8:99::5"), "{n}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,7 +23,7 @@ pub fn run(
     cold: Option<&Path>,
 ) -> Result<ExitCode> {
     let opts = super::options(&a.input)?;
-    let engine = super::engine(&a.rules, opts.enrich.intel())?;
+    let engine = super::engine(&a.rules, &a.suppress, opts.enrich.intel())?;
     // discovered once: the store's checkpoints, the progress total and the run see the same files
     let inputs = tansa_parse::input::discover(&opts.paths)?;
     let mut store = if a.no_store {
@@ -365,6 +365,17 @@ fn text(out: &mut impl Write, s: &Summary, elapsed: Duration, quiet: bool) -> st
         by_sev[1],
         by_sev[0]
     )?;
+    for (at, reason, n) in &s.suppressed {
+        writeln!(
+            out,
+            "suppressed by {}{}: {n} matches",
+            cell(at, 60),
+            reason
+                .as_deref()
+                .map(|r| format!(" ({})", cell(r, 60)))
+                .unwrap_or_default()
+        )?;
+    }
     if quiet || s.alerts.is_empty() {
         return Ok(());
     }
@@ -378,7 +389,11 @@ fn text(out: &mut impl Write, s: &Summary, elapsed: Duration, quiet: bool) -> st
         writeln!(
             out,
             "{:<13} {:<21} {:<58} {:<22} {:>7}  {}",
-            a.severity.as_str(),
+            if a.simulated {
+                format!("{} (sim)", a.severity.as_str())
+            } else {
+                a.severity.as_str().to_owned()
+            },
             cell(first.get(..19).unwrap_or(&first), 21),
             cell(a.rule_title, 58),
             cell(&entity(a), 22),
@@ -414,6 +429,7 @@ fn json(out: &mut impl Write, s: &Summary, elapsed: Duration) -> std::io::Result
         "unparsed": s.sources.iter().map(|x| x.stats.unparsed).sum::<u64>(),
         "events": s.events,
         "alerts": s.alerts.len(),
+        "suppressed": s.suppressed.iter().map(|(at, reason, n)| serde_json::json!({"at": at, "reason": reason, "matches": n})).collect::<Vec<_>>(),
         "elapsed_seconds": elapsed.as_secs_f64(),
     }});
     serde_json::to_writer(&mut *out, &summary)?;

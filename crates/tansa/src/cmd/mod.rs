@@ -142,6 +142,7 @@ fn ca(
 /// directories; those that do not load are counted on stderr), the indicators.
 pub fn engine(
     rules: &[std::path::PathBuf],
+    suppress: &[std::path::PathBuf],
     intel: Option<&std::sync::Arc<tansa_intel::Intel>>,
 ) -> Result<tansa_detect::Engine> {
     use tansa_detect::{builtin, Engine, Limits};
@@ -162,9 +163,18 @@ pub fn engine(
         }
         Engine::with_sigma(builtin::rules(), sigma, Limits::default())
     };
-    Ok(match intel {
+    let engine = match intel {
         Some(intel) => engine.with_intel(intel.clone()),
         None => engine,
+    };
+    let mut s = tansa_detect::suppress::Suppressions::default();
+    for p in suppress {
+        s.extend(tansa_detect::suppress::Suppressions::load(p)?);
+    }
+    Ok(if s.is_empty() {
+        engine
+    } else {
+        engine.with_suppressions(s)
     })
 }
 

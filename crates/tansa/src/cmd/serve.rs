@@ -31,7 +31,8 @@ pub fn run(
         no_enrich: false,
     })
     .context("[detection]")?;
-    let engine = super::engine(&d.rules, enrich.intel()).context("[detection] rules")?;
+    let engine =
+        super::engine(&d.rules, &d.suppress, enrich.intel()).context("[detection] rules")?;
     if a.check {
         let data = config.server.data.as_deref().unwrap_or(data);
         println!(
