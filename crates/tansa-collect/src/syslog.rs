@@ -422,8 +422,13 @@ fn establish(
 fn grow_receive_buffer(socket: &UdpSocket) {
     use std::os::fd::AsRawFd;
     extern "C" {
-        fn setsockopt(fd: i32, level: i32, name: i32, value: *const std::ffi::c_void, len: u32)
-            -> i32;
+        fn setsockopt(
+            fd: i32,
+            level: i32,
+            name: i32,
+            value: *const std::ffi::c_void,
+            len: u32,
+        ) -> i32;
     }
     const SOL_SOCKET: i32 = 1;
     const SO_RCVBUF: i32 = 8;

@@ -1412,7 +1412,11 @@ mod tests {
             e.process(&fail("192.0.2.8", n, 10_000 + i as i64));
             e.process(&fail("192.0.2.8", "u0", 10_000 + i as i64));
         }
-        let a = e.alerts().iter().find(|a| a.key.to_string() == "192.0.2.8").unwrap();
+        let a = e
+            .alerts()
+            .iter()
+            .find(|a| a.key.to_string() == "192.0.2.8")
+            .unwrap();
         // fired by u49 (50 values; the earliest last sighting u1's), then 101 events more
         assert_eq!((a.count, a.first_seen), (151, 10_001 * SEC));
         let mut e = Engine::new(
