@@ -598,8 +598,8 @@ mod tests {
         assert_eq!(
             q.params,
             vec![
-                Param::Text("20010db8000000000000000000000000".into()),
-                Param::Text("20010db8003fffffffffffffffffffff".into())
+                Param::Text("20010db8004000000000000000000000".into()),
+                Param::Text("20010db8007fffffffffffffffffffff".into())
             ]
         );
         assert!(compile("source.ip:2001:db8::/129").is_err());
