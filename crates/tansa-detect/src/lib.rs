@@ -35,6 +35,7 @@
 //! ```
 
 pub mod builtin;
+pub mod crs;
 pub mod suppress;
 pub mod web;
 
@@ -232,16 +233,40 @@ pub struct Features {
 #[derive(Clone, Default)]
 pub struct Classifier {
     sigma: Option<Arc<tansa_rules::SigmaRules>>,
+    crs: Option<Arc<crs::CrsRules>>,
 }
 
+/// Bit that marks a ModSecurity rule's number among `Event::rule_hits` (after the Sigma ones).
+const CRS_HIT: u32 = 1 << 31;
+
 impl Classifier {
-    /// Classifies `ev` ([`classify`]) and stores the Sigma rules it matches on it.
+    /// Classifies `ev` ([`classify`]) and stores the Sigma and ModSecurity rules it matches
+    /// on it.
     pub fn classify(&self, ev: &mut Event) {
         classify(ev);
-        if let Some(sig) = &self.sigma {
-            ev.rule_hits = Some(sig.match_numbers(ev));
+        if self.sigma.is_some() || self.crs.is_some() {
+            ev.rule_hits = Some(rule_hits(self.sigma.as_deref(), self.crs.as_deref(), ev));
         }
     }
+}
+
+/// The Sigma rules `ev` matches, then the ModSecurity rules (numbers with [`CRS_HIT`]).
+fn rule_hits(
+    sigma: Option<&tansa_rules::SigmaRules>,
+    crs: Option<&crs::CrsRules>,
+    ev: &Event,
+) -> Box<[u32]> {
+    let sig = sigma.map(|s| s.match_numbers(ev)).unwrap_or_default();
+    let Some(req) = crs.and_then(|_| crs::Request::of(ev)) else {
+        return sig;
+    };
+    let mut all = sig.into_vec();
+    let from = all.len();
+    crs.unwrap().matches(&req, &mut all);
+    for h in &mut all[from..] {
+        *h |= CRS_HIT;
+    }
+    all.into_boxed_slice()
 }
 
 /// Bit of `Event::classes` for a scanner user agent (web classes use their own bits).
@@ -572,6 +597,9 @@ pub struct Engine {
     native: usize,
     sigma: Option<Arc<tansa_rules::SigmaRules>>,
     correlator: Option<tansa_rules::Correlator>,
+    /// ModSecurity rules; rule `crs_base + n` stands for rule `n` of them.
+    crs: Option<Arc<crs::CrsRules>>,
+    crs_base: usize,
     limits: Limits,
     alerts: Vec<Alert>,
     watermark: Nanos,
@@ -618,6 +646,9 @@ fn add_refs(events: &mut Vec<EventRef>, refs: &[EventRef], ev: &Event, max: usiz
 /// Rule ids of indicator matches: this prefix and the feed's name.
 pub const INTEL_RULE_PREFIX: &str = "intel:";
 
+/// Rule ids of ModSecurity rule matches: this prefix and the rule's id.
+pub const CRS_RULE_PREFIX: &str = "crs:";
+
 impl Engine {
     pub fn new(rules: Vec<Rule>, limits: Limits) -> Self {
         let n = rules.len();
@@ -625,6 +656,8 @@ impl Engine {
             native: n,
             sigma: None,
             correlator: None,
+            crs: None,
+            crs_base: 0,
             rules: rules
                 .into_iter()
                 .map(|rule| RuleState {
@@ -738,7 +771,44 @@ impl Engine {
     pub fn classifier(&self) -> Classifier {
         Classifier {
             sigma: self.sigma.clone(),
+            crs: self.crs.clone(),
         }
+    }
+
+    /// Adds ModSecurity rules (see [`crs`]): every match is an alert of rule `crs:ID`,
+    /// aggregated per source address within an hour. CRS severities CRITICAL/ERROR/WARNING/
+    /// NOTICE become high/medium/low/informational.
+    pub fn with_crs(mut self, rules: Arc<crs::CrsRules>) -> Self {
+        fn leak(s: String) -> &'static str {
+            Box::leak(s.into_boxed_str())
+        }
+        self.crs_base = self.rules.len();
+        for r in rules.rules() {
+            let mut tags: Vec<&'static str> = vec!["attack.initial_access", "attack.t1190"];
+            tags.extend(r.tags.iter().map(|t| leak(t.clone())));
+            self.rules.push(RuleState {
+                rule: Rule {
+                    id: leak(format!("{CRS_RULE_PREFIX}{}", r.id)),
+                    title: leak(r.msg.clone()),
+                    severity: match r.severity.as_str() {
+                        "CRITICAL" | "ALERT" | "EMERGENCY" => Severity::High,
+                        "ERROR" => Severity::Medium,
+                        "WARNING" => Severity::Low,
+                        _ => Severity::Informational,
+                    },
+                    tags: Box::leak(tags.into_boxed_slice()),
+                    key: KeyBy::SourceOrHost,
+                    window: 3600 * SEC,
+                    condition: Condition::Each,
+                    matches: |_, _| false,
+                },
+                keys: FxHashMap::default(),
+                before: FxHashMap::default(),
+            });
+        }
+        self.crs = Some(rules);
+        self.index_suppressions();
+        self
     }
 
     pub fn rule_count(&self) -> usize {
@@ -778,15 +848,25 @@ impl Engine {
             }
         }
         self.features = features;
+        let computed;
+        let all: &[u32] = match &ev.rule_hits {
+            Some(h) => h,
+            None if self.sigma.is_some() || self.crs.is_some() => {
+                computed = rule_hits(self.sigma.as_deref(), self.crs.as_deref(), ev);
+                &computed
+            }
+            None => &[],
+        };
+        let split = all
+            .iter()
+            .position(|h| h & CRS_HIT != 0)
+            .unwrap_or(all.len());
+        let (hits, crs_hits) = all.split_at(split);
+        for &h in crs_hits {
+            self.counters.matched += 1;
+            self.on_match(self.crs_base + (h & !CRS_HIT) as usize, ev);
+        }
         if let Some(sig) = &self.sigma {
-            let computed;
-            let hits: &[u32] = match &ev.rule_hits {
-                Some(h) => h,
-                None => {
-                    computed = sig.match_numbers(ev);
-                    &computed
-                }
-            };
             let fired = match self.correlator.as_mut() {
                 Some(c) if !hits.is_empty() => c.feed(sig, ev, hits),
                 _ => Vec::new(),

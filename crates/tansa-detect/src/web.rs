@@ -336,7 +336,7 @@ pub fn normalize(s: &str) -> Cow<'_, str> {
 }
 
 /// nginx writes `"`, `\` and bytes outside printable ASCII as `\xHH`.
-fn unescape_log(s: &str) -> String {
+pub(crate) fn unescape_log(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -383,7 +383,7 @@ fn percent_u(s: &str) -> String {
 }
 
 /// `&lt;`, `&#60;`, `&#x3c;` and the other entities an XSS payload hides behind.
-fn html_entities(s: &str) -> Cow<'_, str> {
+pub(crate) fn html_entities(s: &str) -> Cow<'_, str> {
     if !s.contains('&') {
         return Cow::Borrowed(s);
     }

@@ -23,6 +23,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tansa_detect::crs::{CrsRules, CrsStatus};
 use tansa_detect::{builtin, Engine, Limits};
 use tansa_event::{Event, Origin};
 use tansa_parse::{Format, Parser, TimeCtx};
@@ -190,6 +191,11 @@ fn crs_cases(base: &Path) -> Vec<Case> {
 
 /// Addresses that raised a web-attack alert, for access-log `lines`.
 fn alerted(lines: &[String]) -> std::collections::HashSet<String> {
+    alerted_with(lines, None)
+}
+
+/// Addresses that raised a web-attack alert of the built-in rules or of `crs`.
+fn alerted_with(lines: &[String], crs: Option<Arc<CrsRules>>) -> std::collections::HashSet<String> {
     let mut p = Parser::new(
         Format::Auto,
         Arc::new(Origin::file("access.log", "crs")),
@@ -203,6 +209,9 @@ fn alerted(lines: &[String]) -> std::collections::HashSet<String> {
     }
     p.finish(&mut evs);
     let mut engine = Engine::new(builtin::rules(), Limits::default());
+    if let Some(c) = crs {
+        engine = engine.with_crs(c);
+    }
     for ev in &evs {
         engine.process(ev);
     }
@@ -210,9 +219,10 @@ fn alerted(lines: &[String]) -> std::collections::HashSet<String> {
         .finish()
         .into_iter()
         .filter(|a| {
-            a.rule_id
-                .strip_prefix("tansa.web.")
-                .is_some_and(|r| WEB_ATTACK.contains(&r))
+            a.rule_id.starts_with(tansa_detect::CRS_RULE_PREFIX)
+                || a.rule_id
+                    .strip_prefix("tansa.web.")
+                    .is_some_and(|r| WEB_ATTACK.contains(&r))
         })
         .filter_map(|a| a.source_ip.map(|ip| ip.to_string()))
         .collect()
@@ -235,15 +245,21 @@ fn ip_of(line: &str) -> String {
     line.split(' ').next().unwrap().to_string()
 }
 
-#[test]
-fn crs_regression_cases_per_family() {
-    let cases = crs_cases(&common::corpus("coreruleset"));
-    let lines: Vec<String> = cases.iter().map(|c| c.line.clone()).collect();
-    let hit = alerted(&lines);
+/// Per family: [must-trigger, detected, must-not, alerted], and the missed lines.
+type Figures<'a> = (
+    BTreeMap<&'a str, [usize; 4]>,
+    HashMap<&'a str, Vec<&'a str>>,
+);
+
+fn per_family<'a>(
+    cases: &'a [Case],
+    hit: &std::collections::HashSet<String>,
+    title: &str,
+) -> Figures<'a> {
     // family → (must-trigger, detected, must-not, alerted)
     let mut fam: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
     let mut missed: HashMap<&str, Vec<&str>> = HashMap::new();
-    for c in &cases {
+    for c in cases {
         let e = fam.entry(c.family.as_str()).or_default();
         let a = hit.contains(&ip_of(&c.line));
         if c.must_trigger {
@@ -257,7 +273,9 @@ fn crs_regression_cases_per_family() {
             e[3] += usize::from(a);
         }
     }
-    println!("\nOWASP CRS regression cases as access-log lines (target ≥ 95% per family):");
+    println!(
+        "\nOWASP CRS regression cases as access-log lines, {title} (target ≥ 95% per family):"
+    );
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
     for (f, [t, d, n, a]) in &fam {
         println!(
@@ -266,11 +284,27 @@ fn crs_regression_cases_per_family() {
             pct(*a, *n)
         );
     }
+    (fam, missed)
+}
+
+fn show_missed(missed: &HashMap<&str, Vec<&str>>) {
     if let Ok(f) = std::env::var("TANSA_SHOW_MISSED") {
         for l in missed.get(f.as_str()).into_iter().flatten() {
             println!("    missed: {l}");
         }
     }
+}
+
+#[test]
+fn crs_regression_cases_per_family() {
+    let base = common::corpus("coreruleset");
+    let cases = crs_cases(&base);
+    let lines: Vec<String> = cases.iter().map(|c| c.line.clone()).collect();
+    let (fam, missed) = per_family(&cases, &alerted(&lines), "built-in rules");
+    if std::env::var_os("TANSA_SHOW_CRS").is_none() {
+        show_missed(&missed);
+    }
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
     // floors: the figures reached so far (raise them as detection improves)
     let floor: &[(&str, f64)] = &[
         ("930", 40.0),
@@ -284,6 +318,70 @@ fn crs_regression_cases_per_family() {
         let [t, d, ..] = fam.get(f).copied().unwrap_or_default();
         assert!(t > 0, "no cases for {f}");
         assert!(pct(d, t) >= *min, "{f}: {:.1}% < floor {min}%", pct(d, t));
+    }
+
+    // the CRS's own rules, read from its directory (only the families whose rule files the
+    // corpus has), at paranoia level 1 (the default) and 4 (where the regression suite runs)
+    let dir = base.join("coreruleset/rules");
+    for (pl, floor) in [
+        (
+            1u8,
+            &[
+                ("930", 60.0),
+                ("931", 60.0),
+                ("932", 70.0),
+                ("941", 90.0),
+                ("942", 55.0),
+            ][..],
+        ),
+        // 930: rule 930140 needs ai-critical-artifacts.data, which the corpus lacks
+        (
+            4,
+            &[
+                ("930", 79.0),
+                ("931", 99.0),
+                ("932", 99.0),
+                ("941", 99.0),
+                ("942", 99.0),
+            ][..],
+        ),
+    ] {
+        let crs = CrsRules::load(&dir, pl).unwrap();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in crs.reports() {
+            let k = match &r.status {
+                CrsStatus::Loaded => "loaded",
+                CrsStatus::Partial(_) => "loaded with a condition taken as met",
+                CrsStatus::Paranoia(_) => "above the paranoia level",
+                CrsStatus::Skipped(_) => "skipped (reads what a log does not carry)",
+                CrsStatus::Error(_) => {
+                    println!("  {r}");
+                    "error"
+                }
+            };
+            *counts.entry(k).or_default() += 1;
+        }
+        let title = format!("built-in + CRS rules at paranoia level {pl} ({counts:?})");
+        let crs = Arc::new(crs);
+        let (fam, missed) = per_family(&cases, &alerted_with(&lines, Some(crs.clone())), &title);
+        if std::env::var_os("TANSA_SHOW_CRS").is_some_and(|v| v == pl.to_string().as_str()) {
+            show_missed(&missed);
+        }
+        // errors: only the data files this copy of the rule set lacks
+        assert!(
+            crs.reports()
+                .iter()
+                .all(|r| !matches!(&r.status, CrsStatus::Error(e) if !e.contains(".data"))),
+            "a CRS rule that should load did not"
+        );
+        for (f, min) in floor {
+            let [t, d, ..] = fam.get(f).copied().unwrap_or_default();
+            assert!(
+                pct(d, t) >= *min,
+                "CRS PL{pl} {f}: {:.1}% < floor {min}%",
+                pct(d, t)
+            );
+        }
     }
 }
 
