@@ -32,7 +32,6 @@
 //! variables set by other rules (`TX:/rfi_parameter_.*/`) cannot be evaluated from one line;
 //! it is taken as met and the rule's report says so.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -103,6 +102,8 @@ pub struct CrsRule {
 pub struct CrsRules {
     rules: Vec<CrsRule>,
     reports: Vec<CrsReport>,
+    /// The distinct transformation chains of the rules' conditions.
+    chains: Vec<Vec<Transform>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +230,8 @@ struct Link {
     op: Op,
     negate: bool,
     transforms: Vec<Transform>,
+    /// `transforms` interned in [`CrsRules`]'s chains.
+    chain: usize,
     multi_match: bool,
     capture: bool,
 }
@@ -312,71 +315,56 @@ impl Request {
         self
     }
 
-    fn values(
-        &self,
-        t: &Target,
-        prev: &[(Vec<u8>, Vec<u8>)],
-        caps: &[Vec<u8>],
-        out: &mut Vec<(Vec<u8>, Vec<u8>)>,
-    ) {
-        let mut one = |name: &[u8], v: &[u8]| out.push((name.to_vec(), v.to_vec()));
-        match t.var {
-            Var::Args => {
-                for (n, v) in &self.args {
-                    if t.sel.picks(n) {
-                        let mut name = b"ARGS:".to_vec();
-                        name.extend_from_slice(n);
-                        one(&name, v);
-                    }
-                }
-            }
-            Var::ArgsNames => {
-                for (n, _) in &self.args {
-                    if t.sel.picks(n) {
-                        let mut name = b"ARGS_NAMES:".to_vec();
-                        name.extend_from_slice(n);
-                        one(&name, n);
-                    }
-                }
-            }
-            Var::Uri => one(b"REQUEST_URI", &self.target),
-            Var::UriRaw => one(b"REQUEST_URI_RAW", &self.target),
-            Var::Filename => one(b"REQUEST_FILENAME", &self.path),
-            Var::Basename => {
-                let b = self.path.rsplit(|&c| c == b'/').next().unwrap_or(&[]);
-                one(b"REQUEST_BASENAME", b)
-            }
-            Var::QueryString => one(b"QUERY_STRING", &self.query),
-            Var::RequestLine => {
-                let mut l = self.method.clone();
-                l.push(b' ');
-                l.extend_from_slice(&self.target);
-                l.push(b' ');
-                l.extend_from_slice(&self.protocol);
-                one(b"REQUEST_LINE", &l)
-            }
-            Var::Method => one(b"REQUEST_METHOD", &self.method),
-            Var::Protocol => one(b"REQUEST_PROTOCOL", &self.protocol),
-            Var::Headers | Var::HeaderNames => {
-                for (n, v) in &self.headers {
-                    if t.sel.picks(n) {
-                        let mut name = b"REQUEST_HEADERS:".to_vec();
-                        name.extend_from_slice(n);
-                        one(&name, if t.var == Var::Headers { v } else { n });
-                    }
-                }
-            }
-            Var::MatchedVars | Var::MatchedVarNames => {
-                for (n, v) in prev {
-                    one(n, if t.var == Var::MatchedVars { v } else { n });
-                }
-            }
-            Var::Capture(i) => {
-                if let Some(v) = caps.get(i as usize) {
-                    one(format!("TX:{i}").as_bytes(), v)
-                }
-            }
+    /// Every value the request variables hold: (variable, selector key, value).
+    fn base(&self) -> Vec<Base> {
+        let mut out = Vec::with_capacity(8 + 2 * self.args.len() + 2 * self.headers.len());
+        let mut one = |var: Var, key: &[u8], value: &[u8]| {
+            out.push(Base {
+                var,
+                key: key.to_vec(),
+                value: value.to_vec(),
+            })
+        };
+        for (n, v) in &self.args {
+            one(Var::Args, n, v);
+            one(Var::ArgsNames, n, n);
         }
+        one(Var::Uri, b"", &self.target);
+        one(Var::UriRaw, b"", &self.target);
+        one(Var::Filename, b"", &self.path);
+        one(
+            Var::Basename,
+            b"",
+            self.path.rsplit(|&c| c == b'/').next().unwrap_or(&[]),
+        );
+        one(Var::QueryString, b"", &self.query);
+        let mut l = self.method.clone();
+        l.push(b' ');
+        l.extend_from_slice(&self.target);
+        l.push(b' ');
+        l.extend_from_slice(&self.protocol);
+        one(Var::RequestLine, b"", &l);
+        one(Var::Method, b"", &self.method);
+        one(Var::Protocol, b"", &self.protocol);
+        for (n, v) in &self.headers {
+            one(Var::Headers, n, v);
+            one(Var::HeaderNames, n, n);
+        }
+        out
+    }
+}
+
+/// One value of a request variable; `key` is what a selector picks by (argument or header
+/// name).
+struct Base {
+    var: Var,
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
+
+impl Target {
+    fn picks(&self, b: &Base) -> bool {
+        self.var == b.var && self.sel.picks(&b.key)
     }
 }
 
@@ -397,6 +385,7 @@ impl CrsRules {
         let mut set = CrsRules {
             rules: Vec::new(),
             reports: Vec::new(),
+            chains: Vec::new(),
         };
         for f in files {
             let text = std::fs::read_to_string(&f).map_err(|e| CrsError::Io(f.clone(), e))?;
@@ -410,6 +399,7 @@ impl CrsRules {
         let mut set = CrsRules {
             rules: Vec::new(),
             reports: Vec::new(),
+            chains: Vec::new(),
         };
         set.add(path, text, paranoia);
         set
@@ -418,7 +408,7 @@ impl CrsRules {
     fn add(&mut self, path: &Path, text: &str, paranoia: u8) {
         let file = path.display().to_string();
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut pending: Option<(usize, Option<u32>, CrsRule, Vec<String>, bool)> = None;
+        let mut pending: Option<Pending> = None;
         for (line, d) in directives(text) {
             let words = match split_words(&d) {
                 Ok(w) => w,
@@ -566,6 +556,10 @@ impl CrsRules {
             CrsStatus::Partial(notes.join("; "))
         };
         if matches!(status, CrsStatus::Loaded | CrsStatus::Partial(_)) {
+            let mut rule = rule;
+            for l in &mut rule.links {
+                l.chain = self.intern(&l.transforms);
+            }
             self.rules.push(rule);
         }
         self.reports.push(CrsReport {
@@ -588,67 +582,112 @@ impl CrsRules {
 
     /// The numbers (indexes into [`CrsRules::rules`]) of the rules `req` matches.
     pub fn matches(&self, req: &Request, out: &mut Vec<u32>) {
-        let mut cache = Cache::default();
+        let base = req.base();
+        // the transformed values of each (transformation chain, request value), made once
+        let mut cache: Vec<Option<Vec<Vec<u8>>>> = Vec::new();
+        cache.resize_with(self.chains.len() * base.len(), || None);
         for (i, r) in self.rules.iter().enumerate() {
-            if rule_matches(r, req, &mut cache) {
+            if rule_matches(r, &base, &self.chains, &mut cache) {
                 out.push(i as u32);
+            }
+        }
+    }
+
+    /// Seconds each rule took over `reqs` (by rule id), dearest first: for finding what
+    /// makes a rule set slow (`examples/crs_cost.rs`).
+    pub fn rule_costs(&self, reqs: &[Request]) -> Vec<(u32, f64)> {
+        let mut secs = vec![0f64; self.rules.len()];
+        for req in reqs {
+            let base = req.base();
+            let mut cache: Vec<Option<Vec<Vec<u8>>>> = Vec::new();
+            cache.resize_with(self.chains.len() * base.len(), || None);
+            for (i, r) in self.rules.iter().enumerate() {
+                let t = std::time::Instant::now();
+                rule_matches(r, &base, &self.chains, &mut cache);
+                secs[i] += t.elapsed().as_secs_f64();
+            }
+        }
+        let mut out: Vec<(u32, f64)> = self.rules.iter().map(|r| r.id).zip(secs).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+
+    fn intern(&mut self, ts: &[Transform]) -> usize {
+        match self.chains.iter().position(|c| c == ts) {
+            Some(i) => i,
+            None => {
+                self.chains.push(ts.to_vec());
+                self.chains.len() - 1
             }
         }
     }
 }
 
+/// A rule being read, until its chain ends: its line, id, the rule, notes, whether broken.
+type Pending = (usize, Option<u32>, CrsRule, Vec<String>, bool);
+
 const SKIPPED: &str = "\u{0}skipped";
 
-/// Transformed values already computed for this request: (variable value, transformations).
-#[derive(Default)]
-struct Cache {
-    map: HashMap<(Vec<u8>, Vec<Transform>), Vec<Vec<u8>>>,
+/// Tests `link` on the transformation steps of one value; the matching step.
+fn test_steps<'s>(link: &Link, steps: &'s [Vec<u8>], caps: &mut Vec<Vec<u8>>) -> Option<&'s [u8]> {
+    let candidates = if link.multi_match {
+        steps
+    } else {
+        &steps[steps.len() - 1..]
+    };
+    for s in candidates {
+        let (hit, c) = evaluate(&link.op, s, link.capture);
+        if hit != link.negate {
+            if caps.is_empty() {
+                *caps = c;
+            }
+            return Some(s);
+        }
+    }
+    None
 }
 
-fn rule_matches(r: &CrsRule, req: &Request, cache: &mut Cache) -> bool {
+fn rule_matches(
+    r: &CrsRule,
+    base: &[Base],
+    chains: &[Vec<Transform>],
+    cache: &mut [Option<Vec<Vec<u8>>>],
+) -> bool {
+    // the values the previous condition matched (after its transformations), its captures
     let mut prev: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut caps: Vec<Vec<u8>> = Vec::new();
-    let mut vals = Vec::new();
     for link in &r.links {
         if matches!(link.op, Op::Met) {
             continue;
         }
-        vals.clear();
-        for t in &link.targets {
-            req.values(t, &prev, &caps, &mut vals);
-        }
-        vals.retain(|(n, _)| {
-            !link.excludes.iter().any(|x| {
-                let (kind, name): (&[u8], &[u8]) = match x.var {
-                    Var::Args => (b"ARGS:", n),
-                    Var::ArgsNames => (b"ARGS_NAMES:", n),
-                    Var::Headers => (b"REQUEST_HEADERS:", n),
-                    _ => return false,
-                };
-                n.starts_with(kind) && x.sel.picks(&name[kind.len()..])
-            })
-        });
         let mut matched = Vec::new();
         let mut new_caps = Vec::new();
-        for (name, v) in &vals {
-            let steps = cache
-                .map
-                .entry((v.clone(), link.transforms.clone()))
-                .or_insert_with(|| transform_steps(v, &link.transforms));
-            let last = steps.len() - 1;
-            let candidates: &[Vec<u8>] = if link.multi_match {
-                steps
-            } else {
-                &steps[last..]
+        for (i, b) in base.iter().enumerate() {
+            if !link.targets.iter().any(|t| t.picks(b)) || link.excludes.iter().any(|t| t.picks(b))
+            {
+                continue;
+            }
+            let steps = cache[link.chain * base.len() + i]
+                .get_or_insert_with(|| transform_steps(&b.value, &chains[link.chain]));
+            if let Some(s) = test_steps(link, steps, &mut new_caps) {
+                matched.push((b.key.clone(), s.to_vec()));
+            }
+        }
+        for t in &link.targets {
+            let derived: Vec<&[u8]> = match t.var {
+                Var::MatchedVars => prev.iter().map(|(_, v)| v.as_slice()).collect(),
+                Var::MatchedVarNames => prev.iter().map(|(n, _)| n.as_slice()).collect(),
+                Var::Capture(i) => caps
+                    .get(i as usize)
+                    .map(Vec::as_slice)
+                    .into_iter()
+                    .collect(),
+                _ => continue,
             };
-            for s in candidates {
-                let (hit, c) = evaluate(&link.op, s, link.capture);
-                if hit != link.negate {
-                    if new_caps.is_empty() {
-                        new_caps = c;
-                    }
-                    matched.push((name.clone(), s.to_vec()));
-                    break;
+            for v in derived {
+                let steps = transform_steps(v, &chains[link.chain]);
+                if let Some(s) = test_steps(link, &steps, &mut new_caps) {
+                    matched.push((v.to_vec(), s.to_vec()));
                 }
             }
         }
@@ -683,6 +722,10 @@ fn evaluate(op: &Op, v: &[u8], capture: bool) -> (bool, Vec<Vec<u8>>) {
     let hit = match op {
         Op::Rx(re) => {
             if capture {
+                // captures are dear: only for a value that matches
+                if !re.is_match(v) {
+                    return (false, Vec::new());
+                }
                 return match re.captures(v) {
                     Some(c) => (
                         true,
@@ -710,12 +753,20 @@ fn evaluate(op: &Op, v: &[u8], capture: bool) -> (bool, Vec<Vec<u8>>) {
             let c = x.cmp(n);
             c == *ord || (*or_eq && c == std::cmp::Ordering::Equal)
         }
-        Op::DetectSqli => libinjectionrs::detect_sqli(v).is_injection(),
-        Op::DetectXss => libinjectionrs::detect_xss(v).is_injection(),
+        Op::DetectSqli => !single_word(v) && libinjectionrs::detect_sqli(v).is_injection(),
+        Op::DetectXss => !single_word(v) && libinjectionrs::detect_xss(v).is_injection(),
         Op::ValidateByteRange(ok) => v.iter().any(|&b| !ok[b as usize]),
         Op::Met => true,
     };
     (hit, Vec::new())
+}
+
+/// A value of letters, digits, `_` and `.` only: one token, which libinjection never takes
+/// for SQL or HTML injection (so it need not run; the web conformance test checks this over
+/// libinjection's own vectors).
+pub fn single_word(v: &[u8]) -> bool {
+    v.iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
 }
 
 enum LinkError {
@@ -841,6 +892,7 @@ fn parse_link(
         op,
         negate,
         transforms,
+        chain: 0,
         multi_match,
         capture,
     })

@@ -170,6 +170,11 @@ pub struct Detection {
     /// Suppression files (allow lists, suppressions, rules in simulation; see
     /// `tansa_detect::suppress`).
     pub suppress: Vec<PathBuf>,
+    /// A directory of ModSecurity rule files (the OWASP CRS `rules/`), run over access-log
+    /// requests (`tansa_detect::crs`).
+    pub crs: Option<PathBuf>,
+    /// The CRS paranoia level, 1–4 (0: 1).
+    pub crs_paranoia: u8,
     /// Indicator feeds (`PATH` or `PATH#name=N,…`, as for `tansa analyze --intel`).
     pub intel: Vec<String>,
     /// GeoIP/ASN databases (MaxMind format); none: the usual places are searched.
@@ -340,6 +345,7 @@ impl Config {
         }
         c.detection.rules.iter_mut().for_each(rel);
         c.detection.suppress.iter_mut().for_each(rel);
+        c.detection.crs.iter_mut().for_each(rel);
         c.detection.geoip.iter_mut().for_each(rel);
         for f in &mut c.files {
             rel(&mut f.path);

@@ -572,8 +572,11 @@ pub enum RulesCommand {
 #[derive(Debug, Args)]
 pub struct RulesCheckArgs {
     /// Rule files or directories (searched recursively for .yml/.yaml).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "crs")]
     pub paths: Vec<PathBuf>,
+    /// Also (or only) check a directory of ModSecurity rule files.
+    #[command(flatten)]
+    pub crs: CrsArgs,
 }
 
 /// How inputs are read: shared by `parse` and `analyze`.
@@ -652,5 +655,19 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub suppress: Vec<PathBuf>,
     #[command(flatten)]
+    pub crs: CrsArgs,
+    #[command(flatten)]
     pub retention: RetentionArgs,
+}
+
+/// ModSecurity rules (the OWASP Core Rule Set) run over access-log requests.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CrsArgs {
+    /// A directory of ModSecurity rule files (`*.conf` and their `.data` files), e.g. the
+    /// OWASP CRS `rules/` directory: each rule that matches a request is an alert `crs:ID`.
+    #[arg(long, value_name = "DIR")]
+    pub crs: Option<PathBuf>,
+    /// The CRS paranoia level (1–4): rules tagged with a higher level do not run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub paranoia: u8,
 }

@@ -23,7 +23,7 @@ pub fn run(
     cold: Option<&Path>,
 ) -> Result<ExitCode> {
     let opts = super::options(&a.input)?;
-    let engine = super::engine(&a.rules, &a.suppress, opts.enrich.intel())?;
+    let engine = super::engine(&a.rules, &a.suppress, &a.crs, opts.enrich.intel())?;
     // discovered once: the store's checkpoints, the progress total and the run see the same files
     let inputs = tansa_parse::input::discover(&opts.paths)?;
     let mut store = if a.no_store {

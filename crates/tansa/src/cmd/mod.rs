@@ -143,6 +143,7 @@ fn ca(
 pub fn engine(
     rules: &[std::path::PathBuf],
     suppress: &[std::path::PathBuf],
+    crs: &crate::cli::CrsArgs,
     intel: Option<&std::sync::Arc<tansa_intel::Intel>>,
 ) -> Result<tansa_detect::Engine> {
     use tansa_detect::{builtin, Engine, Limits};
@@ -163,6 +164,10 @@ pub fn engine(
         }
         Engine::with_sigma(builtin::rules(), sigma, Limits::default())
     };
+    let engine = match load_crs(crs)? {
+        Some(c) => engine.with_crs(std::sync::Arc::new(c)),
+        None => engine,
+    };
     let engine = match intel {
         Some(intel) => engine.with_intel(intel.clone()),
         None => engine,
@@ -176,6 +181,37 @@ pub fn engine(
     } else {
         engine.with_suppressions(s)
     })
+}
+
+/// The ModSecurity rules of `--crs` (none without it); the rules that do not load are
+/// counted on stderr (`tansa rules check --crs DIR` lists them).
+pub fn load_crs(a: &crate::cli::CrsArgs) -> Result<Option<tansa_detect::crs::CrsRules>> {
+    let Some(c) = load_crs_reports(a)? else {
+        return Ok(None);
+    };
+    let bad = c
+        .reports()
+        .iter()
+        .filter(|r| matches!(r.status, tansa_detect::crs::CrsStatus::Error(_)))
+        .count();
+    if bad > 0 {
+        eprintln!("tansa: {bad} ModSecurity rules not loaded (see `tansa rules check --crs`)");
+    }
+    if c.rules().is_empty() {
+        anyhow::bail!("no ModSecurity rule loaded from {:?}", a.crs);
+    }
+    Ok(Some(c))
+}
+
+/// The ModSecurity rules of `--crs` with their reports, whatever loaded.
+pub fn load_crs_reports(a: &crate::cli::CrsArgs) -> Result<Option<tansa_detect::crs::CrsRules>> {
+    match &a.crs {
+        None => Ok(None),
+        Some(dir) => Ok(Some(tansa_detect::crs::CrsRules::load(
+            dir,
+            a.paranoia.max(1),
+        )?)),
+    }
 }
 
 /// Pipeline options from the input arguments.

@@ -21,6 +21,44 @@ pub fn check(a: &RulesCheckArgs, format: OutputFormat) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let (mut loaded, mut unsupported, mut errors) = (0, 0, 0);
+    if let Some(crs) = super::load_crs_reports(&a.crs)? {
+        for r in crs.reports() {
+            use tansa_detect::crs::CrsStatus as S;
+            let (st, why) = match &r.status {
+                S::Loaded => ("loaded", String::new()),
+                S::Partial(w) => ("loaded", w.clone()),
+                S::Paranoia(p) => ("unsupported", format!("paranoia level {p}")),
+                S::Skipped(w) => ("unsupported", w.clone()),
+                S::Error(e) => ("error", e.clone()),
+            };
+            match st {
+                "loaded" => loaded += 1,
+                "error" => errors += 1,
+                _ => unsupported += 1,
+            }
+            let id = r.id.map(|i| format!("crs:{i}")).unwrap_or_default();
+            match format {
+                OutputFormat::Json => {
+                    let j = serde_json::json!({"path": r.file, "line": r.line, "id": id,
+                        "kind": "modsecurity", "status": st, "reason": why});
+                    serde_json::to_writer(&mut out, &j).map_err(crate::output::io_error)?;
+                    out.write_all(b"\n")?;
+                }
+                _ => {
+                    let sep = if why.is_empty() { "" } else { ": " };
+                    writeln!(
+                        out,
+                        "{st:<12} {:<11} {}:{}  {}{sep}{}",
+                        "modsecurity",
+                        clean(&r.file),
+                        r.line,
+                        id,
+                        clean(&why)
+                    )?;
+                }
+            }
+        }
+    }
     for r in rules.reports() {
         match &r.status {
             Status::Loaded => loaded += 1,

@@ -31,8 +31,16 @@ pub fn run(
         no_enrich: false,
     })
     .context("[detection]")?;
-    let engine =
-        super::engine(&d.rules, &d.suppress, enrich.intel()).context("[detection] rules")?;
+    let engine = super::engine(
+        &d.rules,
+        &d.suppress,
+        &crate::cli::CrsArgs {
+            crs: d.crs.clone(),
+            paranoia: d.crs_paranoia.max(1),
+        },
+        enrich.intel(),
+    )
+    .context("[detection] rules")?;
     if a.check {
         let data = config.server.data.as_deref().unwrap_or(data);
         println!(
