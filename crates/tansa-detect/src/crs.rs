@@ -17,7 +17,7 @@
 //!   in chained rules also `MATCHED_VAR(S)`, `MATCHED_VAR(S)_NAMES` and captures `TX:0`–`TX:9`;
 //! - operators `@rx` (PCRE semantics with DOTALL, run by the `regex` crate), `@pm`,
 //!   `@pmFromFile`, `@contains`, `@containsWord`, `@streq`, `@beginsWith`, `@endsWith`,
-//!   `@within`, `@validateByteRange`, `@eq`/`@gt`/`@ge`/`@lt`/`@le`, `@detectSQLi`, `@detectXSS` (libinjection),
+//!   `@within`, `@validateByteRange`, `@validateUrlEncoding`, `@eq`/`@gt`/`@ge`/`@lt`/`@le`, `@detectSQLi`, `@detectXSS` (libinjection),
 //!   negated with `!`;
 //! - transformations `none`, `lowercase`, `urlDecode`, `urlDecodeUni`, `htmlEntityDecode`,
 //!   `jsDecode`, `cssDecode`, `cmdLine`, `compressWhitespace`, `removeWhitespace`,
@@ -219,8 +219,12 @@ enum Op {
     DetectXss,
     /// Matches when a byte is outside the allowed ones.
     ValidateByteRange(Box<[bool; 256]>),
+    /// Matches a `%` not followed by two hex digits.
+    ValidateUrlEncoding,
     /// Always true (a condition a log line cannot decide).
     Met,
+    /// Compares with a transaction value (`%{tx.allowed_methods}`): cannot be evaluated.
+    Macro(String),
 }
 
 #[derive(Debug, Clone)]
@@ -437,9 +441,10 @@ impl CrsRules {
             match pending.as_mut() {
                 Some((_, _, rule, notes, broken)) => match link {
                     Ok(l) => rule.links.push(l),
-                    Err(LinkError::Unfed(why)) | Err(LinkError::Skip(why)) => {
+                    Err(LinkError::Unfed(why)) => {
                         notes.push(format!("chained condition on {why} taken as met"))
                     }
+                    Err(LinkError::Skip(why)) => notes.push(format!("{SKIP}{why}")),
                     Err(LinkError::Error(e)) => {
                         *broken = true;
                         notes.push(e)
@@ -490,9 +495,9 @@ impl CrsRules {
                             None
                         }
                         Err(LinkError::Skip(why)) => Some(why),
-                        Err(LinkError::Unfed(what)) => {
-                            Some(format!("reads only transaction variables ({what})"))
-                        }
+                        Err(LinkError::Unfed(what)) => Some(format!(
+                            "its first condition ({what}) compares with a transaction value"
+                        )),
                     };
                     let rule = CrsRule {
                         id: id.unwrap_or(0),
@@ -503,19 +508,7 @@ impl CrsRules {
                         links,
                     };
                     if let Some(why) = skip {
-                        // a rule whose first condition reads nothing a log has: its chain
-                        // (if any) goes with it
-                        self.reports.push(CrsReport {
-                            file: file.clone(),
-                            line,
-                            id,
-                            status: CrsStatus::Skipped(why),
-                        });
-                        if chained {
-                            // its chained conditions go with it, without a second report
-                            pending = Some((line, id, rule, vec![SKIPPED.into()], true));
-                        }
-                        continue;
+                        notes.insert(0, format!("{SKIP}{why}"));
                     }
                     pending = Some((line, id, rule, notes, broken));
                 }
@@ -541,11 +534,12 @@ impl CrsRules {
         broken: bool,
         paranoia: u8,
     ) {
-        if notes.first().map(String::as_str) == Some(SKIPPED) {
-            return;
-        }
+        // a condition that reads nothing a log has: the whole rule is skipped
+        let skip = notes.iter().find_map(|n| n.strip_prefix(SKIP));
         let status = if id.is_none() {
             CrsStatus::Error("no id".into())
+        } else if let Some(why) = skip {
+            CrsStatus::Skipped(why.to_string())
         } else if broken {
             CrsStatus::Error(notes.join("; "))
         } else if rule.paranoia > paranoia {
@@ -626,7 +620,8 @@ impl CrsRules {
 /// A rule being read, until its chain ends: its line, id, the rule, notes, whether broken.
 type Pending = (usize, Option<u32>, CrsRule, Vec<String>, bool);
 
-const SKIPPED: &str = "\u{0}skipped";
+/// Marks a note that makes the rule skipped (the reason follows).
+const SKIP: &str = "\u{0}skip:";
 
 /// Tests `link` on the transformation steps of one value; the matching step.
 fn test_steps<'s>(link: &Link, steps: &'s [Vec<u8>], caps: &mut Vec<Vec<u8>>) -> Option<&'s [u8]> {
@@ -756,7 +751,12 @@ fn evaluate(op: &Op, v: &[u8], capture: bool) -> (bool, Vec<Vec<u8>>) {
         Op::DetectSqli => !single_word(v) && libinjectionrs::detect_sqli(v).is_injection(),
         Op::DetectXss => !single_word(v) && libinjectionrs::detect_xss(v).is_injection(),
         Op::ValidateByteRange(ok) => v.iter().any(|&b| !ok[b as usize]),
-        Op::Met => true,
+        Op::ValidateUrlEncoding => v.iter().enumerate().any(|(i, &b)| {
+            b == b'%'
+                && !(v.get(i + 1).and_then(|&x| hex(x)).is_some()
+                    && v.get(i + 2).and_then(|&x| hex(x)).is_some())
+        }),
+        Op::Met | Op::Macro(_) => true,
     };
     (hit, Vec::new())
 }
@@ -858,13 +858,23 @@ fn parse_link(
             targets.push(Target { var, sel });
         }
     }
+    let (negate, op) = parse_op(op, dir).map_err(LinkError::Error)?;
+    if let Op::Macro(text) = &op {
+        // `!@endsWith .%{request_headers.host}`: "not one of the site's own values" — taken
+        // as met in a chain; a positive comparison with a setting cannot be
+        return Err(if negate {
+            LinkError::Unfed(format!("{vars} !{text}"))
+        } else {
+            LinkError::Skip(format!(
+                "compares with a transaction value ({text}), which a log line does not carry"
+            ))
+        });
+    }
     if targets.is_empty() {
         let what = unfed.join("|");
-        return Err(if what.to_ascii_uppercase().starts_with("TX") {
-            LinkError::Unfed(what)
-        } else {
-            LinkError::Skip(format!("reads {what}, which a log line does not carry"))
-        });
+        return Err(LinkError::Skip(format!(
+            "reads {what}, which a log line does not carry"
+        )));
     }
     let mut transforms = Vec::new();
     let mut multi_match = false;
@@ -885,7 +895,6 @@ fn parse_link(
             _ => {}
         }
     }
-    let (negate, op) = parse_op(op, dir).map_err(LinkError::Error)?;
     Ok(Link {
         targets,
         excludes,
@@ -910,9 +919,9 @@ fn parse_op(s: &str, dir: &Path) -> Result<(bool, Op), String> {
         },
         None => ("rx", s),
     };
-    if arg.contains("%{") && name != "rx" {
-        // a macro: a value of the transaction the log does not have
-        return Ok((false, Op::Met));
+    if arg.contains("%{") {
+        // a macro: a value of the transaction (its setup, the Host header) the log does not have
+        return Ok((negate, Op::Macro(s.to_string())));
     }
     let phrases = |words: Vec<String>| -> Result<Op, String> {
         AhoCorasickBuilder::new()
@@ -924,7 +933,10 @@ fn parse_op(s: &str, dir: &Path) -> Result<(bool, Op), String> {
     };
     let op = match name {
         "rx" => Op::Rx(
-            RegexBuilder::new(arg)
+            RegexBuilder::new(&pcre_to_rust(arg))
+                // PCRE as ModSecurity runs it: bytes, not UTF-8 (`\x{bc}` is a byte; `\w`,
+                // case folding ASCII)
+                .unicode(false)
                 .dot_matches_new_line(true)
                 .size_limit(256 << 20)
                 .dfa_size_limit(64 << 20)
@@ -974,6 +986,7 @@ fn parse_op(s: &str, dir: &Path) -> Result<(bool, Op), String> {
         "detectSQLi" => Op::DetectSqli,
         "detectXSS" => Op::DetectXss,
         "unconditionalMatch" => Op::Met,
+        "validateUrlEncoding" => Op::ValidateUrlEncoding,
         "validateByteRange" => {
             let mut ok = Box::new([false; 256]);
             for part in arg.split(',') {
@@ -992,6 +1005,87 @@ fn parse_op(s: &str, dir: &Path) -> Result<(bool, Op), String> {
         other => return Err(format!("operator @{other} not supported")),
     };
     Ok((negate, op))
+}
+
+/// A PCRE pattern in the syntax of the `regex` crate where the two differ only in spelling:
+/// an escaped punctuation character becomes `\x{HH}` (`\<`, `\>` are word boundaries for
+/// `regex`), a `{` that opens no repetition and a `}` that closes none are escaped. What
+/// `regex` cannot do (look-around, back-references) stays and is reported by the compiler.
+fn pcre_to_rust(p: &str) -> String {
+    let b: Vec<char> = p.chars().collect();
+    let mut out = String::with_capacity(p.len() + 8);
+    let mut class = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            '\\' if i + 1 < b.len() => {
+                let n = b[i + 1];
+                if n == 'x' && b.get(i + 2) == Some(&'{') {
+                    // \x{HH}: a byte, in the two-digit form (the only one allowed above
+                    // 0x7F without Unicode); a wider code point copied whole
+                    let end = b[i..]
+                        .iter()
+                        .position(|&c| c == '}')
+                        .map_or(b.len(), |e| i + e + 1);
+                    let digits: String = b[i + 3..end.max(i + 4) - 1].iter().collect();
+                    match u32::from_str_radix(&digits, 16) {
+                        Ok(v) if v <= 0xff => out.push_str(&format!("\\x{v:02X}")),
+                        _ => out.extend(&b[i..end]),
+                    }
+                    i = end;
+                    continue;
+                }
+                if n.is_ascii_punctuation() {
+                    out.push_str(&format!("\\x{:02X}", n as u32));
+                } else {
+                    out.push(c);
+                    out.push(n);
+                }
+                i += 2;
+                continue;
+            }
+            '[' if !class => {
+                class = true;
+                out.push(c);
+                // a `]` or `^]` right after the opening is a literal
+                if b.get(i + 1) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if b.get(i + 1) == Some(&']') {
+                    out.push_str("\\]");
+                    i += 1;
+                }
+            }
+            ']' if class => {
+                class = false;
+                out.push(c);
+            }
+            '{' if !class => {
+                let rest: String = b[i + 1..].iter().take(24).collect();
+                let quant = rest.find('}').map(|e| &rest[..e]).is_some_and(|q| {
+                    let (a, z) = q.split_once(',').unwrap_or((q, "0"));
+                    !a.is_empty()
+                        && a.bytes().all(|d| d.is_ascii_digit())
+                        && z.bytes().all(|d| d.is_ascii_digit())
+                }) && !out.is_empty();
+                if quant {
+                    let e = rest.find('}').unwrap();
+                    out.push('{');
+                    out.push_str(&rest[..e]);
+                    out.push('}');
+                    i += e + 2;
+                    continue;
+                }
+                out.push_str("\\{");
+            }
+            '}' if !class => out.push_str("\\}"),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// `VAR|!VAR:sel|VAR:/re|ge/`: the variables, `|` inside a `/regex/` selector kept.
@@ -1570,6 +1664,25 @@ SecRule ARGS "@rx (" "id:920002,phase:2,msg:'bad re',severity:'CRITICAL'"
             ids(&set, &req("/?u=ftp://evil.example/x")),
             Vec::<u32>::new()
         );
+    }
+
+    #[test]
+    fn pcre_spellings_become_regex_ones() {
+        let re = |p: &str| Regex::new(&pcre_to_rust(p)).unwrap();
+        assert!(re(r"^[^:\(\)\&\|\!\<\>\~]*\)").is_match(b"a)"));
+        assert!(!re(r"^[^:\(\)\&\|\!\<\>\~]*\)").is_match(b"<)"));
+        assert!(re(r"\${IFS}").is_match(b"${IFS}"));
+        assert!(re(r"a{2,3}b{1}").is_match(b"aab"));
+        assert!(re(r"{x}").is_match(b"{x}"));
+        assert!(re(r"[]a]").is_match(b"]"));
+        let bytes = |p: &str| {
+            RegexBuilder::new(&pcre_to_rust(p))
+                .unicode(false)
+                .build()
+                .unwrap()
+        };
+        assert!(bytes(r"\x{bc}[^>\x{be}]*").is_match(b"\xbcab"));
+        assert!(Regex::new(&pcre_to_rust(r"a(?=b)")).is_err());
     }
 
     #[test]
