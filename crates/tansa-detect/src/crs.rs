@@ -1217,6 +1217,16 @@ fn parse_actions(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The byte ModSecurity's decoders make of a code point: its low byte, but full-width ASCII
+/// (U+FF01–FF5E) becomes its ASCII character.
+fn low_byte(cp: u32) -> u8 {
+    if (0xff01..=0xff5e).contains(&cp) {
+        (cp - 0xff00 + 0x20) as u8
+    } else {
+        (cp & 0xff) as u8
+    }
+}
+
 fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
@@ -1233,14 +1243,7 @@ fn url_decode(v: &[u8], plus: bool, uni: bool) -> Vec<u8> {
                     .try_fold(0u32, |a, &b| hex(b).map(|d| a * 16 + d as u32));
                 match h {
                     Some(cp) => {
-                        // ModSecurity keeps the low byte, but full-width ASCII (U+FF01–FF5E)
-                        // becomes its ASCII character
-                        let b = if (0xff01..=0xff5e).contains(&cp) {
-                            (cp - 0xff00 + 0x20) as u8
-                        } else {
-                            (cp & 0xff) as u8
-                        };
-                        out.push(b);
+                        out.push(low_byte(cp));
                         i += 6;
                     }
                     None => {
@@ -1386,11 +1389,7 @@ fn js_decode(v: &[u8]) -> Vec<u8> {
             }
             b'u' => {
                 if let Some(cp) = hexes(i + 2, 4) {
-                    out.push(if (0xff01..=0xff5e).contains(&cp) {
-                        (cp - 0xff00 + 0x20) as u8
-                    } else {
-                        (cp & 0xff) as u8
-                    });
+                    out.push(low_byte(cp));
                     i += 6;
                     continue;
                 }
@@ -1440,11 +1439,7 @@ fn css_decode(v: &[u8]) -> Vec<u8> {
             k += 1;
         }
         if k > i + 1 {
-            out.push(if (0xff01..=0xff5e).contains(&val) {
-                (val - 0xff00 + 0x20) as u8
-            } else {
-                (val & 0xff) as u8
-            });
+            out.push(low_byte(val));
             if k < v.len() && v[k] == b' ' {
                 k += 1;
             }
