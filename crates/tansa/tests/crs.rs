@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fresh_dir, json_lines, tansa};
+use common::{fresh_dir, json_lines, succeed, tansa};
 
 const RULES: &str = r#"# written for this test in the CRS's style
 SecRule ARGS|ARGS_NAMES|REQUEST_HEADERS:User-Agent "@detectSQLi" \
@@ -52,17 +52,12 @@ fn modsecurity_rules_alert_on_access_log_requests_and_report_what_does_not_load(
     .concat();
     std::fs::write(&log, text).unwrap();
     let run = |pl: &str| {
-        let out = tansa()
-            .args(["--format", "json", "analyze", "--no-store", "--crs"])
-            .arg(&rules)
-            .args(["--paranoia", pl])
-            .arg(&log)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeed(
+            tansa()
+                .args(["--format", "json", "analyze", "--no-store", "--crs"])
+                .arg(&rules)
+                .args(["--paranoia", pl])
+                .arg(&log),
         );
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let mut alerts: Vec<(String, String, String)> = json_lines(&out.stdout)
