@@ -371,6 +371,45 @@ pub struct Alert {
     pub events: Vec<EventRef>,
     /// Raised by a rule in simulation ([`suppress`]): stored and shown, no response.
     pub simulated: bool,
+    /// For an indicator match: what its feed says of the indicator.
+    pub threat: Option<Box<Threat>>,
+}
+
+/// The indicator an intelligence alert is about, as its feed describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threat {
+    pub feed: String,
+    /// The indicator as written in reports (an address without `/32`).
+    pub indicator: String,
+    /// `ip`, `cidr`, `domain`, `url` or `hash`.
+    pub kind: &'static str,
+    /// 0–100, when the feed gives one.
+    pub confidence: Option<u8>,
+    pub tags: Vec<Box<str>>,
+    pub description: Option<Box<str>>,
+    /// When the indicator stops matching (UTC nanoseconds).
+    pub expires: Option<Nanos>,
+}
+
+impl Threat {
+    /// ECS `threat.*`: `indicator` (name, type, confidence, description, expiry), `feed.name`,
+    /// `tags`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut ind = serde_json::Map::new();
+        ind.insert("name".into(), self.indicator.clone().into());
+        ind.insert("type".into(), self.kind.into());
+        if let Some(c) = self.confidence {
+            ind.insert("confidence".into(), c.into());
+        }
+        if let Some(d) = &self.description {
+            ind.insert("description".into(), (**d).into());
+        }
+        if let Some(e) = self.expires {
+            ind.insert("expires".into(), tansa_event::format_ts(e).into());
+        }
+        let tags: Vec<&str> = self.tags.iter().map(|t| &**t).collect();
+        serde_json::json!({"indicator": ind, "feed": {"name": self.feed}, "tags": tags})
+    }
 }
 
 impl Alert {
@@ -414,7 +453,9 @@ impl Alert {
         if self.key_field == "source.network" {
             m.insert("source.network".into(), self.key.to_string().into());
         }
-        if let Some(feed) = self.rule_id.strip_prefix(INTEL_RULE_PREFIX) {
+        if let Some(t) = &self.threat {
+            m.insert("threat".into(), t.to_json());
+        } else if let Some(feed) = self.rule_id.strip_prefix(INTEL_RULE_PREFIX) {
             m.insert(
                 "threat".into(),
                 serde_json::json!({"indicator": {"name": self.key.to_string()}, "feed": {"name": feed}}),
@@ -606,9 +647,9 @@ pub struct Engine {
     last_sweep: Nanos,
     counters: Counters,
     features: Features,
-    /// The loaded indicators; rule `intel_base + f` stands for feed `f`.
+    /// The loaded indicators; rule `intel_rules[f]` stands for feed `f`.
     intel: Option<Arc<tansa_intel::Intel>>,
-    intel_base: usize,
+    intel_rules: Vec<usize>,
     /// Alerts created or grown since [`Engine::take_changed`] last ran (indexes, in order).
     changed: Vec<usize>,
     changed_mark: Vec<bool>,
@@ -673,7 +714,7 @@ impl Engine {
             counters: Counters::default(),
             features: Features::default(),
             intel: None,
-            intel_base: 0,
+            intel_rules: Vec::new(),
             changed: Vec::new(),
             changed_mark: Vec::new(),
             suppress: Default::default(),
@@ -716,16 +757,30 @@ impl Engine {
     /// while the activity goes on. Lists that only describe an address (TOR exits, scanners)
     /// give low-severity alerts, others high.
     pub fn with_intel(mut self, intel: Arc<tansa_intel::Intel>) -> Self {
+        self.set_intel(intel);
+        self
+    }
+
+    /// Takes other indicators (the feeds reloaded while the engine runs): a feed seen before
+    /// keeps its rule and the alerts open under it; a new feed gets a rule. Events must carry
+    /// hits on these indicators from now on (enrichment with the same [`tansa_intel::Intel`]).
+    pub fn set_intel(&mut self, intel: Arc<tansa_intel::Intel>) {
         fn leak(s: String) -> &'static str {
             Box::leak(s.into_boxed_str())
         }
-        self.intel_base = self.rules.len();
+        self.intel_rules.clear();
         for feed in intel.feeds() {
+            let id = format!("{INTEL_RULE_PREFIX}{}", feed.name);
+            if let Some(i) = self.rules.iter().position(|r| r.rule.id == id) {
+                self.intel_rules.push(i);
+                continue;
+            }
             let describes = feed.flag.contains(tansa_event::IpFlags::TOR_EXIT)
                 || feed.flag.contains(tansa_event::IpFlags::SCANNER);
+            self.intel_rules.push(self.rules.len());
             self.rules.push(RuleState {
                 rule: Rule {
-                    id: leak(format!("{INTEL_RULE_PREFIX}{}", feed.name)),
+                    id: leak(id),
                     title: leak(format!("Threat intelligence match ({})", feed.name)),
                     severity: if describes {
                         Severity::Low
@@ -744,7 +799,6 @@ impl Engine {
         }
         self.intel = Some(intel);
         self.index_suppressions();
-        self
     }
 
     /// An engine with the native rules and loaded Sigma rules: each Sigma detection rule
@@ -918,8 +972,26 @@ impl Engine {
             for &h in hits.iter() {
                 let ind = intel.indicator(h);
                 self.counters.matched += 1;
+                let Some(&rule) = self.intel_rules.get(ind.feed as usize) else {
+                    continue;
+                };
                 let key = Key::Text(ind.ioc.value().into_boxed_str());
-                self.on_match_key(self.intel_base + ind.feed as usize, ev, key, None, &[]);
+                self.on_match_key(rule, ev, key.clone(), None, &[]);
+                // the alert says what the feed says of the indicator
+                let open = self.rules[rule].keys.get(&key).and_then(|s| s.open);
+                if let Some(a) = open.and_then(|a| self.alerts.get_mut(a as usize)) {
+                    if a.threat.is_none() {
+                        a.threat = Some(Box::new(Threat {
+                            feed: intel.feed_of(h).name.clone(),
+                            indicator: ind.ioc.value(),
+                            kind: ind.ioc.kind(),
+                            confidence: ind.confidence,
+                            tags: ind.tags.clone(),
+                            description: ind.description.clone(),
+                            expires: ind.expires,
+                        }));
+                    }
+                }
             }
         }
         // sweep expired state once per minute of event time
@@ -1095,6 +1167,7 @@ impl Engine {
                 v
             },
             simulated,
+            threat: None,
         };
         st.open = Some(self.alerts.len() as u32);
         st.times = VecDeque::new();

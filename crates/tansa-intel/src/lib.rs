@@ -24,6 +24,7 @@ pub mod geo;
 mod matcher;
 pub mod rdap;
 mod scope;
+mod watch;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub use feeds::{classify, Feed, FeedSpec, Indicator, Ioc};
 pub use geo::GeoIp;
 pub use matcher::{for_each_ipv4, Intel, TEXT_FIELDS};
 pub use scope::scope;
+pub use watch::FeedWatch;
 
 /// Errors of loading databases and feeds. Lookups and matching never fail.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +102,7 @@ pub fn scanner_asns() -> AsnList {
 /// The enrichment stage: GeoIP databases, the shipped lists and the loaded indicators.
 #[derive(Debug, Default)]
 pub struct Enricher {
-    geo: Option<GeoIp>,
+    geo: Option<Arc<GeoIp>>,
     intel: Option<Arc<Intel>>,
     hosting: AsnList,
     scanners: AsnList,
@@ -129,7 +131,7 @@ const CACHE_MAX: usize = 1 << 16;
 impl Enricher {
     pub fn new(geo: Option<GeoIp>, intel: Option<Arc<Intel>>) -> Enricher {
         Enricher {
-            geo: geo.filter(|g| !g.is_empty()),
+            geo: geo.filter(|g| !g.is_empty()).map(Arc::new),
             intel: intel.filter(|i| !i.is_empty()),
             hosting: hosting_asns(),
             scanners: scanner_asns(),
@@ -146,7 +148,19 @@ impl Enricher {
     }
 
     pub fn geo(&self) -> Option<&GeoIp> {
-        self.geo.as_ref()
+        self.geo.as_deref()
+    }
+
+    /// The same stage with other indicators (the feeds reloaded); the GeoIP databases are
+    /// shared. Caches made for the old indicators must not be used with it.
+    pub fn with_intel(&self, intel: Option<Arc<Intel>>) -> Enricher {
+        Enricher {
+            geo: self.geo.clone(),
+            intel: intel.filter(|i| !i.is_empty()),
+            hosting: hosting_asns(),
+            scanners: scanner_asns(),
+            off: self.off,
+        }
     }
 
     pub fn intel(&self) -> Option<&Arc<Intel>> {

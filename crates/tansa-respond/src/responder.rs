@@ -690,6 +690,7 @@ pub(crate) mod tests {
             user: None,
             events: Vec::new(),
             simulated: false,
+            threat: None,
         }
     }
 

@@ -143,6 +143,7 @@ impl Skew {
             user: None,
             events: Vec::new(),
             simulated: false,
+            threat: None,
         }
     }
 }

@@ -619,6 +619,24 @@ pub fn render(m: &Metrics) -> String {
         l(&m.alerts_retired),
     );
     one(
+        "tansa_intel_reloads_total",
+        "counter",
+        "Indicator feeds loaded again after their files changed.",
+        l(&m.intel_reloads),
+    );
+    one(
+        "tansa_intel_reload_errors_total",
+        "counter",
+        "Feed reloads that failed (the indicators before them stay).",
+        l(&m.intel_reload_errors),
+    );
+    one(
+        "tansa_intel_indicators",
+        "gauge",
+        "Indicators in use.",
+        l(&m.intel_indicators),
+    );
+    one(
         "tansa_streams",
         "gauge",
         "Streams being parsed (file instances, syslog connections and senders).",

@@ -68,6 +68,11 @@ pub struct Metrics {
     pub(crate) spools: Mutex<Vec<Arc<crate::udp::UdpSpool>>>,
     /// Polls of a followed file that failed (unreadable, permission).
     pub tail_errors: AtomicU64,
+    /// Indicator feeds loaded again after they changed, and loads that failed (the
+    /// indicators before them stay); the indicators in use.
+    pub intel_reloads: AtomicU64,
+    pub intel_reload_errors: AtomicU64,
+    pub intel_indicators: AtomicU64,
     /// Time from receiving a line to its detection, by bucket ([`LATENCY_BUCKETS_MS`], then
     /// the rest), and the sum in µs.
     pub latency: [AtomicU64; 10],
@@ -219,6 +224,9 @@ pub struct Setup {
     /// Detection (built-in and Sigma rules, indicators).
     pub engine: Engine,
     pub enrich: Arc<tansa_intel::Enricher>,
+    /// The indicator feeds' files, watched: changed feeds are loaded again and replace the
+    /// indicators of enrichment and detection.
+    pub feeds: Option<tansa_intel::FeedWatch>,
     /// Called for each new alert (on the processor thread).
     pub on_alert: Box<dyn FnMut(&Alert) + Send>,
     /// Called once the sources listen, with the HTTP address when there is one.
@@ -255,6 +263,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         cold,
         engine,
         enrich,
+        feeds,
         on_alert,
         on_ready,
     } = setup;
@@ -264,6 +273,11 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         started: now_nanos(),
         ..Default::default()
     });
+    if let Some(i) = enrich.intel() {
+        metrics
+            .intel_indicators
+            .store(i.indicators().len() as u64, Ordering::Relaxed);
+    }
     let store = DuckStore::open(&data, cold.as_deref())?;
     store.set_memory_limit(config.server.store_memory_mb)?;
     let reader = store.try_clone()?;
@@ -584,6 +598,8 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         engine,
         enrich,
         cache: tansa_intel::Cache::default(),
+        feeds,
+        last_feeds: Instant::now(),
         store: store.clone(),
         streams: HashMap::new(),
         batch: Batch::default(),
@@ -758,6 +774,8 @@ struct Processor {
     classifier: Classifier,
     enrich: Arc<tansa_intel::Enricher>,
     cache: tansa_intel::Cache,
+    feeds: Option<tansa_intel::FeedWatch>,
+    last_feeds: Instant,
     store: Arc<Mutex<DuckStore>>,
     streams: HashMap<Key, Stream>,
     batch: Batch,
@@ -814,6 +832,7 @@ impl Processor {
             if waiting || Instant::now() >= next_commit || self.batch.events.len() >= MAX_BATCH {
                 self.flush_idle();
                 self.commit()?;
+                self.reload_feeds();
                 next_commit = Instant::now() + self.commit_every;
             }
         }
@@ -998,6 +1017,43 @@ impl Processor {
         self.metrics.lines.fetch_add(n, Ordering::Relaxed);
         self.metrics.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.detect(number, received);
+    }
+
+    /// Once a second: feeds whose files changed (and then stayed still for a second) are
+    /// loaded again; their indicators replace the old ones in enrichment and detection from
+    /// the next line on. A feed that no longer loads is reported and the old ones stay.
+    fn reload_feeds(&mut self) {
+        let Some(w) = &mut self.feeds else {
+            return;
+        };
+        if self.last_feeds.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_feeds = Instant::now();
+        match w.poll() {
+            None => {}
+            Some(Err(e)) => {
+                self.metrics
+                    .intel_reload_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                eprintln!("tansa: intel feeds not reloaded, the loaded ones stay: {e}");
+            }
+            Some(Ok(intel)) => {
+                let intel = Arc::new(intel);
+                let n = intel.indicators().len();
+                self.enrich = Arc::new(self.enrich.with_intel(Some(intel.clone())));
+                self.cache = tansa_intel::Cache::default();
+                self.engine.set_intel(intel.clone());
+                self.metrics.intel_reloads.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .intel_indicators
+                    .store(n as u64, Ordering::Relaxed);
+                eprintln!(
+                    "tansa: intel feeds reloaded: {} feeds, {n} indicators",
+                    intel.feeds().len()
+                );
+            }
+        }
     }
 
     /// Runs the events in `scratch` through enrichment and detection into the batch.

@@ -351,6 +351,7 @@ impl DropWatch {
                     user: None,
                     events: Vec::new(),
                     simulated: false,
+                    threat: None,
                 });
             }
         }

@@ -69,7 +69,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 9;
+const SCHEMA_VERSION: i32 = 10;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -111,7 +111,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     entity_field VARCHAR,
     entity VARCHAR,
     -- raised by a rule in simulation: stored and shown, no response
-    simulated BOOLEAN DEFAULT false
+    simulated BOOLEAN DEFAULT false,
+    -- an indicator match: what its feed says of the indicator (ECS threat.* as JSON)
+    threat JSON
 );
 CREATE TABLE IF NOT EXISTS alert_events (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);
 -- decisions and the record of actions (decisions.rs)
@@ -396,6 +398,14 @@ impl DuckStore {
                  UPDATE meta SET value = '9' WHERE key = 'schema_version'; COMMIT;",
             )?;
             version = "9".into();
+        }
+        if version == "9" {
+            // version 10 keeps what a feed says of an alert's indicator
+            conn.execute_batch(
+                "BEGIN; ALTER TABLE alerts ADD COLUMN IF NOT EXISTS threat JSON; \
+                 UPDATE meta SET value = '10' WHERE key = 'schema_version'; COMMIT;",
+            )?;
+            version = "10".into();
         }
         if version != SCHEMA_VERSION.to_string() {
             return Err(StoreError::Invalid(format!(
@@ -834,7 +844,7 @@ impl Backend for DuckStore {
             "CREATE OR REPLACE TEMP TABLE alerts_in (id VARCHAR, rule_id VARCHAR, rule_title VARCHAR, \
              severity VARCHAR, tags VARCHAR, first_seen VARCHAR, last_seen VARCHAR, count UBIGINT, \
              host VARCHAR, source_ip VARCHAR, user_name VARCHAR, entity_field VARCHAR, entity VARCHAR, \
-             simulated BOOLEAN); \
+             simulated BOOLEAN, threat VARCHAR); \
              CREATE OR REPLACE TEMP TABLE links_in (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);",
         )?;
         {
@@ -856,6 +866,7 @@ impl Backend for DuckStore {
                     a.key_field,
                     a.key.to_string(),
                     a.simulated,
+                    a.threat.as_ref().map(|t| t.to_json().to_string()),
                 ])?;
                 for r in &a.events {
                     let id = source(&r.path).map(|n| columns::event_id(n, r.offset));
@@ -871,7 +882,7 @@ impl Backend for DuckStore {
              INSERT OR REPLACE INTO alerts SELECT id, rule_id, rule_title, severity, \
                CASE WHEN tags = '' THEN []::VARCHAR[] ELSE string_split(tags, chr(31)) END, \
                first_seen::TIMESTAMP, last_seen::TIMESTAMP, count, host, source_ip, user_name, entity_field, entity, \
-               simulated \
+               simulated, threat::JSON \
              FROM alerts_in; \
              DROP TABLE alerts_in; DROP TABLE links_in;",
         )?;

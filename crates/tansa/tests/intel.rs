@@ -271,6 +271,23 @@ fn indicator_feeds_of_every_format_raise_alerts() {
     assert!(hit("stix", "sqlmap.org"), "a domain in a User-Agent");
     assert!(hit("misp", "203.0.113.77"));
     assert!(hit("otx", "198.51.100.23"));
+    // the alert says what the feed says of the indicator
+    let threat = |feed: &str| {
+        alerts
+            .iter()
+            .find(|a| a["threat"]["feed"]["name"] == feed)
+            .map(|a| a["threat"].clone())
+            .unwrap()
+    };
+    assert_eq!(threat("stix")["indicator"]["confidence"], 70);
+    assert_eq!(threat("stix")["indicator"]["type"], "domain");
+    assert_eq!(
+        threat("urlhaus")["tags"],
+        serde_json::json!(["sh", "mirai", "malware_download"])
+    );
+    assert_eq!(threat("urlhaus")["indicator"]["type"], "url");
+    assert_eq!(threat("misp")["indicator"]["description"], "brute forcer");
+    assert_eq!(threat("drop")["indicator"]["description"], "SBL000001");
     // not for detection, expired, or not an indicator: no alert
     assert!(!hit("misp", "192.0.2.10"));
     assert!(!hit("otx", "203.0.113.10"));

@@ -1689,3 +1689,108 @@ fn a_host_whose_clock_is_off_is_alerted_after_a_minute_of_live_lines() {
     println!("clock 600 s behind: alerted after {after:?} of live lines (offset {secs} s)");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Intel alerts in the store, by indicator: (count, threat JSON).
+fn intel_alerts(data: &Path) -> Vec<(String, u64, serde_json::Value)> {
+    sql(
+        data,
+        "SELECT entity, count, threat FROM alerts WHERE rule_id = 'intel:blocklist' ORDER BY entity",
+    )
+    .into_iter()
+    .map(|r| {
+        let threat = match &r["threat"] {
+            serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
+            v => v.clone(),
+        };
+        (
+            r["entity"].as_str().unwrap().to_owned(),
+            r["count"].as_u64().unwrap(),
+            threat,
+        )
+    })
+    .collect()
+}
+
+/// Feeds named in the configuration are loaded again when their files change: an address
+/// added to a feed while the server runs is alerted from its next line on, with what the feed
+/// says of it; a feed broken while the server runs is reported and the indicators loaded
+/// before stay in use.
+#[test]
+fn feeds_changed_while_serving_are_reloaded_and_a_broken_one_keeps_the_last_good() {
+    let d = dir("intel-reload");
+    let data = d.join("data");
+    let log = d.join("auth.log");
+    let feed = d.join("blocklist.csv");
+    append(&log, &failures("198.51.100.7", 1, 0));
+    std::fs::write(&feed, "ip,confidence,tags\n198.51.100.7,80,botnet\n").unwrap();
+    let cfg = write_config(
+        &d,
+        &format!(
+            "[[file]]\npath = {:?}\nhost = \"web01\"\n[detection]\nintel = [{:?}]\n",
+            log.to_str().unwrap(),
+            feed.to_str().unwrap()
+        ),
+        false,
+    );
+    let s = Server::start(&cfg, &data);
+    let api = s.addr("API on http://");
+    assert_eq!(metric(&api, "tansa_intel_indicators"), 1);
+    wait_for("the first intel alert", Duration::from_secs(20), || {
+        intel_alerts(&data).len() == 1
+    });
+    let a = intel_alerts(&data);
+    assert_eq!(a[0].0, "198.51.100.7");
+    assert_eq!(a[0].2["indicator"]["confidence"], 80);
+    assert_eq!(a[0].2["tags"], serde_json::json!(["botnet"]));
+    assert_eq!(a[0].2["feed"]["name"], "blocklist");
+
+    // an address the feed does not list yet: no alert
+    append(&log, &failures("203.0.113.50", 1, 1));
+    wait_for("the line stored", Duration::from_secs(20), || {
+        count(
+            &data,
+            "SELECT count(*) AS n FROM events WHERE source_ip = '203.0.113.50'",
+        ) == 1
+    });
+    assert_eq!(intel_alerts(&data).len(), 1);
+
+    // the feed gains it: the next line from it is alerted
+    std::fs::write(
+        &feed,
+        "ip,confidence,tags\n198.51.100.7,80,botnet\n203.0.113.50,95,scanner\n",
+    )
+    .unwrap();
+    let took = wait_for("the reload", Duration::from_secs(20), || {
+        metric(&api, "tansa_intel_reloads_total") == 1
+    });
+    println!("feed change → reloaded in {took:?}");
+    assert_eq!(metric(&api, "tansa_intel_indicators"), 2);
+    append(&log, &failures("203.0.113.50", 1, 2));
+    wait_for(
+        "the alert from the reloaded feed",
+        Duration::from_secs(20),
+        || intel_alerts(&data).len() == 2,
+    );
+    let a = intel_alerts(&data);
+    assert_eq!(a[1].0, "203.0.113.50");
+    assert_eq!(a[1].1, 1, "only the line after the reload");
+    assert_eq!(a[1].2["indicator"]["confidence"], 95);
+
+    // a broken feed is reported; the indicators loaded before stay
+    std::fs::write(&feed, "nothing,here\nat,all\n").unwrap();
+    wait_for("the failed reload", Duration::from_secs(20), || {
+        metric(&api, "tansa_intel_reload_errors_total") == 1
+    });
+    append(&log, &failures("203.0.113.50", 1, 3));
+    wait_for("the alert grown", Duration::from_secs(20), || {
+        intel_alerts(&data)[1].1 == 2
+    });
+    let (status, err) = s.terminate();
+    assert!(status.success());
+    assert!(
+        err.iter()
+            .any(|l| l.contains("intel feeds not reloaded") && l.contains("blocklist.csv")),
+        "{err:?}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -241,11 +241,7 @@ pub fn options(a: &InputArgs) -> Result<Options> {
 
 /// The indicator feeds of `--intel` arguments; entries a feed skips are reported on stderr.
 pub fn load_intel(args: &[String]) -> Result<tansa_intel::Intel> {
-    let specs = args
-        .iter()
-        .map(|s| s.parse::<tansa_intel::FeedSpec>())
-        .collect::<Result<Vec<_>, _>>()
-        .context("--intel")?;
+    let specs = feed_specs(args)?;
     let intel = tansa_intel::Intel::load(&specs).context("--intel")?;
     for f in intel.feeds() {
         if let Some((at, why)) = f.skipped.first() {
@@ -258,6 +254,14 @@ pub fn load_intel(args: &[String]) -> Result<tansa_intel::Intel> {
         }
     }
     Ok(intel)
+}
+
+/// The feeds `--intel` arguments name.
+pub fn feed_specs(args: &[String]) -> Result<Vec<tansa_intel::FeedSpec>> {
+    args.iter()
+        .map(|s| s.parse::<tansa_intel::FeedSpec>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("--intel")
 }
 
 /// The enrichment stage the arguments ask for. Databases and feeds named explicitly must load;

@@ -24,6 +24,11 @@ pub fn run(
 ) -> Result<ExitCode> {
     let config = Config::load(&a.config)?;
     let d = &config.detection;
+    // the feeds' files as they are before they are read: a change from now on reloads them
+    let feeds = (!d.intel.is_empty())
+        .then(|| super::feed_specs(&d.intel).map(tansa_intel::FeedWatch::new))
+        .transpose()
+        .context("[detection] intel")?;
     let enrich = super::enricher(&EnrichArgs {
         geoip: d.geoip.clone(),
         no_geoip: d.no_geoip,
@@ -92,6 +97,7 @@ pub fn run(
         data: data.to_owned(),
         cold: cold.map(Path::to_owned),
         engine,
+        feeds,
         enrich: Arc::new(enrich),
         on_alert: Box::new(move |al: &Alert| {
             let stdout = std::io::stdout();
