@@ -1794,3 +1794,74 @@ fn feeds_changed_while_serving_are_reloaded_and_a_broken_one_keeps_the_last_good
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `[detection] crs` in the server's configuration: ModSecurity rules run over the access log
+/// lines as they arrive (the same engine as `tansa analyze --crs`), at the paranoia level set.
+#[test]
+fn serve_runs_modsecurity_rules_from_its_configuration() {
+    let d = dir("crs");
+    let data = d.join("data");
+    let rules = d.join("crs");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("rules.conf"),
+        "SecRule ARGS \"@detectSQLi\" \"id:990200,phase:2,block,t:none,t:urlDecodeUni,\
+         msg:'SQL injection',tag:'paranoia-level/1',severity:'CRITICAL'\"\n\
+         SecRule REQUEST_FILENAME \"@endsWith .bak\" \"id:990210,phase:1,block,t:none,\
+         msg:'Backup file',tag:'paranoia-level/2',severity:'ERROR'\"\n",
+    )
+    .unwrap();
+    let log = d.join("access.log");
+    append(&log, &[]);
+    let cfg = write_config(
+        &d,
+        &format!(
+            "[[file]]\npath = {:?}\nhost = \"web01\"\n[detection]\ncrs = {:?}\ncrs_paranoia = 1\n",
+            log.to_str().unwrap(),
+            rules.to_str().unwrap()
+        ),
+        false,
+    );
+    let s = Server::start(&cfg, &data);
+    let now = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%d/%b/%Y:%H:%M:%S +0000")
+        .to_string();
+    let req = |ip: &str, target: &str| {
+        format!("{ip} - - [{now}] \"GET {target} HTTP/1.1\" 200 512 \"-\" \"Mozilla/5.0\"")
+    };
+    append(
+        &log,
+        &[
+            req("203.0.113.7", "/item?id=1%27%20OR%20%271%27%3D%271"),
+            req("203.0.113.8", "/site.tar.bak"),
+            req("198.51.100.1", "/item?id=42&q=hello+world"),
+        ],
+    );
+    wait_for("the SQL injection alert", Duration::from_secs(20), || {
+        count(
+            &data,
+            "SELECT count(*) AS n FROM alerts WHERE rule_id = 'crs:990200' AND source_ip = '203.0.113.7'",
+        ) == 1
+    });
+    wait_for("all three lines stored", Duration::from_secs(20), || {
+        count(&data, "SELECT count(*) AS n FROM events") == 3
+    });
+    // the paranoia-level-2 rule stays quiet at level 1; the benign request raises nothing
+    assert_eq!(
+        count(
+            &data,
+            "SELECT count(*) AS n FROM alerts WHERE rule_id LIKE 'crs:%' AND rule_id <> 'crs:990200'"
+        ),
+        0
+    );
+    assert!(s
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("203.0.113.7")));
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(&d);
+}
