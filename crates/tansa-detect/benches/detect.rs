@@ -1,5 +1,6 @@
 //! Detection throughput in events/s (`Throughput::Elements`): the built-in rules over parsed
-//! auth.log and access.log events, and the cost as the rule count grows.
+//! auth.log and access.log events, the cost as the rule count grows, and the OWASP CRS rules
+//! of the conformance corpus over access.log requests at paranoia levels 1 and 4.
 
 use std::sync::Arc;
 
@@ -136,5 +137,42 @@ fn bench_sigma(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench, bench_sigma);
+/// ModSecurity/OWASP CRS rules (`coreruleset/rules` of the conformance data) over access-log
+/// requests, as the parser threads run them (`CrsRules::matches` per request).
+fn bench_crs(c: &mut Criterion) {
+    let Some(root) = std::env::var_os("TANSA_CONFORMANCE") else {
+        eprintln!("TANSA_CONFORMANCE is not set: the CRS benches are skipped");
+        return;
+    };
+    let dir = std::path::Path::new(&root).join("coreruleset/rules");
+    let n = 2_000;
+    let evs = events(ACCESS, n);
+    let reqs: Vec<_> = evs
+        .iter()
+        .filter_map(tansa_detect::crs::Request::of)
+        .collect();
+    let mut g = c.benchmark_group("crs/access.log");
+    g.throughput(Throughput::Elements(reqs.len() as u64));
+    for pl in [1u8, 4] {
+        let Ok(rules) = tansa_detect::crs::CrsRules::load(&dir, pl) else {
+            eprintln!("{}: no CRS rules: skipped", dir.display());
+            return;
+        };
+        g.bench_function(format!("PL{pl} ({} rules)", rules.rules().len()), |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                let mut hits = 0;
+                for r in &reqs {
+                    out.clear();
+                    rules.matches(r, &mut out);
+                    hits += out.len();
+                }
+                hits
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_sigma, bench_crs);
 criterion_main!(benches);
