@@ -27,17 +27,16 @@ fn store(name: &str) -> PathBuf {
 }
 
 fn trace(data: &Path, args: &[&str]) -> (Value, Vec<Value>) {
+    trace_with(data, Path::new("examples/hosts.toml"), args)
+}
+
+fn trace_with(data: &Path, hosts: &Path, args: &[&str]) -> (Value, Vec<Value>) {
     let out = succeed(
         tansa()
             .arg("--data")
             .arg(data)
-            .args([
-                "--format",
-                "json",
-                "trace",
-                "--hosts",
-                "examples/hosts.toml",
-            ])
+            .args(["--format", "json", "trace", "--hosts"])
+            .arg(hosts)
             .args(args),
     );
     let mut lines = json_lines(&out.stdout);
@@ -383,4 +382,78 @@ fn ipv6_blocks_are_traced_and_their_neighbours_found() {
     assert!(n.contains("2001:db8:40:1::8"), "{n}");
     assert!(!n.contains("2001:db8:99::5"), "{n}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A third host: from db01's session the attacker goes on to bak01 (RFC 3339 syslog at
+/// −04:00, New York's summer time, an address only the inventory names). The trace follows the second hop and what
+/// the session did there, leaves out bak01's own backup job, and `--depth 1` stops at db01.
+#[test]
+fn a_second_hop_to_a_third_host_is_followed_within_the_depth() {
+    let d = common::fresh_dir("trace", "third-host");
+    let logs = d.join("bak01");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(
+        logs.join("auth.log"),
+        "2026-03-14T04:00:00.000000-04:00 bak01 sshd[700]: Accepted publickey for backup from 10.0.0.30 port 50100 ssh2: ED25519 SHA256:b4ckUpK3y\n\
+         2026-03-14T04:00:01.000000-04:00 bak01 sudo:   backup : TTY=unknown ; PWD=/srv ; USER=root ; COMMAND=/usr/bin/rsync -a /srv/backups/ /mnt/offsite/\n\
+         2026-03-14T05:19:30.000000-04:00 bak01 sshd[812]: Accepted password for deploy from 10.0.0.6 port 53311 ssh2\n\
+         2026-03-14T05:19:30.000000-04:00 bak01 sshd[812]: pam_unix(sshd:session): session opened for user deploy(uid=1001) by (uid=0)\n\
+         2026-03-14T05:19:41.000000-04:00 bak01 sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/tar czf /tmp/.b.tgz /srv/backups\n\
+         2026-03-14T05:20:02.000000-04:00 bak01 sshd[812]: pam_unix(sshd:session): session closed for user deploy\n",
+    )
+    .unwrap();
+    let hosts = d.join("hosts.toml");
+    std::fs::write(
+        &hosts,
+        std::fs::read_to_string(root().join("examples/hosts.toml")).unwrap()
+            + "\n[hosts.bak01]\naddresses = [\"10.0.0.7\"]\ntimezone = \"America/New_York\"\n",
+    )
+    .unwrap();
+    let data = d.join("data");
+    succeed(
+        tansa()
+            .arg("--data")
+            .arg(&data)
+            .args([
+                "analyze",
+                "--quiet",
+                "--timezone",
+                "Asia/Tokyo",
+                "examples/logs",
+            ])
+            .arg(&logs),
+    );
+    let (summary, steps) = trace_with(&data, &hosts, &["45.141.87.23"]);
+    let (i_db, _) = find(&steps, "Accepted password for deploy from 10.0.0.5");
+    let (i_hop, hop) = find(&steps, "Accepted password for deploy from 10.0.0.6");
+    assert!(i_hop > i_db, "the second hop comes after the first");
+    assert_eq!(hop["host"], "bak01");
+    assert_eq!(hop["phase"], "lateral_movement", "{hop}");
+    assert_eq!(hop["time"], "2026-03-14T09:19:30Z");
+    assert_eq!(hop["local"], "2026-03-14 05:19:30 -04:00");
+    let (i_tar, tar) = find(&steps, "COMMAND=/usr/bin/tar czf /tmp/.b.tgz");
+    assert!(i_tar > i_hop);
+    assert_eq!(tar["host"], "bak01");
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s["raw"].as_str().unwrap_or("").contains("backup")
+                && !s["raw"].as_str().unwrap_or("").contains("/srv/backups")),
+        "bak01's own backup job is not in the chain"
+    );
+    assert!(!steps
+        .iter()
+        .any(|s| s["raw"].as_str().unwrap_or("").contains("rsync")));
+    assert_eq!(
+        summary["summary"]["hosts_reached"],
+        serde_json::json!(["bak01", "db01", "web01"])
+    );
+    // one hop only: db01 is reached, bak01 is not
+    let (summary, steps) = trace_with(&data, &hosts, &["45.141.87.23", "--depth", "1"]);
+    assert!(!steps.iter().any(|s| s["host"] == "bak01"));
+    assert_eq!(
+        summary["summary"]["hosts_reached"],
+        serde_json::json!(["db01", "web01"])
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }
