@@ -271,14 +271,16 @@ fn indicator_feeds_of_every_format_raise_alerts() {
     assert!(hit("stix", "sqlmap.org"), "a domain in a User-Agent");
     assert!(hit("misp", "203.0.113.77"));
     assert!(hit("otx", "198.51.100.23"));
-    // the alert says what the feed says of the indicator
-    let threat = |feed: &str| {
+    // the first alert of a feed
+    let first = |feed: &str| {
         alerts
             .iter()
             .find(|a| a["threat"]["feed"]["name"] == feed)
-            .map(|a| a["threat"].clone())
+            .copied()
             .unwrap()
     };
+    // the alert says what the feed says of the indicator
+    let threat = |feed: &str| first(feed)["threat"].clone();
     assert_eq!(threat("stix")["indicator"]["confidence"], 70);
     assert_eq!(threat("stix")["indicator"]["type"], "domain");
     assert_eq!(
@@ -292,13 +294,7 @@ fn indicator_feeds_of_every_format_raise_alerts() {
     assert!(!hit("misp", "192.0.2.10"));
     assert!(!hit("otx", "203.0.113.10"));
     // TOR lists describe an address (low); blocklists accuse it (high)
-    let sev = |feed: &str| {
-        alerts
-            .iter()
-            .find(|a| a["threat"]["feed"]["name"] == feed)
-            .map(|a| a["severity"].clone())
-            .unwrap()
-    };
+    let sev = |feed: &str| first(feed)["severity"].clone();
     assert_eq!(sev("exit-addresses"), "low");
     assert_eq!(sev("blocklist"), "high");
     // one alert per indicator while the activity goes on, not one per event

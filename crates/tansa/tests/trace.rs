@@ -16,14 +16,25 @@ use serde_json::Value;
 fn store(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tansa-trace-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    succeed(tansa().args(["--data"]).arg(&dir).args([
-        "analyze",
-        "--quiet",
-        "--timezone",
-        "Asia/Tokyo",
-        "examples/logs",
-    ]));
+    analyze_into(&dir, &[]);
     dir
+}
+
+/// The bundled sample and the `more` log directories, analyzed into the store at `data`.
+fn analyze_into(data: &Path, more: &[&Path]) {
+    succeed(
+        tansa()
+            .args(["--data"])
+            .arg(data)
+            .args([
+                "analyze",
+                "--quiet",
+                "--timezone",
+                "Asia/Tokyo",
+                "examples/logs",
+            ])
+            .args(more),
+    );
 }
 
 fn trace(data: &Path, args: &[&str]) -> (Value, Vec<Value>) {
@@ -410,19 +421,7 @@ fn a_second_hop_to_a_third_host_is_followed_within_the_depth() {
     )
     .unwrap();
     let data = d.join("data");
-    succeed(
-        tansa()
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "analyze",
-                "--quiet",
-                "--timezone",
-                "Asia/Tokyo",
-                "examples/logs",
-            ])
-            .arg(&logs),
-    );
+    analyze_into(&data, &[&logs]);
     let (summary, steps) = trace_with(&data, &hosts, &["45.141.87.23"]);
     let (i_db, _) = find(&steps, "Accepted password for deploy from 10.0.0.5");
     let (i_hop, hop) = find(&steps, "Accepted password for deploy from 10.0.0.6");
