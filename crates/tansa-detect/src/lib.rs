@@ -631,6 +631,16 @@ struct RuleState {
     before: FxHashMap<Key, VecDeque<Nanos>>,
 }
 
+impl RuleState {
+    fn new(rule: Rule) -> RuleState {
+        RuleState {
+            rule,
+            keys: FxHashMap::default(),
+            before: FxHashMap::default(),
+        }
+    }
+}
+
 /// The engine: rules, their per-key state, the alerts.
 pub struct Engine {
     rules: Vec<RuleState>,
@@ -699,14 +709,7 @@ impl Engine {
             correlator: None,
             crs: None,
             crs_base: 0,
-            rules: rules
-                .into_iter()
-                .map(|rule| RuleState {
-                    rule,
-                    keys: FxHashMap::default(),
-                    before: FxHashMap::default(),
-                })
-                .collect(),
+            rules: rules.into_iter().map(RuleState::new).collect(),
             limits,
             alerts: Vec::new(),
             watermark: i64::MIN,
@@ -765,9 +768,6 @@ impl Engine {
     /// keeps its rule and the alerts open under it; a new feed gets a rule. Events must carry
     /// hits on these indicators from now on (enrichment with the same [`tansa_intel::Intel`]).
     pub fn set_intel(&mut self, intel: Arc<tansa_intel::Intel>) {
-        fn leak(s: String) -> &'static str {
-            Box::leak(s.into_boxed_str())
-        }
         self.intel_rules.clear();
         for feed in intel.feeds() {
             let id = format!("{INTEL_RULE_PREFIX}{}", feed.name);
@@ -778,24 +778,18 @@ impl Engine {
             let describes = feed.flag.contains(tansa_event::IpFlags::TOR_EXIT)
                 || feed.flag.contains(tansa_event::IpFlags::SCANNER);
             self.intel_rules.push(self.rules.len());
-            self.rules.push(RuleState {
-                rule: Rule {
-                    id: leak(id),
-                    title: leak(format!("Threat intelligence match ({})", feed.name)),
-                    severity: if describes {
-                        Severity::Low
-                    } else {
-                        Severity::High
-                    },
-                    tags: &[],
-                    key: KeyBy::Indicator,
-                    window: 3600 * SEC,
-                    condition: Condition::Each,
-                    matches: |_, _| false,
+            self.rules.push(RuleState::new(outside_rule(
+                &id,
+                &format!("Threat intelligence match ({})", feed.name),
+                if describes {
+                    Severity::Low
+                } else {
+                    Severity::High
                 },
-                keys: FxHashMap::default(),
-                before: FxHashMap::default(),
-            });
+                Vec::new(),
+                KeyBy::Indicator,
+                Condition::Each,
+            )));
         }
         self.intel = Some(intel);
         self.index_suppressions();
@@ -833,32 +827,23 @@ impl Engine {
     /// aggregated per source address within an hour. CRS severities CRITICAL/ERROR/WARNING/
     /// NOTICE become high/medium/low/informational.
     pub fn with_crs(mut self, rules: Arc<crs::CrsRules>) -> Self {
-        fn leak(s: String) -> &'static str {
-            Box::leak(s.into_boxed_str())
-        }
         self.crs_base = self.rules.len();
         for r in rules.rules() {
             let mut tags: Vec<&'static str> = vec!["attack.initial_access", "attack.t1190"];
-            tags.extend(r.tags.iter().map(|t| leak(t.clone())));
-            self.rules.push(RuleState {
-                rule: Rule {
-                    id: leak(format!("{CRS_RULE_PREFIX}{}", r.id)),
-                    title: leak(r.msg.clone()),
-                    severity: match r.severity.as_str() {
-                        "CRITICAL" | "ALERT" | "EMERGENCY" => Severity::High,
-                        "ERROR" => Severity::Medium,
-                        "WARNING" => Severity::Low,
-                        _ => Severity::Informational,
-                    },
-                    tags: Box::leak(tags.into_boxed_slice()),
-                    key: KeyBy::SourceOrHost,
-                    window: 3600 * SEC,
-                    condition: Condition::Each,
-                    matches: |_, _| false,
+            tags.extend(r.tags.iter().map(|t| leak(t)));
+            self.rules.push(RuleState::new(outside_rule(
+                &format!("{CRS_RULE_PREFIX}{}", r.id),
+                &r.msg,
+                match r.severity.as_str() {
+                    "CRITICAL" | "ALERT" | "EMERGENCY" => Severity::High,
+                    "ERROR" => Severity::Medium,
+                    "WARNING" => Severity::Low,
+                    _ => Severity::Informational,
                 },
-                keys: FxHashMap::default(),
-                before: FxHashMap::default(),
-            });
+                tags,
+                KeyBy::SourceOrHost,
+                Condition::Each,
+            )));
         }
         self.crs = Some(rules);
         self.index_suppressions();
@@ -1278,29 +1263,50 @@ impl Engine {
     }
 }
 
-/// An engine rule for a loaded Sigma rule. Its strings live as long as the process (rules
-/// are loaded once), like interned names.
-fn sigma_rule(info: &tansa_rules::RuleInfo, condition: Condition) -> Rule {
-    fn leak(s: &str) -> &'static str {
-        Box::leak(s.to_owned().into_boxed_str())
-    }
-    let tags: Vec<&'static str> = info.tags.iter().map(|t| leak(t)).collect();
+/// A string that lives as long as the process: the names of rules loaded once (Sigma,
+/// ModSecurity, feeds), like interned names.
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+/// An engine rule whose matches are found outside the engine (Sigma, ModSecurity, indicators):
+/// each match counted for `key` within an hour, under `condition`.
+fn outside_rule(
+    id: &str,
+    title: &str,
+    severity: Severity,
+    tags: Vec<&'static str>,
+    key: KeyBy,
+    condition: Condition,
+) -> Rule {
     Rule {
-        id: leak(&info.id),
-        title: leak(&info.title),
-        severity: match info.level.as_str() {
+        id: leak(id),
+        title: leak(title),
+        severity,
+        tags: Box::leak(tags.into_boxed_slice()),
+        key,
+        window: 3600 * SEC,
+        condition,
+        matches: |_, _| false,
+    }
+}
+
+/// An engine rule for a loaded Sigma rule.
+fn sigma_rule(info: &tansa_rules::RuleInfo, condition: Condition) -> Rule {
+    outside_rule(
+        &info.id,
+        &info.title,
+        match info.level.as_str() {
             "critical" => Severity::Critical,
             "high" => Severity::High,
             "low" => Severity::Low,
             "informational" => Severity::Informational,
             _ => Severity::Medium,
         },
-        tags: Box::leak(tags.into_boxed_slice()),
-        key: KeyBy::SourceOrHost,
-        window: 3600 * SEC,
+        info.tags.iter().map(|t| leak(t)).collect(),
+        KeyBy::SourceOrHost,
         condition,
-        matches: |_, _| false,
-    }
+    )
 }
 
 /// Drops the least recently updated tenth of a full rule's keys (amortised O(1) per insert).

@@ -58,7 +58,7 @@ pub enum IntelError {
 }
 
 /// ASNs of a shipped list, with the holder's name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct AsnList(FxHashMap<u32, Box<str>>);
 
 impl AsnList {
@@ -157,8 +157,8 @@ impl Enricher {
         Enricher {
             geo: self.geo.clone(),
             intel: intel.filter(|i| !i.is_empty()),
-            hosting: hosting_asns(),
-            scanners: scanner_asns(),
+            hosting: self.hosting.clone(),
+            scanners: self.scanners.clone(),
             off: self.off,
         }
     }

@@ -173,13 +173,7 @@ impl Intel {
     pub fn text_hits(&self, text: &str, out: &mut Vec<u32>) {
         if let Some(ac) = &self.text {
             let b = text.as_bytes();
-            // most text matches nothing: one plain scan says so, faster than the overlapping one
-            let overlapping = if ac.is_match(b) {
-                Some(ac.find_overlapping_iter(b))
-            } else {
-                None
-            };
-            for m in overlapping.into_iter().flatten() {
+            for m in ac.find_overlapping_iter(b) {
                 let (ids, domain) = &self.text_ids[m.pattern().as_usize()];
                 if *domain && !domain_bounded(b, m.start(), m.end()) {
                     continue;

@@ -32,10 +32,6 @@ impl FeedWatch {
         }
     }
 
-    pub fn specs(&self) -> &[FeedSpec] {
-        &self.specs
-    }
-
     /// The feeds loaded again when their files changed since the last load and have not
     /// changed since the previous poll; `None` when there is nothing new. A load that fails is
     /// returned once (the caller keeps what it had) and tried again at the next change.
