@@ -435,6 +435,16 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
     if let Some(w) = fim {
         threads.push(w.spawn(stop.clone())?);
     }
+    // feeds are loaded again on their own thread; the processor takes them between batches
+    let (feed_tx, feed_rx) = bounded::<Arc<tansa_intel::Intel>>(1);
+    if let Some(w) = feeds {
+        let (stop, metrics) = (stop.clone(), metrics.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("tansa-feeds".into())
+                .spawn(move || watch_feeds(w, &feed_tx, &metrics, &stop))?,
+        );
+    }
     let mut listeners = Vec::new();
     let mut resumed = 0;
     let (wake_tx, watcher) = watch(&config);
@@ -598,8 +608,7 @@ pub fn run(setup: Setup, stop: Arc<AtomicBool>) -> Result<Report, ServeError> {
         engine,
         enrich,
         cache: tansa_intel::Cache::default(),
-        feeds,
-        last_feeds: Instant::now(),
+        feeds: feed_rx,
         store: store.clone(),
         streams: HashMap::new(),
         batch: Batch::default(),
@@ -757,6 +766,39 @@ fn tail_loop(
     }
 }
 
+/// Once a second until `stop`: feeds whose files changed (and then stayed still for a
+/// second) are loaded again and sent to the processor. A feed that no longer loads is
+/// reported and counted; the indicators loaded before stay.
+fn watch_feeds(
+    mut w: tansa_intel::FeedWatch,
+    tx: &Sender<Arc<tansa_intel::Intel>>,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_secs(1));
+        match w.poll() {
+            None => {}
+            Some(Err(e)) => {
+                metrics.intel_reload_errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!("tansa: intel feeds not reloaded, the loaded ones stay: {e}");
+            }
+            Some(Ok(intel)) => {
+                let n = intel.indicators().len();
+                eprintln!(
+                    "tansa: intel feeds reloaded: {} feeds, {n} indicators",
+                    intel.feeds().len()
+                );
+                if tx.send(Arc::new(intel)).is_err() {
+                    return;
+                }
+                metrics.intel_reloads.fetch_add(1, Ordering::Relaxed);
+                metrics.intel_indicators.store(n as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// What a stream's sender says of it, beyond its source's settings.
 #[derive(Default)]
 struct Spec<'a> {
@@ -774,8 +816,8 @@ struct Processor {
     classifier: Classifier,
     enrich: Arc<tansa_intel::Enricher>,
     cache: tansa_intel::Cache,
-    feeds: Option<tansa_intel::FeedWatch>,
-    last_feeds: Instant,
+    /// Indicator feeds loaded again ([`watch_feeds`]).
+    feeds: Receiver<Arc<tansa_intel::Intel>>,
     store: Arc<Mutex<DuckStore>>,
     streams: HashMap<Key, Stream>,
     batch: Batch,
@@ -832,7 +874,6 @@ impl Processor {
             if waiting || Instant::now() >= next_commit || self.batch.events.len() >= MAX_BATCH {
                 self.flush_idle();
                 self.commit()?;
-                self.reload_feeds();
                 next_commit = Instant::now() + self.commit_every;
             }
         }
@@ -1019,41 +1060,15 @@ impl Processor {
         self.detect(number, received);
     }
 
-    /// Once a second: feeds whose files changed (and then stayed still for a second) are
-    /// loaded again; their indicators replace the old ones in enrichment and detection from
-    /// the next line on. A feed that no longer loads is reported and the old ones stay.
+    /// Indicators loaded again ([`watch_feeds`]) replace the old ones in enrichment and
+    /// detection from the next line on.
     fn reload_feeds(&mut self) {
-        let Some(w) = &mut self.feeds else {
+        let Some(intel) = self.feeds.try_iter().last() else {
             return;
         };
-        if self.last_feeds.elapsed() < Duration::from_secs(1) {
-            return;
-        }
-        self.last_feeds = Instant::now();
-        match w.poll() {
-            None => {}
-            Some(Err(e)) => {
-                self.metrics
-                    .intel_reload_errors
-                    .fetch_add(1, Ordering::Relaxed);
-                eprintln!("tansa: intel feeds not reloaded, the loaded ones stay: {e}");
-            }
-            Some(Ok(intel)) => {
-                let intel = Arc::new(intel);
-                let n = intel.indicators().len();
-                self.enrich = Arc::new(self.enrich.with_intel(Some(intel.clone())));
-                self.cache = tansa_intel::Cache::default();
-                self.engine.set_intel(intel.clone());
-                self.metrics.intel_reloads.fetch_add(1, Ordering::Relaxed);
-                self.metrics
-                    .intel_indicators
-                    .store(n as u64, Ordering::Relaxed);
-                eprintln!(
-                    "tansa: intel feeds reloaded: {} feeds, {n} indicators",
-                    intel.feeds().len()
-                );
-            }
-        }
+        self.enrich = Arc::new(self.enrich.with_intel(Some(intel.clone())));
+        self.cache = tansa_intel::Cache::default();
+        self.engine.set_intel(intel);
     }
 
     /// Runs the events in `scratch` through enrichment and detection into the batch.
@@ -1061,6 +1076,7 @@ impl Processor {
         if self.scratch.is_empty() {
             return;
         }
+        self.reload_feeds();
         self.enrich.enrich_all(&mut self.scratch, &mut self.cache);
         let mut unparsed = 0;
         for ev in &mut self.scratch {
