@@ -433,7 +433,14 @@ fn libinjection_vectors() {
     let pct = |(a, b): (usize, usize)| 100.0 * a as f64 / b.max(1) as f64;
     let sqli = share(&query_lines(&vectors(&dir, "sqli-")));
     let xss = share(&query_lines(&vectors(&dir, "xss")));
-    let benign = share(&query_lines(&vectors(&dir, "false_positives")));
+    let benign_lines = query_lines(&vectors(&dir, "false_positives"));
+    let benign = share(&benign_lines);
+    if std::env::var("TANSA_SHOW_MISSED").is_ok_and(|f| f == "benign") {
+        let hit = alerted(&benign_lines);
+        for l in benign_lines.iter().filter(|l| hit.contains(&ip_of(l))) {
+            println!("    benign alerted: {l}");
+        }
+    }
     println!(
         "\nlibinjection vectors as query values (targets ≥ 95% detected, ≤ 1% benign alerted):"
     );

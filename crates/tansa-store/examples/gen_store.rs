@@ -3,8 +3,8 @@
 //! sorts the finished days by source address (as `tansa retention run` does), times the queries
 //! the storage issue names and prints the disk use per event.
 //!
-//! Usage: cargo run --release -p tansa-store --example gen_store -- DIR [N] [--cold]
-//! (`scripts/gen-store` runs it). With --cold, every day is then moved to the Parquet tier and
+//! Usage: gen_store DIR [N] [--from YYYY-MM-DD] [--cold] (`scripts/gen-store` builds and runs
+//! it; the 30 days start at 2026-10-01 unless `--from` says otherwise). With --cold, every day is then moved to the Parquet tier and
 //! the queries are timed again through the `events` view.
 
 use std::path::PathBuf;
@@ -16,7 +16,10 @@ const CHUNK: u64 = 10_000_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(args.first().ok_or("usage: gen_store DIR [N] [--cold]")?);
+    let dir = PathBuf::from(
+        args.first()
+            .ok_or("usage: gen_store DIR [N] [--from YYYY-MM-DD] [--cold]")?,
+    );
     let n: u64 = args
         .get(1)
         .filter(|a| !a.starts_with("--"))
@@ -24,6 +27,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(100_000_000);
     let cold = args.iter().any(|a| a == "--cold");
+    let from = args
+        .iter()
+        .position(|a| a == "--from")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+        .unwrap_or("2026-10-01");
+    let is_day = from.len() == 10
+        && from.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !is_day {
+        return Err(format!("--from {from}: not a YYYY-MM-DD date").into());
+    }
     let mut store = DuckStore::open(&dir, None)?;
     let have = store.event_count()?;
     if have < n {
@@ -31,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut start = have;
         while start < n {
             let end = (start + CHUNK).min(n);
-            store.generate(start, end, n)?;
+            store.generate(start, end, n, from)?;
             eprintln!(
                 "generated {end}/{n} events, {:.0} s",
                 t.elapsed().as_secs_f64()
@@ -66,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t.elapsed().as_secs_f64()
         );
     }
-    report(&store, n)?;
+    report(&store, n, from)?;
     if cold {
         let t = Instant::now();
         let r = store.retention(
@@ -82,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.moved.len(),
             t.elapsed().as_secs_f64()
         );
-        report(&store, n)?;
+        report(&store, n, from)?;
     }
     Ok(())
 }
@@ -94,7 +114,7 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     r
 }
 
-fn report(store: &DuckStore, n: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn report(store: &DuckStore, n: u64, from: &str) -> Result<(), Box<dyn std::error::Error>> {
     let (hot, cold) = store.disk_bytes();
     println!(
         "store: {n} events; hot {hot} bytes, cold {cold} bytes; {:.1} bytes/event",
@@ -115,11 +135,12 @@ fn report(store: &DuckStore, n: u64) -> Result<(), Box<dyn std::error::Error>> {
         println!("  ({} events)", t.rows.len());
     }
     let t = timed("top 10 source IPs by failures over 30 days", || {
-        store.sql(
+        // `from` is a checked YYYY-MM-DD date
+        store.sql(&format!(
             "SELECT source_ip, count(*) AS failures FROM events WHERE outcome = 'failure' \
-             AND ts >= TIMESTAMP '2026-10-01' AND ts < TIMESTAMP '2026-10-31' \
+             AND ts >= TIMESTAMP '{from}' AND ts < TIMESTAMP '{from}' + INTERVAL 30 DAY \
              GROUP BY source_ip ORDER BY failures DESC LIMIT 10",
-        )
+        ))
     })?;
     println!("  (first: {:?})", t.rows.first());
     Ok(())

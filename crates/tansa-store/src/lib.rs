@@ -18,7 +18,10 @@
 //! - Hot events live in `events_hot`; days past the hot period move to
 //!   `COLD/events/day=YYYY-MM-DD/*.parquet` ([`retention`]). The view `events` spans both.
 //! - Alerts are keyed by their stable id and replaced when seen again; `alert_events` links
-//!   them to the ids of their events.
+//!   them to the ids of their events. Both live in `alerts_hot`/`alert_events_hot` until the
+//!   alert's last day passes the hot period, then in `COLD/alerts/` and `COLD/alert_events/`
+//!   (Parquet, by the day of the alert's last event); the views `alerts` and `alert_events`
+//!   span both.
 //! - User SQL runs read-only ([`DuckStore::open_read_only`] plus a statement check).
 
 pub mod cases;
@@ -69,7 +72,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-const SCHEMA_VERSION: i32 = 10;
+const SCHEMA_VERSION: i32 = 11;
 
 /// Rows in a DuckDB row group. Batches of this size (or a multiple) are written compressed
 /// straight into the database file when their transaction commits.
@@ -96,7 +99,7 @@ CREATE OR REPLACE VIEW sources AS SELECT fingerprint, arg_max(path, next_offset)
     arg_max(host, next_offset) AS host, max(next_offset) AS next_offset,
     sum(lines)::UBIGINT AS lines, max(updated) AS updated
     FROM source_marks GROUP BY fingerprint;
-CREATE TABLE IF NOT EXISTS alerts (
+CREATE TABLE IF NOT EXISTS alerts_hot (
     id VARCHAR PRIMARY KEY,
     rule_id VARCHAR,
     rule_title VARCHAR,
@@ -115,7 +118,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     -- an indicator match: what its feed says of the indicator (ECS threat.* as JSON)
     threat JSON
 );
-CREATE TABLE IF NOT EXISTS alert_events (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);
+CREATE TABLE IF NOT EXISTS alert_events_hot (alert_id VARCHAR, event_id UBIGINT, log_path VARCHAR, log_offset UBIGINT);
 -- decisions and the record of actions (decisions.rs)
 {DECISIONS}
 -- cases (cases.rs)
@@ -159,7 +162,9 @@ CREATE TABLE IF NOT EXISTS file_instances (
     head_hash UBIGINT,
     updated TIMESTAMP
 );
-CREATE TABLE IF NOT EXISTS cold_parts (day DATE, file VARCHAR PRIMARY KEY, rows UBIGINT, created TIMESTAMP, ingested_max TIMESTAMP);
+-- the files of the cold tier: what they hold (`kind`: events, alerts, alert_events) and of
+-- which day
+CREATE TABLE IF NOT EXISTS cold_parts (day DATE, file VARCHAR PRIMARY KEY, rows UBIGINT, created TIMESTAMP, ingested_max TIMESTAMP, kind VARCHAR DEFAULT 'events');
 "#;
 
 /// Rows with named columns: what every query returns.
@@ -407,6 +412,18 @@ impl DuckStore {
             )?;
             version = "10".into();
         }
+        if version == "10" {
+            // version 11 tiers alerts: the tables become the hot part of the views `alerts`
+            // and `alert_events` (the schema above has just created them empty), and cold
+            // files say what they hold
+            conn.execute_batch(
+                "BEGIN; DROP TABLE alerts_hot; ALTER TABLE alerts RENAME TO alerts_hot; \
+                 DROP TABLE alert_events_hot; ALTER TABLE alert_events RENAME TO alert_events_hot; \
+                 ALTER TABLE cold_parts ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'events'; \
+                 UPDATE meta SET value = '11' WHERE key = 'schema_version'; COMMIT;",
+            )?;
+            version = "11".into();
+        }
         if version != SCHEMA_VERSION.to_string() {
             return Err(StoreError::Invalid(format!(
                 "{}: store schema version {version}, this tansa writes {SCHEMA_VERSION}; move the old store aside",
@@ -458,21 +475,61 @@ impl DuckStore {
         self.refresh_view()
     }
 
-    /// (Re)creates the temporary view `events` = hot table ∪ cold Parquet files.
+    /// (Re)creates the temporary views `events`, `alerts` and `alert_events` = hot table ∪
+    /// cold Parquet files.
     pub(crate) fn refresh_view(&self) -> Result<()> {
-        let has_cold = retention::cold_files(&self.cold).next().is_some();
+        let cold = |kind: &str| -> Option<String> {
+            retention::cold_files(&self.cold, kind).next()?;
+            Some(format!(
+                "read_parquet({}, union_by_name = true, hive_partitioning = false, filename = true)",
+                sql_str(&retention::cold_glob(&self.cold, kind))
+            ))
+        };
         let select = columns::view_select();
-        let sql = if has_cold {
-            format!(
+        let sql = match cold("events") {
+            Some(c) => format!(
                 "CREATE OR REPLACE TEMP VIEW events AS SELECT {select} FROM (SELECT * FROM {HOT} \
-                 UNION ALL BY NAME SELECT * FROM read_parquet({}, union_by_name = true, \
-                 hive_partitioning = false))",
-                sql_str(&retention::cold_glob(&self.cold))
-            )
-        } else {
-            format!("CREATE OR REPLACE TEMP VIEW events AS SELECT {select} FROM {HOT}")
+                 UNION ALL BY NAME SELECT * EXCLUDE (filename) FROM {c})"
+            ),
+            None => format!("CREATE OR REPLACE TEMP VIEW events AS SELECT {select} FROM {HOT}"),
         };
         self.conn.execute_batch(&sql)?;
+        // a store of an older schema opened read-only still has its plain `alerts` tables
+        let tiered: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'alerts_hot'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !tiered {
+            return Ok(());
+        }
+        // An alert raised again after an earlier version went cold (old logs analysed again)
+        // is the hot one, or the one of the newest cold part (the hex stamp of the part's
+        // name); its links are in the part of the same day and name under alert_events/
+        const PART: &str = "regexp_extract(filename, 'day=[^/]+/[^/]+$')";
+        const STAMP: &str = "regexp_extract(filename, '-([0-9a-f]+)\\.parquet$', 1)";
+        let mut alerts = "SELECT * FROM alerts_hot".to_string();
+        let mut links = "SELECT * FROM alert_events_hot".to_string();
+        if let Some(a) = cold("alerts") {
+            alerts.push_str(&format!(
+                " UNION ALL BY NAME SELECT * EXCLUDE (filename) FROM {a} \
+                 WHERE id NOT IN (SELECT id FROM alerts_hot) \
+                 QUALIFY row_number() OVER (PARTITION BY id ORDER BY {STAMP} DESC) = 1"
+            ));
+            if let Some(l) = cold("alert_events") {
+                links.push_str(&format!(
+                    " UNION ALL BY NAME SELECT l.* EXCLUDE (filename) FROM {l} l \
+                     JOIN (SELECT id, arg_max({PART}, {STAMP}) AS part FROM {a} GROUP BY id) c \
+                     ON c.id = l.alert_id AND c.part = {} \
+                     WHERE l.alert_id NOT IN (SELECT id FROM alerts_hot)",
+                    PART.replace("filename", "l.filename")
+                ));
+            }
+        }
+        self.conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP VIEW alerts AS {alerts}; \
+             CREATE OR REPLACE TEMP VIEW alert_events AS {links};"
+        ))?;
         Ok(())
     }
 
@@ -639,7 +696,9 @@ impl DuckStore {
             + std::fs::metadata(self.path.with_extension("duckdb.wal"))
                 .map(|m| m.len())
                 .unwrap_or(0);
-        let cold = retention::cold_files(&self.cold)
+        let cold = retention::KINDS
+            .iter()
+            .flat_map(|k| retention::cold_files(&self.cold, k))
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum();
@@ -877,9 +936,9 @@ impl Backend for DuckStore {
             links.flush()?;
         }
         tx.execute_batch(
-            "DELETE FROM alert_events WHERE alert_id IN (SELECT id FROM alerts_in); \
-             INSERT INTO alert_events SELECT * FROM links_in; \
-             INSERT OR REPLACE INTO alerts SELECT id, rule_id, rule_title, severity, \
+            "DELETE FROM alert_events_hot WHERE alert_id IN (SELECT id FROM alerts_in); \
+             INSERT INTO alert_events_hot SELECT * FROM links_in; \
+             INSERT OR REPLACE INTO alerts_hot SELECT id, rule_id, rule_title, severity, \
                CASE WHEN tags = '' THEN []::VARCHAR[] ELSE string_split(tags, chr(31)) END, \
                first_seen::TIMESTAMP, last_seen::TIMESTAMP, count, host, source_ip, user_name, entity_field, entity, \
                simulated, threat::JSON \
@@ -978,9 +1037,11 @@ impl Backend for DuckStore {
         let (hot, cold) = self.disk_bytes();
         let cold_events: u64 = self
             .conn
-            .query_row("SELECT coalesce(sum(rows), 0) FROM cold_parts", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT coalesce(sum(rows), 0) FROM cold_parts WHERE kind = 'events'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(0);
         let per = |bytes: u64, events: u64| -> serde_json::Value {
             if events == 0 {
@@ -1648,6 +1709,120 @@ mod tests {
         assert_eq!(links.rows[0][0], serde_json::json!(want));
         let t = s.sql("SELECT tags FROM alerts LIMIT 1").unwrap();
         assert!(t.rows[0][0].as_array().is_some_and(|a| !a.is_empty()));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Alerts go cold with the day of their last event, still answer through `alerts` and
+    /// `alert_events` (joined to cold events), are hot again when raised again, and are
+    /// deleted once their day's events are.
+    #[test]
+    fn alerts_move_to_the_cold_tier_with_their_day_and_go_with_its_events() {
+        use tansa_detect::{builtin, Engine, Limits};
+        let d = dir("alerts-cold");
+        let cold = dir("alerts-cold-cold");
+        let mut s = DuckStore::open(&d, Some(&cold)).unwrap();
+        let mut engine = Engine::new(builtin::rules(), Limits::default());
+        // 2026-03-14: a brute force from five addresses
+        let evs: Vec<Event> = (0..200).map(|i| ev(i % 5 * 250 + i, 0)).collect();
+        for e in &evs {
+            engine.process(e);
+        }
+        let alerts = engine.finish();
+        assert!(!alerts.is_empty());
+        s.write(&batch(evs, 1_000_000)).unwrap();
+        let fp = |p: &str| (p == "/var/log/auth.log").then_some(7u32);
+        s.write_alerts(&alerts, &fp).unwrap();
+        let count = |s: &DuckStore, sql: &str| s.sql(sql).unwrap().rows[0][0].as_u64().unwrap();
+        let linked = "SELECT count(*) FROM alerts a JOIN alert_events l ON l.alert_id = a.id \
+                      JOIN events e ON e.id = l.event_id";
+        let links = count(&s, linked);
+        assert!(links > 0);
+        let r = s.retention(&Policy::default(), Some("2026-05-01")).unwrap();
+        assert_eq!(r.moved_alerts.len(), 1, "{r:?}");
+        assert_eq!(r.moved_alerts[0].0, "2026-03-14");
+        assert_eq!(count(&s, "SELECT count(*) FROM alerts_hot"), 0);
+        assert_eq!(count(&s, "SELECT count(*) FROM alert_events_hot"), 0);
+        assert_eq!(
+            count(&s, "SELECT count(*) FROM alerts"),
+            alerts.len() as u64
+        );
+        assert_eq!(count(&s, linked), links, "links reach the cold events");
+        assert!(cold.join("alerts/day=2026-03-14").is_dir());
+        // raised again (the same logs analysed again): hot, and not twice in the view
+        s.write_alerts(&alerts, &fp).unwrap();
+        assert_eq!(
+            count(&s, "SELECT count(*) FROM alerts"),
+            alerts.len() as u64
+        );
+        assert_eq!(count(&s, linked), links);
+        let r = s.retention(&Policy::default(), Some("2026-05-01")).unwrap();
+        assert_eq!(r.moved_alerts.len(), 1, "{r:?}");
+        assert_eq!(
+            count(&s, "SELECT count(*) FROM alerts"),
+            alerts.len() as u64,
+            "the second cold part replaces nothing twice"
+        );
+        drop(s);
+        // a move cut short: an unrecorded temporary alerts file is removed on open
+        let stray = cold.join("alerts/day=2026-03-14/part-9999-0.parquet.tmp");
+        std::fs::write(&stray, b"partial").unwrap();
+        let mut s = DuckStore::open(&d, Some(&cold)).unwrap();
+        assert!(!stray.exists());
+        // past the deletion age the day's events go, and its alerts with them
+        let r = s.retention(&Policy::default(), Some("2027-04-01")).unwrap();
+        assert_eq!(r.deleted, vec!["2026-03-14".to_string()], "{r:?}");
+        assert_eq!(r.deleted_alerts, 2 * alerts.len() as u64, "{r:?}");
+        assert_eq!(count(&s, "SELECT count(*) FROM alerts"), 0);
+        assert_eq!(count(&s, "SELECT count(*) FROM alert_events"), 0);
+        assert!(!cold.join("alerts/day=2026-03-14").exists());
+        drop(s);
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&cold).unwrap();
+    }
+
+    /// A version-10 store (plain `alerts` and `alert_events` tables) opens as version 11
+    /// with its alerts kept.
+    #[test]
+    fn a_version_10_store_keeps_its_alerts_when_tiered() {
+        use tansa_detect::{builtin, Engine, Limits};
+        let d = dir("v10");
+        let mut s = DuckStore::open(&d, None).unwrap();
+        let mut engine = Engine::new(builtin::rules(), Limits::default());
+        for i in 0..200 {
+            engine.process(&ev(i, 0));
+        }
+        let alerts = engine.finish();
+        assert!(!alerts.is_empty());
+        s.write_alerts(&alerts, &|_| Some(7)).unwrap();
+        // back to version 10's shape
+        s.conn
+            .execute_batch(
+                "ALTER TABLE alerts_hot RENAME TO alerts; \
+                 ALTER TABLE alert_events_hot RENAME TO alert_events; \
+                 ALTER TABLE cold_parts DROP COLUMN kind; \
+                 UPDATE meta SET value = '10' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        drop(s);
+        let s = DuckStore::open(&d, None).unwrap();
+        let one = |sql: &str| s.sql(sql).unwrap().rows[0][0].clone();
+        assert_eq!(
+            one("SELECT value FROM meta WHERE key = 'schema_version'"),
+            "11"
+        );
+        assert_eq!(
+            one("SELECT count(*) FROM alerts_hot"),
+            serde_json::json!(alerts.len())
+        );
+        assert_eq!(
+            one("SELECT count(*) FROM alert_events"),
+            serde_json::json!(alerts.iter().map(|a| a.events.len()).sum::<usize>())
+        );
+        assert_eq!(
+            one("SELECT count(*) FROM cold_parts WHERE kind = 'events'"),
+            0
+        );
+        drop(s);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -3,7 +3,8 @@
 //! sorted by source address then time so that lookups of one address skip most row groups);
 //! days older than the deletion age — counted from the event's day and from its arrival, so
 //! that last year's logs analysed today are kept for the full period — are removed from both
-//! tiers.
+//! tiers. Alerts follow the day of their last event: `COLD/alerts/day=…` with their links to
+//! events in `COLD/alert_events/day=…`, deleted with the events of that age.
 //!
 //! Crash safety: a day is first written to `part-….parquet.tmp`; then, in one transaction,
 //! its rows leave the hot table and the part is recorded in `cold_parts`; then the file is
@@ -58,21 +59,30 @@ pub struct RetentionReport {
     /// Hot days rewritten in address order: (day, events).
     #[serde(default)]
     pub clustered: Vec<(String, u64)>,
+    /// Alerts moved to the cold tier, by the day of their last event: (day, alerts, file).
+    #[serde(default)]
+    pub moved_alerts: Vec<(String, u64, String)>,
+    /// Alerts deleted (from either tier).
+    #[serde(default)]
+    pub deleted_alerts: u64,
 }
 
-/// The glob of every cold events file.
-pub fn cold_glob(cold: &Path) -> String {
-    cold.join("events")
+/// What the cold tier holds, each under `COLD/KIND/day=YYYY-MM-DD/`.
+pub const KINDS: &[&str] = &["events", "alerts", "alert_events"];
+
+/// The glob of every cold file of a kind.
+pub fn cold_glob(cold: &Path, kind: &str) -> String {
+    cold.join(kind)
         .join("day=*")
         .join("*.parquet")
         .to_string_lossy()
         .into_owned()
 }
 
-/// Day directories of the cold tier: (day, path).
-fn cold_days(cold: &Path) -> Vec<(String, PathBuf)> {
+/// Day directories of the cold tier of a kind: (day, path).
+fn cold_days(cold: &Path, kind: &str) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(cold.join("events")) {
+    if let Ok(rd) = std::fs::read_dir(cold.join(kind)) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if let Some(day) = name.strip_prefix("day=") {
@@ -86,9 +96,9 @@ fn cold_days(cold: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// Every finished cold file.
-pub fn cold_files(cold: &Path) -> impl Iterator<Item = PathBuf> {
-    cold_days(cold).into_iter().flat_map(|(_, dir)| {
+/// Every finished cold file of a kind.
+pub fn cold_files(cold: &Path, kind: &str) -> impl Iterator<Item = PathBuf> {
+    cold_days(cold, kind).into_iter().flat_map(|(_, dir)| {
         std::fs::read_dir(dir)
             .into_iter()
             .flatten()
@@ -117,9 +127,51 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// A new part file of `kind` for `day`: its final path and the temporary one it is written
+/// to first.
+fn new_part(cold: &Path, kind: &str, day: &str) -> Result<(PathBuf, PathBuf)> {
+    let dir = cold.join(kind).join(format!("day={day}"));
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let seq = std::fs::read_dir(&dir).map(|r| r.count()).unwrap_or(0);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let file = dir.join(format!("part-{seq:04}-{stamp:x}.parquet"));
+    let tmp = PathBuf::from(format!("{}.tmp", file.display()));
+    Ok((file, tmp))
+}
+
+/// Writes the rows of `select` to a Parquet file (zstd, DuckDB's row groups).
+fn copy_to(s: &DuckStore, select: &str, path: &Path) -> Result<()> {
+    s.conn().execute_batch(&format!(
+        "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+        sql_str(&path.to_string_lossy())
+    ))?;
+    Ok(())
+}
+
+/// Records a part file of the cold tier (in the transaction that removes its rows from the
+/// hot tables).
+fn record_part(
+    tx: &duckdb::Transaction<'_>,
+    day: &str,
+    file: &Path,
+    rows: u64,
+    newest: &str,
+    kind: &str,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO cold_parts (day, file, rows, created, ingested_max, kind) \
+         VALUES (CAST(? AS DATE), ?, ?, now(), CAST(? AS TIMESTAMP), ?)",
+        params![day, file.to_string_lossy(), rows, newest, kind],
+    )?;
+    Ok(())
+}
+
 /// Finishes or undoes moves cut short by a crash (see the module docs).
 pub(crate) fn recover(s: &DuckStore) -> Result<()> {
-    for (_, dir) in cold_days(s.cold_dir()) {
+    for (_, dir) in KINDS.iter().flat_map(|k| cold_days(s.cold_dir(), k)) {
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -208,22 +260,53 @@ pub(crate) fn run(
         report.deleted_events += n;
         report.deleted.push(day.clone());
     }
-    let old_cold: Vec<(String, String, u64)> = {
-        let mut st = tx.prepare(
-            "SELECT strftime(day, '%Y-%m-%d'), file, rows FROM cold_parts \
-             WHERE day < CAST(? AS DATE) AND ingested_max < CAST(? AS DATE) ORDER BY day, file",
-        )?;
-        let rows = st.query_map(params![del_cut, del_cut], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        rows.collect::<std::result::Result<_, _>>()?
-    };
     tx.execute(
-        "DELETE FROM cold_parts WHERE day < CAST(? AS DATE) AND ingested_max < CAST(? AS DATE)",
+        "UPDATE cold_parts SET kind = 'gone' WHERE kind = 'events' \
+         AND day < CAST(? AS DATE) AND ingested_max < CAST(? AS DATE)",
         params![del_cut, del_cut],
     )?;
+    // alerts go with the last of their day's events: a day older than the deletion age with
+    // no events left in either tier
+    let no_events = format!(
+        "< CAST(? AS DATE) AND {{d}} NOT IN (SELECT DISTINCT day FROM {HOT}) \
+         AND {{d}} NOT IN (SELECT day FROM cold_parts WHERE kind = 'events')"
+    );
+    let hot_gone = no_events.replace("{d}", "CAST(last_seen AS DATE)");
+    report.deleted_alerts += tx.query_row(
+        &format!("SELECT count(*) FROM alerts_hot WHERE CAST(last_seen AS DATE) {hot_gone}"),
+        params![del_cut],
+        |r| r.get::<_, u64>(0),
+    )?;
+    tx.execute(
+        &format!(
+            "DELETE FROM alert_events_hot WHERE alert_id IN \
+             (SELECT id FROM alerts_hot WHERE CAST(last_seen AS DATE) {hot_gone})"
+        ),
+        params![del_cut],
+    )?;
+    tx.execute(
+        &format!("DELETE FROM alerts_hot WHERE CAST(last_seen AS DATE) {hot_gone}"),
+        params![del_cut],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE cold_parts SET kind = 'gone ' || kind WHERE kind IN ('alerts', 'alert_events') \
+             AND day {}",
+            no_events.replace("{d}", "day")
+        ),
+        params![del_cut],
+    )?;
+    let old_cold: Vec<(String, String, u64, String)> = {
+        let mut st = tx.prepare(
+            "SELECT strftime(day, '%Y-%m-%d'), file, rows, kind FROM cold_parts \
+             WHERE kind LIKE 'gone%' ORDER BY day, file",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        rows.collect::<std::result::Result<_, _>>()?
+    };
+    tx.execute("DELETE FROM cold_parts WHERE kind LIKE 'gone%'", [])?;
     tx.commit()?;
-    for (day, file, n) in old_cold {
+    for (day, file, n, kind) in old_cold {
         let p = PathBuf::from(&file);
         match std::fs::remove_file(&p) {
             Ok(()) => {}
@@ -234,9 +317,15 @@ pub(crate) fn run(
             // the day's directory goes when its last part does
             let _ = std::fs::remove_dir(dir);
         }
-        report.deleted_events += n;
-        if !report.deleted.contains(&day) {
-            report.deleted.push(day);
+        match kind.as_str() {
+            "gone" => {
+                report.deleted_events += n;
+                if !report.deleted.contains(&day) {
+                    report.deleted.push(day);
+                }
+            }
+            "gone alerts" => report.deleted_alerts += n,
+            _ => {}
         }
     }
     report.deleted.sort();
@@ -255,33 +344,77 @@ pub(crate) fn run(
         if !is_day(&day) {
             continue;
         }
-        let dir = s.cold_dir().join("events").join(format!("day={day}"));
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let seq = std::fs::read_dir(&dir).map(|r| r.count()).unwrap_or(0);
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let file = dir.join(format!("part-{seq:04}-{stamp:x}.parquet"));
-        let tmp = PathBuf::from(format!("{}.tmp", file.display()));
-        s.conn().execute_batch(&format!(
-            "COPY (SELECT * FROM {HOT} WHERE day = DATE '{day}' ORDER BY source_ip, ts) TO {} \
-             (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
-            sql_str(&tmp.to_string_lossy())
-        ))?;
+        let (file, tmp) = new_part(s.cold_dir(), "events", &day)?;
+        copy_to(
+            s,
+            &format!("SELECT * FROM {HOT} WHERE day = DATE '{day}' ORDER BY source_ip, ts"),
+            &tmp,
+        )?;
         let tx = s.conn.transaction()?;
         tx.execute(
             &format!("DELETE FROM {HOT} WHERE day = CAST(? AS DATE)"),
             params![day],
         )?;
-        tx.execute(
-            "INSERT INTO cold_parts VALUES (CAST(? AS DATE), ?, ?, now(), CAST(? AS TIMESTAMP))",
-            params![day, file.to_string_lossy(), n, ingested_max],
-        )?;
+        record_part(&tx, &day, &file, n, &ingested_max, "events")?;
         tx.commit()?;
         std::fs::rename(&tmp, &file).map_err(io(&tmp))?;
         report
             .moved
+            .push((day, n, file.to_string_lossy().into_owned()));
+    }
+    // alerts whose last event is past the hot period, with their links to events
+    let days: Vec<(String, u64, String)> = {
+        let mut st = s.conn().prepare(
+            "SELECT strftime(CAST(last_seen AS DATE), '%Y-%m-%d'), count(*), CAST(max(last_seen) AS VARCHAR) \
+             FROM alerts_hot WHERE CAST(last_seen AS DATE) < CAST(? AS DATE) GROUP BY 1 ORDER BY 1",
+        )?;
+        let rows = st.query_map(params![hot_cut], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<std::result::Result<_, _>>()?
+    };
+    for (day, n, last) in days {
+        if !is_day(&day) {
+            continue;
+        }
+        let of_day = format!("CAST(last_seen AS DATE) = DATE '{day}'");
+        let (file, tmp) = new_part(s.cold_dir(), "alerts", &day)?;
+        copy_to(
+            s,
+            &format!("SELECT * FROM alerts_hot WHERE {of_day} ORDER BY last_seen, id"),
+            &tmp,
+        )?;
+        // the links' part has the alerts' part's name: the views pair them by it
+        let ldir = s.cold_dir().join("alert_events").join(format!("day={day}"));
+        std::fs::create_dir_all(&ldir).map_err(io(&ldir))?;
+        let lfile = ldir.join(file.file_name().unwrap_or_default());
+        let ltmp = PathBuf::from(format!("{}.tmp", lfile.display()));
+        copy_to(
+            s,
+            &format!(
+                "SELECT * FROM alert_events_hot WHERE alert_id IN (SELECT id FROM alerts_hot WHERE {of_day}) \
+                 ORDER BY alert_id, event_id"
+            ),
+            &ltmp,
+        )?;
+        let tx = s.conn.transaction()?;
+        let links: u64 = tx.query_row(
+            &format!(
+                "SELECT count(*) FROM alert_events_hot WHERE alert_id IN \
+                 (SELECT id FROM alerts_hot WHERE {of_day})"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        tx.execute_batch(&format!(
+            "DELETE FROM alert_events_hot WHERE alert_id IN (SELECT id FROM alerts_hot WHERE {of_day}); \
+             DELETE FROM alerts_hot WHERE {of_day};"
+        ))?;
+        record_part(&tx, &day, &file, n, &last, "alerts")?;
+        record_part(&tx, &day, &lfile, links, &last, "alert_events")?;
+        tx.commit()?;
+        std::fs::rename(&tmp, &file).map_err(io(&tmp))?;
+        std::fs::rename(&ltmp, &lfile).map_err(io(&ltmp))?;
+        report
+            .moved_alerts
             .push((day, n, file.to_string_lossy().into_owned()));
     }
     // 3. cluster finished hot days by address (again when late events arrived)
@@ -316,7 +449,12 @@ pub(crate) fn run(
             report.clustered.push((day, n));
         }
     }
-    if !report.moved.is_empty() || !report.deleted.is_empty() || !report.clustered.is_empty() {
+    if !report.moved.is_empty()
+        || !report.deleted.is_empty()
+        || !report.clustered.is_empty()
+        || !report.moved_alerts.is_empty()
+        || report.deleted_alerts > 0
+    {
         // reclaim the space of deleted rows
         s.conn().execute_batch("CHECKPOINT")?;
     }

@@ -743,14 +743,7 @@ impl<'a> Tracer<'a> {
         let mut logins = Vec::new();
         let mut requests = Vec::new();
         for chunk in ips.chunks(500) {
-            let (marks, p) = list(chunk.iter().cloned());
-            let mut params = p.clone();
-            params.extend(p);
-            let q = Q::new(
-                &format!("source_ip IN ({marks}) OR destination_ip IN ({marks})"),
-                params,
-            );
-            let evs = fetch(self.store, &self.window(q))?;
+            let evs = self.address_events(chunk, None)?;
             self.cap_note(evs.len(), "events of the traced addresses");
             for ev in evs {
                 if ev.is_login() {
@@ -783,6 +776,31 @@ impl<'a> Tracer<'a> {
         self.web_consequences(&requests)?;
         self.follow_sessions(logins.into_iter().map(|l| (l, 0)).collect())?;
         Ok(())
+    }
+
+    /// Events from or to any of `ips` (at most a few hundred), in time order; within `span`
+    /// when given.
+    fn address_events(
+        &self,
+        ips: &[String],
+        span: Option<(Micros, Micros)>,
+    ) -> Result<Vec<Ev>, TraceError> {
+        let (marks, p) = list(ips.iter().cloned());
+        // one query per column: an `IN` alone is applied in the scan, where the row groups'
+        // ranges of addresses (days sorted by source address) skip most of the store; an OR
+        // of two columns would read every row of both
+        let mut evs = Vec::new();
+        for col in ["source_ip", "destination_ip"] {
+            let q = Q::new(&format!("{col} IN ({marks})"), p.clone());
+            let q = match span {
+                Some((a, b)) => self.within(q, a, b),
+                None => self.window(q),
+            };
+            evs.extend(fetch(self.store, &q)?);
+        }
+        evs.sort_by_key(|e| (e.t, e.id));
+        evs.dedup_by_key(|e| e.id);
+        Ok(evs)
     }
 
     /// What the attacker's web requests set off: WAF records, application errors, database
@@ -852,24 +870,34 @@ impl<'a> Tracer<'a> {
     ) -> Result<u64, TraceError> {
         // command lines, URLs and referrers are short or mostly empty columns; the JSON of
         // other fields (error messages, decoded records) is searched only on one host, the
-        // scan of every event's JSON being the dearest query of a trace
-        let q = match host {
-            None => Q::new(
-                "contains(command_line, ?) OR contains(url, ?) OR contains(referrer, ?)",
-                vec![text(value), text(value), text(value)],
-            ),
-            Some(h) => Q::new("host = ?", vec![text(h)]).and(
-                "contains(command_line, ?) OR contains(url, ?) OR contains(referrer, ?) OR contains(fields, ?)",
-                vec![text(value), text(value), text(value), text(value)],
-            ),
+        // scan of every event's JSON being the dearest query of a trace. One query per
+        // column: its `IS NOT NULL` is applied in the scan, which skips the row groups where
+        // the column is empty (most of an auth.log's), an OR of columns would read them all
+        let columns: &[&str] = match host {
+            None => &["command_line", "url", "referrer"],
+            Some(_) => &["command_line", "url", "referrer", "fields"],
         };
-        let q = match span {
-            Some((a, b)) => self.within(q, a, b),
-            None => self.window(q),
-        };
+        let mut found = Vec::new();
+        for col in columns {
+            let q = Q::new(
+                &format!("{col} IS NOT NULL AND contains({col}, ?)"),
+                vec![text(value)],
+            );
+            let q = match host {
+                Some(h) => q.and("host = ?", vec![text(h)]),
+                None => q,
+            };
+            let q = match span {
+                Some((a, b)) => self.within(q, a, b),
+                None => self.window(q),
+            };
+            found.extend(query::fetch_sparse(self.store, &q)?);
+        }
+        found.sort_by_key(|e| (e.t, e.id));
+        found.dedup_by_key(|e| e.id);
         let is_addr = value.parse::<IpAddr>().is_ok();
         let mut n = 0;
-        for ev in query::fetch_sparse(self.store, &q)? {
+        for ev in found {
             let hay = [
                 ev.command_line.as_deref(),
                 ev.url.as_deref(),
@@ -1154,15 +1182,18 @@ impl<'a> Tracer<'a> {
         filter: &str,
     ) -> Result<Vec<(usize, Ev)>, TraceError> {
         let mut out = Vec::new();
-        // windows in time order, in chunks that span at most two days (each query then reads
-        // the days of its chunk only)
+        // windows by host and time, in chunks of one host that span at most two days (each
+        // query then reads the days of its chunk only, and its host is a filter of the scan)
         let mut order: Vec<usize> = (0..wins.len()).collect();
-        order.sort_by_key(|&i| wins[i].from);
+        order.sort_by(|&a, &b| (&wins[a].host, wins[a].from).cmp(&(&wins[b].host, wins[b].from)));
         let sorted: Vec<&Win> = order.iter().map(|&i| &wins[i]).collect();
         let mut chunks: Vec<(usize, &[&Win])> = Vec::new();
         let mut start = 0;
         for i in 1..=sorted.len() {
-            if i == sorted.len() || i - start == 256 || sorted[i].to - sorted[start].from > 2 * DAY
+            if i == sorted.len()
+                || i - start == 256
+                || sorted[i].host != sorted[start].host
+                || sorted[i].to - sorted[start].from > 2 * DAY
             {
                 chunks.push((start, &sorted[start..i]));
                 start = i;
@@ -1197,21 +1228,25 @@ impl<'a> Tracer<'a> {
                 .collect();
             let w = Q::new("TRUE", vec![]).between(from, to);
             p.extend(w.params);
-            // the same bounds as plain filters the scan applies before the join
-            let hosts: BTreeSet<&str> = chunk.iter().map(|w| w.host.as_str()).collect();
-            let (hmarks, hp) = list(hosts.iter().map(|h| h.to_string()));
-            p.extend(hp);
-            let mut pushed = format!("e.host IN ({hmarks})");
+            // the same bounds as plain filters the scan applies before the join (DuckDB
+            // applies an `IN` of several values only to skip row groups; an equality or a
+            // range is a filter of the scan itself)
+            p.push(text(&chunk[0].host));
+            let mut pushed = "e.host = ?".to_string();
             if on.contains("e.process_pid = s.p") {
                 let pids: BTreeSet<i64> = chunk.iter().map(|w| w.pid).collect();
                 pushed.push_str(&format!(
-                    " AND e.process_pid IN ({})",
+                    " AND e.process_pid IN ({}) AND e.process_pid BETWEEN {} AND {}",
                     pids.iter()
                         .map(|p| p.to_string())
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    pids.first().unwrap_or(&0),
+                    pids.last().unwrap_or(&0),
                 ));
             }
+            // (whole rows straight away: a session's lines are spread over the day once it is
+            // sorted by address, and a second query by key would read the day again)
             let sql = format!(
                 "WITH s(k, h, p, u, d, t0, t1) AS (VALUES {}) \
                  SELECT s.k, {} FROM events e JOIN s ON e.host = s.h AND e.ts >= s.t0 AND e.ts < s.t1 AND {on} \
@@ -1443,11 +1478,7 @@ impl<'a> Tracer<'a> {
                         self.mentions_of(&value, Role::Indicator, 0, Some(span), host.as_deref())?
                     }
                     _ => {
-                        let q = Q::new(
-                            "source_ip = ? OR destination_ip = ?",
-                            vec![text(&value), text(&value)],
-                        );
-                        let evs = fetch(self.store, &self.within(q, span.0, span.1))?;
+                        let evs = self.address_events(std::slice::from_ref(&value), Some(span))?;
                         let mut n = evs.len() as u64;
                         for ev in evs {
                             self.add(

@@ -240,30 +240,35 @@ impl Key {
 }
 
 /// Whole events by key: filters on the stored day and offset (pushed into the scan), then the
-/// id.
+/// id. Keys go by day, in offset order: the range of a chunk's offsets is a filter DuckDB
+/// applies in its scan (its `IN` list only prunes row groups), so the raw lines it
+/// decompresses are those of the range, not of the whole day.
 pub fn by_keys(
     store: &dyn Backend,
     keys: &[Key],
 ) -> Result<std::collections::HashMap<u64, Ev>, TraceError> {
     let mut out = std::collections::HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(1024) {
-        let days: std::collections::BTreeSet<&str> = chunk.iter().map(|k| k.day.as_str()).collect();
-        let offsets: std::collections::BTreeSet<u64> = chunk.iter().map(|k| k.offset).collect();
-        let ids: Vec<String> = chunk.iter().map(|k| k.id.to_string()).collect();
-        let params: Vec<Param> = days.iter().map(|d| Param::Text(d.to_string())).collect();
-        let sql = format!(
-            "SELECT {COLS} FROM events WHERE day IN ({}) AND log_offset IN ({}) AND id IN ({})",
-            vec!["CAST(? AS DATE)"; days.len()].join(", "),
-            offsets
-                .iter()
-                .map(|o| o.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            ids.join(", ")
-        );
-        for r in &table(store, &sql, &params)?.rows {
-            if let Some(ev) = Ev::from_row(r) {
-                out.insert(ev.id, ev);
+    let mut keys: Vec<&Key> = keys.iter().collect();
+    keys.sort_by(|a, b| (&a.day, a.offset).cmp(&(&b.day, b.offset)));
+    for day in keys.chunk_by(|a, b| a.day == b.day) {
+        for chunk in day.chunks(1024) {
+            let offsets: std::collections::BTreeSet<u64> = chunk.iter().map(|k| k.offset).collect();
+            let ids: Vec<String> = chunk.iter().map(|k| k.id.to_string()).collect();
+            let (lo, hi) = (chunk[0].offset, chunk[chunk.len() - 1].offset);
+            let sql = format!(
+                "SELECT {COLS} FROM events WHERE day = CAST(? AS DATE) \
+                 AND log_offset BETWEEN {lo} AND {hi} AND log_offset IN ({}) AND id IN ({})",
+                offsets
+                    .iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                ids.join(", ")
+            );
+            for r in &table(store, &sql, &[Param::Text(chunk[0].day.clone())])?.rows {
+                if let Some(ev) = Ev::from_row(r) {
+                    out.insert(ev.id, ev);
+                }
             }
         }
     }

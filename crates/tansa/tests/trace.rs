@@ -401,25 +401,8 @@ fn ipv6_blocks_are_traced_and_their_neighbours_found() {
 #[test]
 fn a_second_hop_to_a_third_host_is_followed_within_the_depth() {
     let d = common::fresh_dir("trace", "third-host");
-    let logs = d.join("bak01");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::write(
-        logs.join("auth.log"),
-        "2026-03-14T04:00:00.000000-04:00 bak01 sshd[700]: Accepted publickey for backup from 10.0.0.30 port 50100 ssh2: ED25519 SHA256:b4ckUpK3y\n\
-         2026-03-14T04:00:01.000000-04:00 bak01 sudo:   backup : TTY=unknown ; PWD=/srv ; USER=root ; COMMAND=/usr/bin/rsync -a /srv/backups/ /mnt/offsite/\n\
-         2026-03-14T05:19:30.000000-04:00 bak01 sshd[812]: Accepted password for deploy from 10.0.0.6 port 53311 ssh2\n\
-         2026-03-14T05:19:30.000000-04:00 bak01 sshd[812]: pam_unix(sshd:session): session opened for user deploy(uid=1001) by (uid=0)\n\
-         2026-03-14T05:19:41.000000-04:00 bak01 sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/tar czf /tmp/.b.tgz /srv/backups\n\
-         2026-03-14T05:20:02.000000-04:00 bak01 sshd[812]: pam_unix(sshd:session): session closed for user deploy\n",
-    )
-    .unwrap();
-    let hosts = d.join("hosts.toml");
-    std::fs::write(
-        &hosts,
-        std::fs::read_to_string(root().join("examples/hosts.toml")).unwrap()
-            + "\n[hosts.bak01]\naddresses = [\"10.0.0.7\"]\ntimezone = \"America/New_York\"\n",
-    )
-    .unwrap();
+    let fixture = root().join("crates/tansa/tests/data/trace");
+    let (logs, hosts) = (fixture.join("bak01"), fixture.join("hosts.toml"));
     let data = d.join("data");
     analyze_into(&data, &[&logs]);
     let (summary, steps) = trace_with(&data, &hosts, &["45.141.87.23"]);
