@@ -318,6 +318,9 @@ pub struct DuckStore {
     conn: Connection,
     path: PathBuf,
     cold: PathBuf,
+    /// The cold tier the views of this connection were made for (see
+    /// [`DuckStore::views_current`]).
+    cold_seen: std::cell::RefCell<String>,
 }
 
 /// The error DuckDB gives when another process holds the database.
@@ -325,6 +328,10 @@ fn is_lock_error(e: &duckdb::Error) -> bool {
     let s = e.to_string();
     s.contains("Could not set lock") || s.contains("Conflicting lock")
 }
+
+/// What the cold tier holds, in a word: parts, rows and the newest part's time.
+const COLD_STATE: &str = "SELECT count(*) || ' ' || coalesce(sum(rows), 0) || ' ' || \
+     coalesce(CAST(max(created) AS VARCHAR), '') FROM cold_parts";
 
 impl DuckStore {
     /// Opens (or creates) the store of `dir` for writing; cold files under `cold` (default
@@ -431,7 +438,12 @@ impl DuckStore {
             )));
         }
         let cold = cold.map(Path::to_owned).unwrap_or_else(|| dir.join("cold"));
-        let s = DuckStore { conn, path, cold };
+        let s = DuckStore {
+            conn,
+            path,
+            cold,
+            cold_seen: Default::default(),
+        };
         s.compact_marks()?;
         retention::recover(&s)?;
         s.prepare_session()?;
@@ -462,7 +474,12 @@ impl DuckStore {
             )));
         }
         let cold = cold.map(Path::to_owned).unwrap_or_else(|| dir.join("cold"));
-        let s = DuckStore { conn, path, cold };
+        let s = DuckStore {
+            conn,
+            path,
+            cold,
+            cold_seen: Default::default(),
+        };
         s.prepare_session()?;
         Ok(s)
     }
@@ -475,9 +492,26 @@ impl DuckStore {
         self.refresh_view()
     }
 
+    /// Makes the views again when another connection (the server's writer, a `tansa
+    /// retention run`) has changed the cold tier since they were made: a reading connection
+    /// sees the days and alerts that moved.
+    fn views_current(&self) -> Result<()> {
+        let now: String = self.conn.query_row(COLD_STATE, [], |r| r.get(0))?;
+        if *self.cold_seen.borrow() != now {
+            self.refresh_view()?;
+        }
+        Ok(())
+    }
+
     /// (Re)creates the temporary views `events`, `alerts` and `alert_events` = hot table ∪
     /// cold Parquet files.
     pub(crate) fn refresh_view(&self) -> Result<()> {
+        if let Ok(now) = self
+            .conn
+            .query_row(COLD_STATE, [], |r| r.get::<_, String>(0))
+        {
+            *self.cold_seen.borrow_mut() = now;
+        }
         let cold = |kind: &str| -> Option<String> {
             retention::cold_files(&self.cold, kind).next()?;
             Some(format!(
@@ -650,6 +684,7 @@ impl DuckStore {
             conn,
             path: self.path.clone(),
             cold: self.cold.clone(),
+            cold_seen: Default::default(),
         };
         // temporary views and macros belong to a connection
         s.prepare_session()?;
@@ -966,10 +1001,12 @@ impl Backend for DuckStore {
         ) {
             return Err(StoreError::NotReadOnly(first));
         }
+        self.views_current()?;
         self.table(sql, params)
     }
 
     fn search(&self, req: &SearchRequest) -> Result<Table> {
+        self.views_current()?;
         let mut c = search::compile(&req.query)?;
         if let Some(from) = &req.from {
             c.sql = format!("{} AND ts >= CAST(? AS TIMESTAMP)", c.sql);
@@ -989,6 +1026,7 @@ impl Backend for DuckStore {
     }
 
     fn stats(&self) -> Result<Vec<Section>> {
+        self.views_current()?;
         let q = |title: &str, sql: &str| -> Result<Section> {
             Ok(Section {
                 title: title.into(),
@@ -1737,7 +1775,12 @@ mod tests {
                       JOIN events e ON e.id = l.event_id";
         let links = count(&s, linked);
         assert!(links > 0);
+        // a reading connection made before the move (the server's) sees it after
+        let reader = s.try_clone().unwrap();
         let r = s.retention(&Policy::default(), Some("2026-05-01")).unwrap();
+        assert_eq!(count(&reader, linked), links);
+        assert_eq!(count(&reader, "SELECT count(*) FROM events"), 200);
+        drop(reader);
         assert_eq!(r.moved_alerts.len(), 1, "{r:?}");
         assert_eq!(r.moved_alerts[0].0, "2026-03-14");
         assert_eq!(count(&s, "SELECT count(*) FROM alerts_hot"), 0);
