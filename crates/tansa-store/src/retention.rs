@@ -131,15 +131,48 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 /// to first.
 fn new_part(cold: &Path, kind: &str, day: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = cold.join(kind).join(format!("day={day}"));
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let seq = std::fs::read_dir(&dir).map(|r| r.count()).unwrap_or(0);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let file = dir.join(format!("part-{seq:04}-{stamp:x}.parquet"));
+    part_named(cold, kind, day, &format!("part-{seq:04}-{stamp:x}.parquet"))
+}
+
+/// The part `name` of `kind` for `day` (its directory made), and its temporary path.
+fn part_named(cold: &Path, kind: &str, day: &str, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let dir = cold.join(kind).join(format!("day={day}"));
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let file = dir.join(name);
     let tmp = PathBuf::from(format!("{}.tmp", file.display()));
     Ok((file, tmp))
+}
+
+/// Removes from `cold_parts` the parts matching `filter` (its `?` are all `cut`, `n` of
+/// them) and returns them: (day, file, rows, kind). Their files are deleted once the
+/// transaction commits.
+fn take_parts(
+    tx: &duckdb::Transaction<'_>,
+    filter: &str,
+    cut: &str,
+    n: usize,
+) -> Result<Vec<(String, String, u64, String)>> {
+    let cuts = vec![cut; n];
+    let parts: Vec<(String, String, u64, String)> = {
+        let mut st = tx.prepare(&format!(
+            "SELECT strftime(day, '%Y-%m-%d'), file, rows, kind FROM cold_parts \
+             WHERE {filter} ORDER BY day, file"
+        ))?;
+        let rows = st.query_map(duckdb::params_from_iter(&cuts), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.collect::<std::result::Result<_, _>>()?
+    };
+    tx.execute(
+        &format!("DELETE FROM cold_parts WHERE {filter}"),
+        duckdb::params_from_iter(&cuts),
+    )?;
+    Ok(parts)
 }
 
 /// Writes the rows of `select` to a Parquet file (zstd, DuckDB's row groups).
@@ -260,10 +293,11 @@ pub(crate) fn run(
         report.deleted_events += n;
         report.deleted.push(day.clone());
     }
-    tx.execute(
-        "UPDATE cold_parts SET kind = 'gone' WHERE kind = 'events' \
-         AND day < CAST(? AS DATE) AND ingested_max < CAST(? AS DATE)",
-        params![del_cut, del_cut],
+    let mut old_cold = take_parts(
+        &tx,
+        "kind = 'events' AND day < CAST(? AS DATE) AND ingested_max < CAST(? AS DATE)",
+        &del_cut,
+        2,
     )?;
     // alerts go with the last of their day's events: a day older than the deletion age with
     // no events left in either tier
@@ -288,23 +322,15 @@ pub(crate) fn run(
         &format!("DELETE FROM alerts_hot WHERE CAST(last_seen AS DATE) {hot_gone}"),
         params![del_cut],
     )?;
-    tx.execute(
+    old_cold.extend(take_parts(
+        &tx,
         &format!(
-            "UPDATE cold_parts SET kind = 'gone ' || kind WHERE kind IN ('alerts', 'alert_events') \
-             AND day {}",
+            "kind IN ('alerts', 'alert_events') AND day {}",
             no_events.replace("{d}", "day")
         ),
-        params![del_cut],
-    )?;
-    let old_cold: Vec<(String, String, u64, String)> = {
-        let mut st = tx.prepare(
-            "SELECT strftime(day, '%Y-%m-%d'), file, rows, kind FROM cold_parts \
-             WHERE kind LIKE 'gone%' ORDER BY day, file",
-        )?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        rows.collect::<std::result::Result<_, _>>()?
-    };
-    tx.execute("DELETE FROM cold_parts WHERE kind LIKE 'gone%'", [])?;
+        &del_cut,
+        1,
+    )?);
     tx.commit()?;
     for (day, file, n, kind) in old_cold {
         let p = PathBuf::from(&file);
@@ -318,13 +344,13 @@ pub(crate) fn run(
             let _ = std::fs::remove_dir(dir);
         }
         match kind.as_str() {
-            "gone" => {
+            "events" => {
                 report.deleted_events += n;
                 if !report.deleted.contains(&day) {
                     report.deleted.push(day);
                 }
             }
-            "gone alerts" => report.deleted_alerts += n,
+            "alerts" => report.deleted_alerts += n,
             _ => {}
         }
     }
@@ -383,10 +409,8 @@ pub(crate) fn run(
             &tmp,
         )?;
         // the links' part has the alerts' part's name: the views pair them by it
-        let ldir = s.cold_dir().join("alert_events").join(format!("day={day}"));
-        std::fs::create_dir_all(&ldir).map_err(io(&ldir))?;
-        let lfile = ldir.join(file.file_name().unwrap_or_default());
-        let ltmp = PathBuf::from(format!("{}.tmp", lfile.display()));
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let (lfile, ltmp) = part_named(s.cold_dir(), "alert_events", &day, &name)?;
         copy_to(
             s,
             &format!(
